@@ -1,0 +1,137 @@
+//! The decoded-block cache and the loop that executes blocks.
+//!
+//! A block is a run of decoded instructions that starts at some physical
+//! address and ends at the first instruction that may change control flow,
+//! privilege, translation or interrupt state (see `Inst::ends_block`), at the
+//! end of its page, or after `MAX_BLOCK` instructions. Blocks are cached by the
+//! RAM offset of their first instruction in a direct-mapped table and are valid
+//! while their page's code generation is unchanged (see `memory.rs`).
+//!
+//! Nothing observable depends on where blocks start or end: interrupts are
+//! sampled only where the architecture could change them, stores that modify
+//! the running block end it, and instruction counts are exact at every
+//! instruction. So the cache may be dropped at any time (e.g. on restore).
+
+use crate::bus::Bus;
+use crate::decode::{decode, inst_len, Inst};
+use crate::hart::Hart;
+use crate::memory::PAGE_SIZE;
+
+const SLOTS: usize = 1 << 14;
+const MAX_BLOCK: usize = 64;
+
+pub(crate) struct Block {
+    /// RAM offset of the first instruction, or usize::MAX when empty.
+    tag: usize,
+    generation: u32,
+    insts: Vec<Inst>,
+}
+
+pub(crate) struct BlockCache {
+    slots: Vec<Block>,
+}
+
+impl BlockCache {
+    pub(crate) fn new() -> Self {
+        let mut slots = Vec::with_capacity(SLOTS);
+        slots.resize_with(SLOTS, || Block {
+            tag: usize::MAX,
+            generation: 0,
+            insts: Vec::new(),
+        });
+        BlockCache { slots }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        for slot in &mut self.slots {
+            slot.tag = usize::MAX;
+            slot.insts.clear();
+        }
+    }
+}
+
+impl Hart {
+    /// Executes at most `budget` instructions starting at pc: one block.
+    pub(crate) fn run_block<B: Bus>(&mut self, bus: &mut B, budget: u64) {
+        let off = match self.fetch_offset(bus, self.pc) {
+            Ok(off) => off,
+            Err(e) => return self.enter_trap(e.cause, e.tval, false),
+        };
+        let page_left = PAGE_SIZE as usize - (off & (PAGE_SIZE as usize - 1));
+        if page_left == 2 && inst_len(u16::from_le_bytes(bus.ram().load::<2>(off))) == 4 {
+            return self.run_straddling(bus, off);
+        }
+        let slot = (off >> 1) % SLOTS;
+        let generation = bus.ram().generation(off);
+        let cached = &self.blocks.slots[slot];
+        if cached.tag != off || cached.generation != generation {
+            self.build_block(bus, off, slot);
+        }
+        let insts = std::mem::take(&mut self.blocks.slots[slot].insts);
+        let n = insts.len().min(budget.min(usize::MAX as u64) as usize);
+        for inst in &insts[..n] {
+            match self.execute(bus, inst) {
+                Ok(false) => self.instret += 1,
+                Ok(true) => {
+                    self.instret += 1;
+                    break;
+                }
+                Err(e) => {
+                    self.enter_trap(e.cause, e.tval, false);
+                    break;
+                }
+            }
+        }
+        self.blocks.slots[slot].insts = insts;
+    }
+
+    fn build_block<B: Bus>(&mut self, bus: &mut B, off: usize, slot: usize) {
+        let ram = bus.ram();
+        let epoch_before = ram.code_epoch();
+        let generation = ram.mark_code(off);
+        if ram.code_epoch() != epoch_before {
+            // This page just became code: stores to it must take the checked path.
+            self.tlb.flush_writes_to(off & !(PAGE_SIZE as usize - 1));
+            self.code_epoch = ram.code_epoch();
+        }
+        let page_end = (off | (PAGE_SIZE as usize - 1)) + 1;
+        let block = &mut self.blocks.slots[slot];
+        block.tag = off;
+        block.generation = generation;
+        block.insts.clear();
+        let mut at = off;
+        while block.insts.len() < MAX_BLOCK && at + 2 <= page_end {
+            let low = u16::from_le_bytes(ram.load::<2>(at));
+            let raw = if inst_len(low) == 4 {
+                if at + 4 > page_end {
+                    break;
+                }
+                u32::from_le_bytes(ram.load::<4>(at))
+            } else {
+                low as u32
+            };
+            let inst = decode(raw);
+            at += inst.len as usize;
+            block.insts.push(inst);
+            if inst.ends_block() {
+                break;
+            }
+        }
+    }
+
+    /// A 32-bit instruction whose halves lie on two pages: fetched through two
+    /// translations and executed without caching.
+    fn run_straddling<B: Bus>(&mut self, bus: &mut B, off: usize) {
+        let low = u16::from_le_bytes(bus.ram().load::<2>(off)) as u32;
+        let high_off = match self.fetch_offset(bus, self.pc.wrapping_add(2)) {
+            Ok(o) => o,
+            Err(e) => return self.enter_trap(e.cause, e.tval, false),
+        };
+        let high = u16::from_le_bytes(bus.ram().load::<2>(high_off)) as u32;
+        let inst = decode(low | (high << 16));
+        match self.execute(bus, &inst) {
+            Ok(_) => self.instret += 1,
+            Err(e) => self.enter_trap(e.cause, e.tval, false),
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The hart: architectural state, the run loop, traps and interrupts.
+//!
+//! Assumptions, written down once:
+//! - One instruction retires per nanosecond of virtual time. `clock()` is the
+//!   instructions retired plus the time skipped while idle in WFI; devices see
+//!   only this clock, never the host's.
+//! - Interrupts are sampled at block boundaries only. Every instruction that can
+//!   make an interrupt pending or enabled (CSR writes, xRET, WFI, device
+//!   accesses, stores that hit code) ends its block, and timer deadlines cap
+//!   how far a block may run, so an interrupt is taken after exactly the same
+//!   instruction whatever the state of the block cache.
+//! - IALIGN is 16 (C is implemented), so instruction-address-misaligned traps
+//!   cannot happen.
+
+use crate::block::BlockCache;
+use crate::bus::{irq, Bus};
+use crate::csr::{self, Csrs};
+use crate::mmu::Tlb;
+
+/// Privilege levels.
+pub mod prv {
+    pub const U: u8 = 0;
+    pub const S: u8 = 1;
+    pub const M: u8 = 3;
+}
+
+/// Exception causes (mcause values without the interrupt bit).
+pub mod cause {
+    pub const FETCH_ACCESS: u64 = 1;
+    pub const ILLEGAL_INSTRUCTION: u64 = 2;
+    pub const BREAKPOINT: u64 = 3;
+    pub const LOAD_MISALIGNED: u64 = 4;
+    pub const LOAD_ACCESS: u64 = 5;
+    pub const STORE_MISALIGNED: u64 = 6;
+    pub const STORE_ACCESS: u64 = 7;
+    pub const ECALL_FROM_U: u64 = 8;
+    pub const FETCH_PAGE_FAULT: u64 = 12;
+    pub const LOAD_PAGE_FAULT: u64 = 13;
+    pub const STORE_PAGE_FAULT: u64 = 15;
+}
+
+/// A synchronous exception: cause and trap value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exception {
+    pub cause: u64,
+    pub tval: u64,
+}
+
+impl Exception {
+    pub fn new(cause: u64, tval: u64) -> Self {
+        Exception { cause, tval }
+    }
+    pub fn illegal(raw: u32) -> Self {
+        Exception::new(cause::ILLEGAL_INSTRUCTION, raw as u64)
+    }
+}
+
+/// Why [`Hart::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The clock reached the requested limit.
+    Limit,
+    /// The hart is waiting in WFI with nothing that could wake it before the
+    /// limit; the clock was advanced to the limit.
+    Idle,
+    /// A device asked to stop (see [`Bus::stop_requested`]).
+    Stop,
+}
+
+/// One RV64GC hart.
+pub struct Hart {
+    pub id: usize,
+    pub x: [u64; 32],
+    pub f: [u64; 32],
+    pub pc: u64,
+    pub prv: u8,
+    pub csr: Csrs,
+    /// Instructions retired since reset.
+    pub instret: u64,
+    /// Virtual nanoseconds spent idle in WFI since reset.
+    pub idle: u64,
+    /// In WFI, waiting for an interrupt.
+    pub waiting: bool,
+    /// The LR reservation: the virtual address of the reserved doubleword/word.
+    pub reservation: Option<u64>,
+    // Derived, not architectural: rebuilt by `refresh_modes` and `refresh_lines`.
+    /// The TLB set (by privilege) used by loads and stores, honouring MPRV.
+    pub(crate) data_mode: usize,
+    /// The interrupt lines from devices plus the Sstc timer, as of `lines_at`.
+    pub(crate) lines: u64,
+    /// Clock at which `lines` must be sampled again.
+    pub(crate) event_at: u64,
+    pub(crate) tlb: Tlb,
+    pub(crate) blocks: BlockCache,
+    pub(crate) code_epoch: u64,
+}
+
+impl Hart {
+    /// A hart in its reset state: M-mode at `pc`.
+    pub fn new(id: usize, pc: u64) -> Self {
+        let mut hart = Hart {
+            id,
+            x: [0; 32],
+            f: [0; 32],
+            pc,
+            prv: prv::M,
+            csr: Csrs::new(id as u64),
+            instret: 0,
+            idle: 0,
+            waiting: false,
+            reservation: None,
+            data_mode: 0,
+            lines: 0,
+            event_at: 0,
+            tlb: Tlb::new(),
+            blocks: BlockCache::new(),
+            code_epoch: u64::MAX,
+        };
+        hart.refresh_modes();
+        hart
+    }
+
+    /// Virtual time of this hart in nanoseconds.
+    #[inline(always)]
+    pub fn clock(&self) -> u64 {
+        self.instret + self.idle
+    }
+
+    /// Runs until the clock reaches `until`, the hart idles, or a device asks
+    /// to stop.
+    pub fn run<B: Bus>(&mut self, bus: &mut B, until: u64) -> Exit {
+        let epoch = bus.ram().code_epoch();
+        if epoch != self.code_epoch {
+            // Another hart (or a loader) turned pages into code: drop every
+            // write entry so stores to them go through the checked path.
+            self.tlb.flush_writes();
+            self.code_epoch = epoch;
+        }
+        self.event_at = 0;
+        loop {
+            if bus.stop_requested() {
+                return Exit::Stop;
+            }
+            let now = self.clock();
+            if now >= self.event_at {
+                self.refresh_lines(bus);
+            }
+            if let Some(interrupt) = self.pending_interrupt() {
+                self.waiting = false;
+                self.enter_trap(interrupt, 0, true);
+            }
+            if self.waiting && self.wfi_should_wake() {
+                // WFI resumes on a pending, locally enabled interrupt even
+                // when global enables keep it from being taken.
+                self.waiting = false;
+            }
+            if self.waiting {
+                let wake = self.event_at.min(until);
+                if wake > now {
+                    self.idle += wake - now;
+                }
+                if self.clock() >= until {
+                    return Exit::Idle;
+                }
+                continue;
+            }
+            if now >= until {
+                return Exit::Limit;
+            }
+            let limit = until.min(self.event_at);
+            self.run_block(bus, limit - now);
+        }
+    }
+
+    /// Samples device interrupt lines and the Sstc comparator, and computes
+    /// the next clock at which they may change.
+    pub(crate) fn refresh_lines<B: Bus>(&mut self, bus: &mut B) {
+        let now = self.clock();
+        let mut lines =
+            bus.interrupt_lines(self.id, now) & (irq::MSIP | irq::MTIP | irq::SEIP | irq::MEIP);
+        let mut next = bus.next_event(self.id, now);
+        if self.csr.menvcfg & csr::MENVCFG_STCE != 0 {
+            if bus.time(now) >= self.csr.stimecmp {
+                lines |= irq::STIP;
+            } else {
+                next = next.min(bus.clock_at_time(self.csr.stimecmp));
+            }
+        }
+        self.lines = lines;
+        self.event_at = next.max(now + 1);
+    }
+
+    /// Forces the interrupt lines to be sampled before the next block.
+    #[inline(always)]
+    pub(crate) fn resample_lines(&mut self) {
+        self.event_at = 0;
+    }
+
+    /// The full mip value: software-writable bits plus device lines.
+    pub fn mip(&self) -> u64 {
+        let mut sw = self.csr.mip_sw;
+        if self.csr.menvcfg & csr::MENVCFG_STCE != 0 {
+            // With Sstc enabled, STIP reflects stimecmp only.
+            sw &= !irq::STIP;
+        }
+        sw | self.lines
+    }
+
+    /// The highest-priority interrupt that is pending and enabled, if any.
+    fn pending_interrupt(&self) -> Option<u64> {
+        let pending = self.mip() & self.csr.mie;
+        if pending == 0 {
+            return None;
+        }
+        let mstatus = self.csr.mstatus;
+        let m_enabled = self.prv < prv::M || mstatus & csr::MSTATUS_MIE != 0;
+        let s_enabled =
+            self.prv < prv::S || (self.prv == prv::S && mstatus & csr::MSTATUS_SIE != 0);
+        let m_level = pending & !self.csr.mideleg;
+        let s_level = pending & self.csr.mideleg;
+        let candidates = if m_enabled && m_level != 0 {
+            m_level
+        } else if s_enabled && s_level != 0 {
+            s_level
+        } else {
+            return None;
+        };
+        // Priority order of the standard interrupts: MEI, MSI, MTI, SEI, SSI, STI.
+        [11u64, 3, 7, 9, 1, 5]
+            .into_iter()
+            .find(|&bit| candidates & (1 << bit) != 0)
+    }
+
+    /// True when an interrupt is pending and enabled in mie, whatever the
+    /// global enables: the condition that ends WFI.
+    pub(crate) fn wfi_should_wake(&self) -> bool {
+        self.mip() & self.csr.mie != 0
+    }
+
+    /// Takes a trap: an exception (`interrupt` false) or an interrupt whose
+    /// number is `cause`.
+    pub(crate) fn enter_trap(&mut self, cause: u64, tval: u64, interrupt: bool) {
+        self.reservation = None;
+        let delegated_bits = if interrupt {
+            self.csr.mideleg
+        } else {
+            self.csr.medeleg
+        };
+        let to_s = self.prv <= prv::S && (delegated_bits >> cause) & 1 != 0;
+        let mcause = cause | if interrupt { 1 << 63 } else { 0 };
+        let status = self.csr.mstatus;
+        let (tvec, target) = if to_s {
+            self.csr.scause = mcause;
+            self.csr.sepc = self.pc;
+            self.csr.stval = tval;
+            let sie = (status >> 1) & 1;
+            let mut s = status & !(csr::MSTATUS_SPIE | csr::MSTATUS_SIE | csr::MSTATUS_SPP);
+            s |= sie << 5;
+            s |= (self.prv as u64 & 1) << 8;
+            self.csr.mstatus = s;
+            (self.csr.stvec, prv::S)
+        } else {
+            self.csr.mcause = mcause;
+            self.csr.mepc = self.pc;
+            self.csr.mtval = tval;
+            let mie = (status >> 3) & 1;
+            let mut s = status & !(csr::MSTATUS_MPIE | csr::MSTATUS_MIE | csr::MSTATUS_MPP);
+            s |= mie << 7;
+            s |= (self.prv as u64) << 11;
+            self.csr.mstatus = s;
+            (self.csr.mtvec, prv::M)
+        };
+        let base = tvec & !3;
+        self.pc = if interrupt && tvec & 3 == 1 {
+            base.wrapping_add(4 * cause)
+        } else {
+            base
+        };
+        self.prv = target;
+        self.refresh_modes();
+    }
+
+    /// Recomputes the privilege used for data accesses (MPRV).
+    pub(crate) fn refresh_modes(&mut self) {
+        let mstatus = self.csr.mstatus;
+        let data_prv = if self.prv == prv::M && mstatus & csr::MSTATUS_MPRV != 0 {
+            ((mstatus >> 11) & 3) as u8
+        } else {
+            self.prv
+        };
+        self.data_mode = Tlb::mode_index(data_prv);
+    }
+
+    /// Drops the LR reservation (the machine calls this when it switches harts).
+    pub fn clear_reservation(&mut self) {
+        self.reservation = None;
+    }
+
+    /// Drops every cached translation and decoded block (after a state restore).
+    pub fn flush_caches(&mut self) {
+        self.tlb.flush_all();
+        self.blocks.clear();
+        self.code_epoch = u64::MAX;
+        self.resample_lines();
+        self.refresh_modes();
+    }
+}
+
+impl Hart {
+    /// The clock at which this idle hart could next wake (u64::MAX: never by itself).
+    pub fn next_wake<B: Bus>(&mut self, bus: &mut B) -> u64 {
+        if !self.waiting {
+            return self.clock();
+        }
+        self.refresh_lines(bus);
+        if self.wfi_should_wake() || self.pending_interrupt().is_some() {
+            return self.clock();
+        }
+        let next = bus.next_event(self.id, self.clock());
+        let sstc = if self.csr.menvcfg & csr::MENVCFG_STCE != 0 {
+            bus.clock_at_time(self.csr.stimecmp)
+        } else {
+            u64::MAX
+        };
+        next.min(sstc)
+    }
+
+    /// Advances an idle hart's clock to `clock` (the machine skipping idle time).
+    pub fn skip_idle_to(&mut self, clock: u64) {
+        if clock > self.clock() {
+            self.idle += clock - self.clock();
+        }
+    }
+}

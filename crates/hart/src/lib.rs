@@ -1,0 +1,18 @@
+//! Rewind's RV64GC hart: decode, execute, CSRs, privilege modes, traps, MMU,
+//! TLB and FPU. It performs no I/O and reads nothing from the host: everything
+//! outside the hart is reached through the [`Bus`] trait, and time is the
+//! hart's own instruction-derived clock.
+
+mod block;
+pub mod bus;
+pub mod csr;
+pub mod decode;
+mod exec;
+pub mod fpu;
+mod hart;
+pub mod memory;
+mod mmu;
+
+pub use bus::Bus;
+pub use hart::{cause, prv, Exception, Exit, Hart};
+pub use memory::Ram;

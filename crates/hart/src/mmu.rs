@@ -1,0 +1,517 @@
+//! Address translation (Sv39, Sv48, Sv57), PMP, the software TLB, and the
+//! load/store paths built on them.
+//!
+//! The TLB is direct-mapped and holds, per 4 KiB virtual page, the offset of
+//! the backing page inside guest RAM, so a hit is a tag compare and an add.
+//! There is one set of entries per privilege level the access is checked at
+//! (U, S, M) and per access kind (read, write, execute); an entry is filled
+//! only after the page walk, permission checks, A/D updates and a PMP check of
+//! the whole page have all passed, so a hit needs no further checks. Entries
+//! are dropped on satp writes, SFENCE.VMA, PMP changes, and SUM/MXR changes.
+//! Write entries are never made for pages that hold decoded code, so stores
+//! to code always reach the checked path that invalidates cached blocks.
+//!
+//! Choices where the specification leaves room:
+//! - A and D bits are updated by the hart during the walk (as QEMU does).
+//! - Misaligned loads and stores are performed, never trapped, as on QEMU,
+//!   where Linux expects them to work; an access that crosses a page is split
+//!   into bytes, each translated, and a store checks every byte's page before
+//!   writing any. Misaligned LR/SC/AMOs raise address-misaligned.
+//! - SFENCE.VMA flushes the whole TLB whatever its arguments: always correct,
+//!   and cheap at this TLB size.
+
+use crate::bus::Bus;
+use crate::csr::{self, PMP_ENTRIES};
+use crate::hart::{cause, prv, Exception, Hart};
+use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
+
+const TLB_SIZE: usize = 256;
+const INVALID: u64 = u64::MAX;
+
+/// The kind of a memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Execute,
+}
+
+impl Access {
+    fn page_fault(self) -> u64 {
+        match self {
+            Access::Read => cause::LOAD_PAGE_FAULT,
+            Access::Write => cause::STORE_PAGE_FAULT,
+            Access::Execute => cause::FETCH_PAGE_FAULT,
+        }
+    }
+    fn access_fault(self) -> u64 {
+        match self {
+            Access::Read => cause::LOAD_ACCESS,
+            Access::Write => cause::STORE_ACCESS,
+            Access::Execute => cause::FETCH_ACCESS,
+        }
+    }
+    fn pmp_bit(self) -> u8 {
+        match self {
+            Access::Read => 1,
+            Access::Write => 2,
+            Access::Execute => 4,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct TlbEntry {
+    /// Virtual page number, or INVALID.
+    tag: u64,
+    /// Offset of the page in RAM.
+    ram_off: usize,
+}
+
+const EMPTY: TlbEntry = TlbEntry {
+    tag: INVALID,
+    ram_off: 0,
+};
+
+struct TlbSet {
+    read: [TlbEntry; TLB_SIZE],
+    write: [TlbEntry; TLB_SIZE],
+    exec: [TlbEntry; TLB_SIZE],
+}
+
+/// The software TLB of one hart.
+pub(crate) struct Tlb {
+    sets: Box<[TlbSet; 3]>,
+}
+
+impl Tlb {
+    pub(crate) fn new() -> Self {
+        let set = || TlbSet {
+            read: [EMPTY; TLB_SIZE],
+            write: [EMPTY; TLB_SIZE],
+            exec: [EMPTY; TLB_SIZE],
+        };
+        Tlb {
+            sets: Box::new([set(), set(), set()]),
+        }
+    }
+
+    /// Index of the entry set for privilege `p`.
+    pub(crate) fn mode_index(p: u8) -> usize {
+        match p {
+            prv::U => 0,
+            prv::S => 1,
+            _ => 2,
+        }
+    }
+
+    pub(crate) fn flush_all(&mut self) {
+        for set in self.sets.iter_mut() {
+            set.read = [EMPTY; TLB_SIZE];
+            set.write = [EMPTY; TLB_SIZE];
+            set.exec = [EMPTY; TLB_SIZE];
+        }
+    }
+
+    pub(crate) fn flush_writes(&mut self) {
+        for set in self.sets.iter_mut() {
+            set.write = [EMPTY; TLB_SIZE];
+        }
+    }
+
+    /// Drops write entries that point at the RAM page at `page_off`.
+    pub(crate) fn flush_writes_to(&mut self, page_off: usize) {
+        for set in self.sets.iter_mut() {
+            for e in set.write.iter_mut() {
+                if e.ram_off == page_off {
+                    *e = EMPTY;
+                }
+            }
+        }
+    }
+
+    fn table(&mut self, mode: usize, access: Access) -> &mut [TlbEntry; TLB_SIZE] {
+        let set = &mut self.sets[mode];
+        match access {
+            Access::Read => &mut set.read,
+            Access::Write => &mut set.write,
+            Access::Execute => &mut set.exec,
+        }
+    }
+}
+
+#[inline(always)]
+fn tlb_slot(vaddr: u64) -> (u64, usize) {
+    let vpn = vaddr >> PAGE_SHIFT;
+    (vpn, vpn as usize % TLB_SIZE)
+}
+
+/// Where a translated access lands.
+enum Target {
+    Ram(usize),
+    Mmio(u64),
+}
+
+impl Hart {
+    fn data_prv(&self) -> u8 {
+        let status = self.csr.mstatus;
+        if self.prv == prv::M && status & csr::MSTATUS_MPRV != 0 {
+            ((status >> 11) & 3) as u8
+        } else {
+            self.prv
+        }
+    }
+
+    /// Translates `vaddr` for an access of kind `access` at privilege `p`,
+    /// returning the physical address. Updates A/D bits.
+    pub(crate) fn translate<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        access: Access,
+        p: u8,
+    ) -> Result<u64, Exception> {
+        let satp = self.csr.satp;
+        let levels = match satp >> 60 {
+            8 if p != prv::M => 3,
+            9 if p != prv::M => 4,
+            10 if p != prv::M => 5,
+            _ => return Ok(vaddr),
+        };
+        let page_fault = Exception::new(access.page_fault(), vaddr);
+        let va_bits = 12 + 9 * levels;
+        // The address must be the sign extension of its low va_bits bits.
+        let shift = 64 - va_bits;
+        if (((vaddr << shift) as i64) >> shift) as u64 != vaddr {
+            return Err(page_fault);
+        }
+        let mstatus = self.csr.mstatus;
+        let mut table = (satp & ((1 << 44) - 1)) << PAGE_SHIFT;
+        let mut level = levels - 1;
+        loop {
+            let vpn_i = (vaddr >> (12 + 9 * level)) & 0x1ff;
+            let pte_addr = table + vpn_i * 8;
+            // Page-table reads are checked by PMP as S-mode reads; a failure
+            // is an access fault of the original access type.
+            let access_fault = Exception::new(access.access_fault(), vaddr);
+            if !self.pmp_allows(pte_addr, 8, Access::Read, prv::S) {
+                return Err(access_fault);
+            }
+            let ram = bus.ram();
+            let off = ram.offset_of(pte_addr, 8).ok_or(access_fault)?;
+            let mut pte = u64::from_le_bytes(ram.load::<8>(off));
+            let (v, r, w, x) = (pte & 1, (pte >> 1) & 1, (pte >> 2) & 1, (pte >> 3) & 1);
+            // Bits 63:54 are reserved (no Svpbmt or Svnapot here).
+            if v == 0 || (r == 0 && w == 1) || pte >> 54 != 0 {
+                return Err(page_fault);
+            }
+            if r == 0 && x == 0 {
+                if level == 0 {
+                    return Err(page_fault);
+                }
+                table = ((pte >> 10) & ((1 << 44) - 1)) << PAGE_SHIFT;
+                level -= 1;
+                continue;
+            }
+            // A leaf: check permissions.
+            let user = (pte >> 4) & 1 == 1;
+            match p {
+                prv::U if !user => return Err(page_fault),
+                prv::S if user => {
+                    if access == Access::Execute || mstatus & csr::MSTATUS_SUM == 0 {
+                        return Err(page_fault);
+                    }
+                }
+                _ => {}
+            }
+            let allowed = match access {
+                Access::Read => r == 1 || (x == 1 && mstatus & csr::MSTATUS_MXR != 0),
+                Access::Write => w == 1,
+                Access::Execute => x == 1,
+            };
+            if !allowed {
+                return Err(page_fault);
+            }
+            let ppn = (pte >> 10) & ((1 << 44) - 1);
+            // A superpage's PPN must be aligned to its size.
+            let low_mask = (1u64 << (9 * level)) - 1;
+            if ppn & low_mask != 0 {
+                return Err(page_fault);
+            }
+            let mut updated = pte | (1 << 6);
+            if access == Access::Write {
+                updated |= 1 << 7;
+            }
+            if updated != pte {
+                if !self.pmp_allows(pte_addr, 8, Access::Write, prv::S) {
+                    return Err(access_fault);
+                }
+                pte = updated;
+                bus.ram().store_checked(off, &pte.to_le_bytes());
+            }
+            let page_off = vaddr & ((1 << (12 + 9 * level)) - 1);
+            return Ok(((ppn & !low_mask) << PAGE_SHIFT) | page_off);
+        }
+    }
+
+    /// PMP check of the physical range [paddr, paddr+len) at privilege `p`.
+    pub(crate) fn pmp_allows(&self, paddr: u64, len: u64, access: Access, p: u8) -> bool {
+        let cfg = &self.csr.pmpcfg;
+        let end = paddr.saturating_add(len);
+        let mut any_active = false;
+        for i in 0..PMP_ENTRIES {
+            let mode = (cfg[i] >> 3) & 3;
+            if mode == 0 {
+                continue;
+            }
+            any_active = true;
+            let (lo, hi) = self.pmp_range(i);
+            let overlaps = paddr < hi && end > lo;
+            if !overlaps {
+                continue;
+            }
+            if paddr < lo || end > hi {
+                // Matches some bytes but not all: the access fails.
+                return false;
+            }
+            let locked = cfg[i] & 0x80 != 0;
+            if p == prv::M && !locked {
+                return true;
+            }
+            return cfg[i] & access.pmp_bit() != 0;
+        }
+        // No entry matched. (With entries implemented, S and U fail even when
+        // none is active, as the specification says and QEMU does.)
+        let _ = any_active;
+        p == prv::M
+    }
+
+    /// The byte range [lo, hi) that PMP entry `i` covers.
+    fn pmp_range(&self, i: usize) -> (u64, u64) {
+        let cfg = self.csr.pmpcfg[i];
+        let a = self.csr.pmpaddr[i];
+        match (cfg >> 3) & 3 {
+            1 => {
+                let lo = if i == 0 {
+                    0
+                } else {
+                    self.csr.pmpaddr[i - 1] << 2
+                };
+                (lo, a << 2)
+            }
+            2 => (a << 2, (a << 2) + 4),
+            _ => {
+                let ones = a.trailing_ones();
+                let size_log2 = ones + 3;
+                if size_log2 >= 56 {
+                    (0, 1 << 56)
+                } else {
+                    let base = (a & !((1u64 << ones) - 1)) << 2;
+                    let base = base & !((1u64 << size_log2) - 1);
+                    (base, base + (1 << size_log2))
+                }
+            }
+        }
+    }
+
+    /// Translates and checks an access of `len` bytes that does not cross a
+    /// page, filling the TLB when the page is RAM and uniformly permitted.
+    fn resolve<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        len: u64,
+        access: Access,
+        p: u8,
+        mode: usize,
+    ) -> Result<Target, Exception> {
+        let paddr = self.translate(bus, vaddr, access, p)?;
+        if !self.pmp_allows(paddr, len, access, p) {
+            return Err(Exception::new(access.access_fault(), vaddr));
+        }
+        let page = paddr & !(PAGE_SIZE - 1);
+        let ram = bus.ram();
+        match ram.offset_of(paddr, len) {
+            Some(off) => {
+                let page_off = off & !(PAGE_SIZE as usize - 1);
+                let cacheable = !(access == Access::Write && ram.is_code(page_off));
+                if cacheable && self.pmp_allows(page, PAGE_SIZE, access, p) {
+                    let (vpn, slot) = tlb_slot(vaddr);
+                    self.tlb.table(mode, access)[slot] = TlbEntry {
+                        tag: vpn,
+                        ram_off: page_off,
+                    };
+                }
+                Ok(Target::Ram(off))
+            }
+            None => {
+                if access == Access::Execute {
+                    // Only RAM is executable on this board.
+                    Err(Exception::new(access.access_fault(), vaddr))
+                } else {
+                    Ok(Target::Mmio(paddr))
+                }
+            }
+        }
+    }
+
+    /// Reads `N` bytes at `vaddr` as a load (or, with `access` Write, as the
+    /// read half of an AMO).
+    #[inline(always)]
+    pub(crate) fn read_mem<B: Bus, const N: usize>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        access: Access,
+    ) -> Result<[u8; N], Exception> {
+        let (vpn, slot) = tlb_slot(vaddr);
+        let e = self.tlb.table(self.data_mode, access)[slot];
+        let in_page = (vaddr as usize & (PAGE_SIZE as usize - 1)) <= PAGE_SIZE as usize - N;
+        if e.tag == vpn && in_page {
+            let off = e.ram_off + (vaddr as usize & (PAGE_SIZE as usize - 1));
+            return Ok(bus.ram().load::<N>(off));
+        }
+        self.read_slow::<B, N>(bus, vaddr, access)
+    }
+
+    #[inline(never)]
+    fn read_slow<B: Bus, const N: usize>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        access: Access,
+    ) -> Result<[u8; N], Exception> {
+        let p = self.data_prv();
+        let mode = self.data_mode;
+        let mut out = [0u8; N];
+        if (vaddr & (PAGE_SIZE - 1)) + N as u64 > PAGE_SIZE {
+            for (i, byte) in out.iter_mut().enumerate() {
+                let [b] = self.read_mem::<B, 1>(bus, vaddr.wrapping_add(i as u64), access)?;
+                *byte = b;
+            }
+            return Ok(out);
+        }
+        match self.resolve(bus, vaddr, N as u64, access, p, mode)? {
+            Target::Ram(off) => Ok(bus.ram().load::<N>(off)),
+            Target::Mmio(paddr) => {
+                self.resample_lines();
+                let v = bus
+                    .mmio_read(self.id, self.clock(), paddr, N as u8)
+                    .ok_or(Exception::new(access.access_fault(), vaddr))?;
+                out.copy_from_slice(&v.to_le_bytes()[..N]);
+                Ok(out)
+            }
+        }
+    }
+
+    /// Writes `N` bytes at `vaddr`. Returns true when the store must end the
+    /// current block (it touched code or a device).
+    #[inline(always)]
+    pub(crate) fn write_mem<B: Bus, const N: usize>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        value: [u8; N],
+    ) -> Result<bool, Exception> {
+        let (vpn, slot) = tlb_slot(vaddr);
+        let e = self.tlb.table(self.data_mode, Access::Write)[slot];
+        let in_page = (vaddr as usize & (PAGE_SIZE as usize - 1)) <= PAGE_SIZE as usize - N;
+        if e.tag == vpn && in_page {
+            let off = e.ram_off + (vaddr as usize & (PAGE_SIZE as usize - 1));
+            bus.ram().store_fast::<N>(off, value);
+            return Ok(false);
+        }
+        self.write_slow::<B, N>(bus, vaddr, value)
+    }
+
+    #[inline(never)]
+    fn write_slow<B: Bus, const N: usize>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        value: [u8; N],
+    ) -> Result<bool, Exception> {
+        let p = self.data_prv();
+        let mode = self.data_mode;
+        if (vaddr & (PAGE_SIZE - 1)) + N as u64 > PAGE_SIZE {
+            // Check every byte before writing any, so a fault leaves memory unchanged.
+            let mut targets = [0u64; N];
+            for (i, t) in targets.iter_mut().enumerate() {
+                let va = vaddr.wrapping_add(i as u64);
+                let pa = self.translate(bus, va, Access::Write, p)?;
+                if !self.pmp_allows(pa, 1, Access::Write, p) {
+                    return Err(Exception::new(cause::STORE_ACCESS, va));
+                }
+                *t = pa;
+            }
+            let mut end_block = false;
+            for (i, &pa) in targets.iter().enumerate() {
+                end_block |= self.store_physical(bus, pa, &value[i..i + 1], vaddr)?;
+            }
+            return Ok(end_block);
+        }
+        match self.resolve(bus, vaddr, N as u64, Access::Write, p, mode)? {
+            Target::Ram(off) => Ok(self.store_ram(bus, off, &value)),
+            Target::Mmio(paddr) => self.store_physical(bus, paddr, &value, vaddr),
+        }
+    }
+
+    /// A store to RAM through the checked path; true if it hit code.
+    fn store_ram<B: Bus>(&mut self, bus: &mut B, off: usize, bytes: &[u8]) -> bool {
+        bus.ram().store_checked(off, bytes)
+    }
+
+    fn store_physical<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        paddr: u64,
+        bytes: &[u8],
+        vaddr: u64,
+    ) -> Result<bool, Exception> {
+        if let Some(off) = bus.ram().offset_of(paddr, bytes.len() as u64) {
+            return Ok(self.store_ram(bus, off, bytes));
+        }
+        let mut buf = [0u8; 8];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        let value = u64::from_le_bytes(buf);
+        self.resample_lines();
+        if bus.mmio_write(self.id, self.clock(), paddr, bytes.len() as u8, value) {
+            Ok(true)
+        } else {
+            Err(Exception::new(cause::STORE_ACCESS, vaddr))
+        }
+    }
+
+    /// Translates `pc` for instruction fetch and returns its RAM offset.
+    #[inline(always)]
+    pub(crate) fn fetch_offset<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        pc: u64,
+    ) -> Result<usize, Exception> {
+        let (vpn, slot) = tlb_slot(pc);
+        let mode = Tlb::mode_index(self.prv);
+        let e = self.tlb.table(mode, Access::Execute)[slot];
+        if e.tag == vpn {
+            return Ok(e.ram_off + (pc as usize & (PAGE_SIZE as usize - 1)));
+        }
+        match self.resolve(bus, pc, 2, Access::Execute, self.prv, mode)? {
+            Target::Ram(off) => Ok(off),
+            Target::Mmio(_) => Err(Exception::new(cause::FETCH_ACCESS, pc)),
+        }
+    }
+
+    /// Translates a whole aligned 64-byte cache block for cbo.zero and zeroes it.
+    pub(crate) fn zero_block<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+    ) -> Result<bool, Exception> {
+        let base = vaddr & !63;
+        let mut end_block = false;
+        for chunk in 0..8 {
+            end_block |= self.write_mem::<B, 8>(bus, base + chunk * 8, [0; 8])?;
+        }
+        Ok(end_block)
+    }
+}

@@ -1,0 +1,85 @@
+//! The board: RAM plus devices at QEMU `virt` addresses, seen by harts as a [`Bus`].
+
+use crate::devices::clint::{self, Clint};
+use crate::devices::finisher::{self, Finisher};
+use crate::devices::uart::{self, Uart};
+use rewind_hart::{Bus, Ram};
+
+pub const RAM_BASE: u64 = 0x8000_0000;
+
+pub struct Board {
+    pub ram: Ram,
+    pub uart: Uart,
+    pub clint: Clint,
+    pub finisher: Finisher,
+}
+
+impl Board {
+    pub fn new(mem_size: u64, harts: usize) -> Self {
+        Board {
+            ram: Ram::new(RAM_BASE, mem_size),
+            uart: Uart::new(),
+            clint: Clint::new(harts),
+            finisher: Finisher::default(),
+        }
+    }
+}
+
+fn within(paddr: u64, base: u64, size: u64) -> Option<u64> {
+    paddr.checked_sub(base).filter(|&off| off < size)
+}
+
+impl Bus for Board {
+    #[inline(always)]
+    fn ram(&mut self) -> &mut Ram {
+        &mut self.ram
+    }
+
+    fn mmio_read(&mut self, _hart: usize, clock: u64, paddr: u64, size: u8) -> Option<u64> {
+        if let Some(off) = within(paddr, uart::BASE, uart::SIZE) {
+            return Some(self.uart.read(off) as u64);
+        }
+        if let Some(off) = within(paddr, clint::BASE, clint::SIZE) {
+            return self.clint.read(clock, off, size);
+        }
+        if let Some(off) = within(paddr, finisher::BASE, finisher::SIZE) {
+            return Some(self.finisher.read(off));
+        }
+        None
+    }
+
+    fn mmio_write(&mut self, _hart: usize, clock: u64, paddr: u64, size: u8, value: u64) -> bool {
+        if let Some(off) = within(paddr, uart::BASE, uart::SIZE) {
+            self.uart.write(off, value as u8);
+            return true;
+        }
+        if let Some(off) = within(paddr, clint::BASE, clint::SIZE) {
+            return self.clint.write(clock, off, size, value);
+        }
+        if let Some(off) = within(paddr, finisher::BASE, finisher::SIZE) {
+            self.finisher.write(off, size, value);
+            return true;
+        }
+        false
+    }
+
+    fn interrupt_lines(&mut self, hart: usize, clock: u64) -> u64 {
+        self.clint.lines(hart, clock)
+    }
+
+    fn next_event(&mut self, hart: usize, clock: u64) -> u64 {
+        self.clint.next_event(hart, clock)
+    }
+
+    fn time(&self, clock: u64) -> u64 {
+        self.clint.mtime(clock)
+    }
+
+    fn clock_at_time(&self, t: u64) -> u64 {
+        self.clint.clock_at(t)
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.finisher.request.is_some()
+    }
+}

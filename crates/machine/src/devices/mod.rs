@@ -1,0 +1,5 @@
+//! The board's devices, one module each, each with its state beside its code.
+
+pub mod clint;
+pub mod finisher;
+pub mod uart;

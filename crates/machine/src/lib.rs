@@ -1,0 +1,12 @@
+//! The Rewind board: RAM, bus, devices, image loading and hart scheduling.
+//!
+//! Nothing in this crate reads host time or host randomness; the only way
+//! anything from outside reaches the guest is through methods the embedding
+//! program calls at points the machine chooses.
+
+pub mod board;
+pub mod devices;
+pub mod loader;
+pub mod machine;
+
+pub use machine::{Machine, MachineConfig, StopReason};

@@ -1,0 +1,132 @@
+//! Loading guest images into RAM. Images are untrusted: every size and
+//! address is checked, and a bad image is one error sentence.
+
+use object::elf::{EM_RISCV, PT_LOAD};
+use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+use object::Endianness;
+use rewind_hart::Ram;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LoadError {
+    #[error("{name} is not a 64-bit little-endian ELF file ({detail})")]
+    NotElf64 { name: String, detail: String },
+    #[error("{name} is an ELF file for machine {machine}, not RISC-V")]
+    WrongMachine { name: String, machine: u16 },
+    #[error("{name} has no loadable segments")]
+    NoSegments { name: String },
+    #[error("{name}: segment {index} is damaged: {detail}")]
+    BadSegment {
+        name: String,
+        index: usize,
+        detail: String,
+    },
+    #[error("{name}: segment {index} at {start:#x}..{end:#x} does not fit in RAM {ram_start:#x}..{ram_end:#x}; try a larger --mem")]
+    OutsideRam {
+        name: String,
+        index: usize,
+        start: u64,
+        end: u64,
+        ram_start: u64,
+        ram_end: u64,
+    },
+}
+
+/// A loadable piece of an image: bytes to place at a physical address, and
+/// how many zero bytes follow them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub paddr: u64,
+    pub data: Vec<u8>,
+    pub zero_fill: u64,
+}
+
+/// A parsed ELF image, ready to load (and reload on reset).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElfImage {
+    pub entry: u64,
+    pub segments: Vec<Segment>,
+}
+
+/// Parses an ELF64 RISC-V executable. Segments are placed at their physical
+/// addresses, as QEMU does.
+pub fn parse_elf(name: &str, bytes: &[u8]) -> Result<ElfImage, LoadError> {
+    let not_elf = |detail: String| LoadError::NotElf64 {
+        name: name.to_string(),
+        detail,
+    };
+    let file = ElfFile64::<Endianness>::parse(bytes).map_err(|e| not_elf(e.to_string()))?;
+    let header = file.elf_header();
+    let endian = file.endian();
+    if !matches!(endian, Endianness::Little) {
+        return Err(not_elf("big-endian".into()));
+    }
+    let machine = header.e_machine(endian);
+    if machine != EM_RISCV {
+        return Err(LoadError::WrongMachine {
+            name: name.to_string(),
+            machine,
+        });
+    }
+    let mut segments = Vec::new();
+    for (index, ph) in file.elf_program_headers().iter().enumerate() {
+        if ph.p_type(endian) != PT_LOAD {
+            continue;
+        }
+        let bad = |detail: &str| LoadError::BadSegment {
+            name: name.to_string(),
+            index,
+            detail: detail.to_string(),
+        };
+        let data = ph
+            .data(endian, bytes)
+            .map_err(|_| bad("its file range lies outside the file"))?;
+        let filesz = ph.p_filesz(endian);
+        let memsz = ph.p_memsz(endian);
+        if memsz < filesz {
+            return Err(bad("its memory size is smaller than its file size"));
+        }
+        if memsz == 0 {
+            continue;
+        }
+        segments.push(Segment {
+            paddr: ph.p_paddr(endian),
+            data: data.to_vec(),
+            zero_fill: memsz - filesz,
+        });
+    }
+    if segments.is_empty() {
+        return Err(LoadError::NoSegments {
+            name: name.to_string(),
+        });
+    }
+    Ok(ElfImage {
+        entry: header.e_entry(endian),
+        segments,
+    })
+}
+
+/// Checks that every segment fits in `ram`, then copies them in.
+pub fn load_segments(name: &str, segments: &[Segment], ram: &mut Ram) -> Result<(), LoadError> {
+    for (index, seg) in segments.iter().enumerate() {
+        let len = seg.data.len() as u64 + seg.zero_fill;
+        let end = seg.paddr.checked_add(len);
+        if end.is_none() || ram.offset_of(seg.paddr, len).is_none() {
+            return Err(LoadError::OutsideRam {
+                name: name.to_string(),
+                index,
+                start: seg.paddr,
+                end: end.unwrap_or(u64::MAX),
+                ram_start: ram.base(),
+                ram_end: ram.base() + ram.size(),
+            });
+        }
+    }
+    for seg in segments {
+        ram.write_bytes(seg.paddr, &seg.data)
+            .expect("checked above");
+        let zero_at = seg.paddr + seg.data.len() as u64;
+        let zeros = vec![0u8; seg.zero_fill as usize];
+        ram.write_bytes(zero_at, &zeros).expect("checked above");
+    }
+    Ok(())
+}
