@@ -416,8 +416,8 @@ impl Hart {
             SATP => {
                 let mode = value >> 60;
                 if matches!(mode, 0 | 8 | 9 | 10) {
-                    // ASIDLEN 16, PPN 44 bits.
-                    c.satp = value & ((0xf << 60) | (0xffff << 44) | ((1 << 44) - 1));
+                    // ASIDLEN is 16 and PPN 44 bits: every other bit is kept.
+                    c.satp = value;
                     fx.flush_tlb = true;
                 }
             }

@@ -397,7 +397,7 @@ impl Hart {
     fn exec_lr_sc<B: Bus>(&mut self, bus: &mut B, i: &Inst) -> Flow {
         let addr = self.rs1(i);
         let size = if i.fmt == Fmt::S { 4 } else { 8 };
-        if addr % size != 0 {
+        if !addr.is_multiple_of(size) {
             let c = if i.op == Op::Lr {
                 cause::LOAD_MISALIGNED
             } else {
@@ -435,7 +435,7 @@ impl Hart {
         let addr = self.rs1(i);
         let src = self.rs2(i);
         let word = i.fmt == Fmt::S;
-        if addr % if word { 4 } else { 8 } != 0 {
+        if !addr.is_multiple_of(if word { 4 } else { 8 }) {
             return Err(Exception::new(cause::STORE_MISALIGNED, addr));
         }
         // The read half is checked as a store: AMOs fault as stores.

@@ -21,7 +21,7 @@
 //!   and cheap at this TLB size.
 
 use crate::bus::Bus;
-use crate::csr::{self, PMP_ENTRIES};
+use crate::csr;
 use crate::hart::{cause, prv, Exception, Hart};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
 
@@ -217,10 +217,10 @@ impl Hart {
             let user = (pte >> 4) & 1 == 1;
             match p {
                 prv::U if !user => return Err(page_fault),
-                prv::S if user => {
-                    if access == Access::Execute || mstatus & csr::MSTATUS_SUM == 0 {
-                        return Err(page_fault);
-                    }
+                prv::S
+                    if user && (access == Access::Execute || mstatus & csr::MSTATUS_SUM == 0) =>
+                {
+                    return Err(page_fault)
                 }
                 _ => {}
             }
@@ -256,15 +256,11 @@ impl Hart {
 
     /// PMP check of the physical range [paddr, paddr+len) at privilege `p`.
     pub(crate) fn pmp_allows(&self, paddr: u64, len: u64, access: Access, p: u8) -> bool {
-        let cfg = &self.csr.pmpcfg;
         let end = paddr.saturating_add(len);
-        let mut any_active = false;
-        for i in 0..PMP_ENTRIES {
-            let mode = (cfg[i] >> 3) & 3;
-            if mode == 0 {
+        for (i, &cfg) in self.csr.pmpcfg.iter().enumerate() {
+            if (cfg >> 3) & 3 == 0 {
                 continue;
             }
-            any_active = true;
             let (lo, hi) = self.pmp_range(i);
             let overlaps = paddr < hi && end > lo;
             if !overlaps {
@@ -274,15 +270,14 @@ impl Hart {
                 // Matches some bytes but not all: the access fails.
                 return false;
             }
-            let locked = cfg[i] & 0x80 != 0;
+            let locked = cfg & 0x80 != 0;
             if p == prv::M && !locked {
                 return true;
             }
-            return cfg[i] & access.pmp_bit() != 0;
+            return cfg & access.pmp_bit() != 0;
         }
-        // No entry matched. (With entries implemented, S and U fail even when
-        // none is active, as the specification says and QEMU does.)
-        let _ = any_active;
+        // No entry matched. With entries implemented, S and U fail even when
+        // none is active, as the specification says and QEMU does.
         p == prv::M
     }
 

@@ -103,7 +103,8 @@ impl Clint {
     fn locate(&self, offset: u64, size: u8) -> Option<(Reg, u64)> {
         let harts = self.msip.len() as u64;
         if offset < 4 * harts {
-            return (offset % 4 == 0 && size == 4).then_some((Reg::Msip((offset / 4) as usize), 0));
+            return (offset.is_multiple_of(4) && size == 4)
+                .then_some((Reg::Msip((offset / 4) as usize), 0));
         }
         let (reg, base) = if (MTIMECMP..MTIMECMP + 8 * harts).contains(&offset) {
             let h = (offset - MTIMECMP) / 8;
