@@ -39,7 +39,10 @@ mod fast {
     pub type uint_fast32_t = u32;
 }
 
-#[cfg(not(any(all(target_env = "gnu", target_pointer_width = "64"), target_env = "musl")))]
+#[cfg(not(any(
+    all(target_env = "gnu", target_pointer_width = "64"),
+    target_env = "musl"
+)))]
 compile_error!("the C99 fast integer types of this platform's C library are not known to Rewind");
 
 pub use fast::*;
