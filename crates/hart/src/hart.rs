@@ -1,9 +1,11 @@
 //! The hart: architectural state, the run loop, traps and interrupts.
 //!
 //! Assumptions, written down once:
-//! - One instruction retires per nanosecond of virtual time. `clock()` is the
-//!   instructions retired plus the time skipped while idle in WFI; devices see
-//!   only this clock, never the host's.
+//! - One instruction retires per nanosecond of virtual time, and taking a trap
+//!   also costs a nanosecond (so a guest trapping in a loop still lets time,
+//!   and the machine, advance). `clock()` is the instructions retired plus
+//!   `stalled`, the time that passed without retiring: trap entries and idle
+//!   time in WFI. Devices see only this clock, never the host's.
 //! - Interrupts are sampled at block boundaries only. Every instruction that can
 //!   make an interrupt pending or enabled (CSR writes, xRET, WFI, device
 //!   accesses, stores that hit code) ends its block, and timer deadlines cap
@@ -77,8 +79,9 @@ pub struct Hart {
     pub csr: Csrs,
     /// Instructions retired since reset.
     pub instret: u64,
-    /// Virtual nanoseconds spent idle in WFI since reset.
-    pub idle: u64,
+    /// Virtual nanoseconds since reset in which no instruction retired:
+    /// one per trap taken, plus time idle in WFI.
+    pub stalled: u64,
     /// In WFI, waiting for an interrupt.
     pub waiting: bool,
     /// The LR reservation: the virtual address of the reserved doubleword/word.
@@ -106,7 +109,7 @@ impl Hart {
             prv: prv::M,
             csr: Csrs::new(id as u64),
             instret: 0,
-            idle: 0,
+            stalled: 0,
             waiting: false,
             reservation: None,
             data_mode: 0,
@@ -123,7 +126,7 @@ impl Hart {
     /// Virtual time of this hart in nanoseconds.
     #[inline(always)]
     pub fn clock(&self) -> u64 {
-        self.instret + self.idle
+        self.instret + self.stalled
     }
 
     /// Runs until the clock reaches `until`, the hart idles, or a device asks
@@ -157,7 +160,7 @@ impl Hart {
             if self.waiting {
                 let wake = self.event_at.min(until);
                 if wake > now {
-                    self.idle += wake - now;
+                    self.stalled += wake - now;
                 }
                 if self.clock() >= until {
                     return Exit::Idle;
@@ -240,6 +243,7 @@ impl Hart {
     /// Takes a trap: an exception (`interrupt` false) or an interrupt whose
     /// number is `cause`.
     pub(crate) fn enter_trap(&mut self, cause: u64, tval: u64, interrupt: bool) {
+        self.stalled += 1;
         self.reservation = None;
         let delegated_bits = if interrupt {
             self.csr.mideleg
@@ -328,7 +332,7 @@ impl Hart {
     /// Advances an idle hart's clock to `clock` (the machine skipping idle time).
     pub fn skip_idle_to(&mut self, clock: u64) {
         if clock > self.clock() {
-            self.idle += clock - self.clock();
+            self.stalled += clock - self.clock();
         }
     }
 }
