@@ -2,6 +2,7 @@
 
 use crate::devices::clint::{self, Clint};
 use crate::devices::finisher::{self, Finisher};
+use crate::devices::plic::{self, Plic};
 use crate::devices::uart::{self, Uart};
 use rewind_hart::{Bus, Ram};
 
@@ -12,6 +13,8 @@ pub struct Board {
     pub uart: Uart,
     pub clint: Clint,
     pub finisher: Finisher,
+    pub plic: Plic,
+    harts: usize,
 }
 
 impl Board {
@@ -21,7 +24,16 @@ impl Board {
             uart: Uart::new(),
             clint: Clint::new(harts),
             finisher: Finisher::default(),
+            plic: Plic::new(harts),
+            harts,
         }
+    }
+}
+
+impl Board {
+    /// Copies device interrupt lines into the PLIC.
+    fn update_irq_lines(&mut self) {
+        self.plic.set_level(uart::IRQ, self.uart.interrupt());
     }
 }
 
@@ -36,8 +48,14 @@ impl Bus for Board {
     }
 
     fn mmio_read(&mut self, _hart: usize, clock: u64, paddr: u64, size: u8) -> Option<u64> {
+        if let Some(off) = within(paddr, plic::BASE, plic::size(self.harts)) {
+            self.update_irq_lines();
+            return self.plic.read(off, size);
+        }
         if let Some(off) = within(paddr, uart::BASE, uart::SIZE) {
-            return Some(self.uart.read(off) as u64);
+            let v = self.uart.read(off) as u64;
+            self.update_irq_lines();
+            return Some(v);
         }
         if let Some(off) = within(paddr, clint::BASE, clint::SIZE) {
             return self.clint.read(clock, off, size);
@@ -49,8 +67,13 @@ impl Bus for Board {
     }
 
     fn mmio_write(&mut self, _hart: usize, clock: u64, paddr: u64, size: u8, value: u64) -> bool {
+        if let Some(off) = within(paddr, plic::BASE, plic::size(self.harts)) {
+            self.update_irq_lines();
+            return self.plic.write(off, size, value);
+        }
         if let Some(off) = within(paddr, uart::BASE, uart::SIZE) {
             self.uart.write(off, value as u8);
+            self.update_irq_lines();
             return true;
         }
         if let Some(off) = within(paddr, clint::BASE, clint::SIZE) {
@@ -64,7 +87,8 @@ impl Bus for Board {
     }
 
     fn interrupt_lines(&mut self, hart: usize, clock: u64) -> u64 {
-        self.clint.lines(hart, clock)
+        self.update_irq_lines();
+        self.clint.lines(hart, clock) | self.plic.lines(hart)
     }
 
     fn next_event(&mut self, hart: usize, clock: u64) -> u64 {

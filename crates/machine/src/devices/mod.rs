@@ -2,4 +2,5 @@
 
 pub mod clint;
 pub mod finisher;
+pub mod plic;
 pub mod uart;
