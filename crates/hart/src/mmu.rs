@@ -206,7 +206,8 @@ impl Hart {
                 return Err(page_fault);
             }
             if r == 0 && x == 0 {
-                if level == 0 {
+                // A pointer: D, A and U are reserved on non-leaf entries.
+                if level == 0 || pte & 0xd0 != 0 {
                     return Err(page_fault);
                 }
                 table = ((pte >> 10) & ((1 << 44) - 1)) << PAGE_SHIFT;

@@ -797,6 +797,39 @@ fn illegal_compressed_instruction_mtval_is_zero_extended_whatever_follows_it() {
     }
 }
 
+#[test]
+fn instruction_straddling_two_pages_executes_or_traps_with_all_its_bits() {
+    let mut exec = Exec::new();
+    // The low half on the last halfword of CODE's page, the high half on the
+    // next page.
+    let pc = CODE + 0xffe;
+    for (bits, legal) in [
+        (enc::addi(10, 0, 42), true),
+        (r_type(0x53, 0, 0x02, 5, 6, 7), false), // fadd.h
+        (0xffff_ffff, false),
+    ] {
+        exec.bus.write_u32(pc, bits);
+        exec.bus.write_u32(pc + 4, enc::ebreak());
+        let h = &mut exec.hart;
+        h.pc = pc;
+        h.x[10] = 0;
+        h.csr.mstatus |= FS_INITIAL;
+        h.csr.mcause = common::UNTOUCHED;
+        h.csr.mtval = common::UNTOUCHED;
+        h.flush_caches();
+        run(h, &mut exec.bus, 4);
+        let h = &exec.hart;
+        if legal {
+            assert_eq!((h.csr.mcause, h.csr.mepc), (cause::BREAKPOINT, pc + 4));
+            assert_eq!(h.x[10], 42);
+        } else {
+            assert_eq!(h.csr.mcause, cause::ILLEGAL_INSTRUCTION, "{bits:#x}");
+            assert_eq!(h.csr.mtval, bits as u64, "{bits:#x}");
+            assert_eq!(h.csr.mepc, pc, "{bits:#x}");
+        }
+    }
+}
+
 /// Collects the first and the last encoding of every run of illegal
 /// encodings, fed in sweep order.
 #[derive(Default)]
@@ -926,31 +959,41 @@ fn fp_csr_access_raises_illegal_instruction_when_mstatus_fs_is_off() {
     }
 }
 
+/// One reference case per rounding FP operation (operation, format and
+/// integer type) whose rm field is `rm`.
+fn one_case_per_rounding_op(rm: u8) -> Vec<&'static Case> {
+    let mut seen: Vec<(Op, Option<Fmt>, Option<u8>)> = Vec::new();
+    let mut out = Vec::new();
+    for c in CASES.iter().filter(|c| rounds(c.op) && c.rm == Some(rm)) {
+        // For conversions rs2 is the integer type; otherwise a register.
+        let int_type = c.rs2.filter(|_| matches!(c.op, Op::FcvtIF | Op::FcvtFI));
+        let kind = (c.op, c.fmt, int_type);
+        if !seen.contains(&kind) {
+            seen.push(kind);
+            out.push(c);
+        }
+    }
+    // Per format: 4 FMAs, 4 arithmetic ops, fsqrt, 4 conversions to and 4
+    // from integers; plus fcvt.s.d and fcvt.d.s.
+    assert_eq!(out.len(), 2 * (4 + 4 + 1 + 4 + 4) + 2, "rm = {rm}");
+    out
+}
+
 #[test]
 fn fp_ops_with_reserved_static_rounding_mode_raise_illegal_instruction() {
     let mut exec = Exec::new();
-    let mut checked = 0;
-    for c in CASES.iter().filter(|c| rounds(c.op) && c.rm == Some(0)) {
+    for c in one_case_per_rounding_op(0) {
         for rm in [5u32, 6] {
             let bits = (c.bits & !(7 << 12)) | (rm << 12);
             assert_eq!(exec.run(bits, 4), illegal(bits), "{} with rm = {rm}", c.asm);
-            checked += 1;
         }
     }
-    // 4 FMAs, 4 arithmetic ops, fsqrt and 8 integer conversions per format,
-    // plus fcvt.s.d, fcvt.d.s and 8 conversions from integers.
-    assert_eq!(checked, 2 * (2 * (4 + 4 + 1 + 4) + 2 + 8));
 }
 
 #[test]
 fn fp_ops_with_dynamic_rounding_raise_illegal_instruction_when_frm_is_invalid() {
     let mut exec = Exec::new();
-    let dynamic: Vec<&Case> = CASES
-        .iter()
-        .filter(|c| rounds(c.op) && c.rm == Some(7))
-        .collect();
-    assert_eq!(dynamic.len(), 2 * (4 + 4 + 1 + 4) + 2 + 8);
-    for c in dynamic {
+    for c in one_case_per_rounding_op(7) {
         for frm in 0..8u64 {
             let outcome = exec.run_with(c.bits, 4, prv::M, |h| h.csr.frm = frm);
             let want = if frm <= 4 {
@@ -1057,6 +1100,8 @@ fn encoders_match_gnu_as() {
     assert_eq!(enc::amoadd_d(31, 1, 2), bits("amoadd.d x31, x1, (x2)"));
     assert_eq!(enc::csrrw(5, 0x300, 6), bits("csrrw x5, 0x300, x6"));
     assert_eq!(enc::csrrs(5, 0x001, 0), bits("csrrs x5, 0x001, x0"));
+    assert_eq!(enc::csrrc(0, 0xc00, 31), bits("csrrc x0, 0xc00, x31"));
+    assert_eq!(enc::sret(), bits("sret"));
     assert_eq!(enc::sfence_vma(5, 31), bits("sfence.vma x5, x31"));
     assert_eq!(enc::sfence_vma(0, 0), bits("sfence.vma x0, x0"));
     assert_eq!(enc::ebreak(), bits("ebreak"));

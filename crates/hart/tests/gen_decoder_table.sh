@@ -366,6 +366,79 @@ c.sdsp x31, 504(x2)
 """.strip().splitlines():
     case(asm)
 
+# One case per immediate bit of every format, so that a scrambled bit (two
+# immediate bits swapped, say) cannot hide behind all-ones or all-zeros
+# extremes; and one per register-field bit.
+def bits_of(lo, hi):
+    return [1 << k for k in range(lo, hi)]
+
+
+for v in bits_of(0, 20):
+    case(f"lui x5, {v:#x}")
+for v in bits_of(1, 20):
+    case(f"jal x1, .+{v:#x}")
+for v in bits_of(1, 12):
+    case(f"beq x1, x2, .+{v:#x}")
+for v in bits_of(0, 11):
+    case(f"addi x5, x6, {v}")
+    case(f"sd x5, {v}(x6)")
+for v in range(6):
+    case(f"slli x5, x6, {1 << v}")
+    case(f"c.slli x5, {1 << v}")
+    case(f"c.srli x8, {1 << v}")
+    case(f"c.srai x9, {1 << v}")
+for v in range(5):
+    case(f"slliw x5, x6, {1 << v}")
+for v in bits_of(0, 12):
+    case(f"csrrs x5, {v:#x}, x0")
+for v in range(5):
+    case(f"csrrwi x0, 0x340, {1 << v}")
+for v in bits_of(1, 11):
+    case(f"c.j .+{v:#x}")
+for v in bits_of(1, 8):
+    case(f"c.beqz x8, .+{v:#x}")
+    case(f"c.bnez x8, .-{v:#x}")
+for v in bits_of(2, 10):
+    case(f"c.addi4spn x8, x2, {v}")
+for v in bits_of(2, 7):
+    case(f"c.lw x8, {v}(x9)")
+    case(f"c.sw x8, {v}(x9)")
+for v in bits_of(3, 8):
+    case(f"c.ld x8, {v}(x9)")
+    case(f"c.sd x8, {v}(x9)")
+    case(f"c.fld f8, {v}(x9)")
+    case(f"c.fsd f8, {v}(x9)")
+for v in bits_of(0, 5):
+    case(f"c.addi x5, {v}")
+    case(f"c.addiw x5, {v}")
+    case(f"c.li x5, {v}")
+    case(f"c.andi x8, {v}")
+for v in bits_of(4, 9):
+    case(f"c.addi16sp x2, {v}")
+for v in bits_of(0, 5):
+    case(f"c.lui x5, {v:#x}")
+for v in bits_of(2, 8):
+    case(f"c.lwsp x5, {v}(x2)")
+    case(f"c.swsp x5, {v}(x2)")
+for v in bits_of(3, 9):
+    case(f"c.ldsp x5, {v}(x2)")
+    case(f"c.sdsp x5, {v}(x2)")
+    case(f"c.fldsp f5, {v}(x2)")
+    case(f"c.fsdsp f5, {v}(x2)")
+for k in range(5):
+    a, b, c, d = (1 << k), (1 << ((k + 1) % 5)), (1 << ((k + 2) % 5)), (1 << ((k + 3) % 5))
+    case(f"add x{a}, x{b}, x{c}")
+    case(f"fmadd.d f{a}, f{b}, f{c}, f{d}, rne")
+    case(f"c.add x{a}, x{b}")
+    case(f"c.mv x{b}, x{a}")
+    case(f"c.jalr x{a}")
+for k in range(3):
+    a, b = 8 + (1 << k), 8 + (1 << ((k + 1) % 3))
+    case(f"c.sub x{a}, x{b}")
+    case(f"c.lw x{a}, 0(x{b})")
+    case(f"c.sd x{a}, 0(x{b})")
+    case(f"c.beqz x{a}, .+2")
+
 # ------------------------------------------------------- mnemonic table
 # mnemonic -> (Op, fmt or None, operand kind, fixed fields)
 KINDS = {}
@@ -498,11 +571,12 @@ op("c.sdsp", "Sd", "S")
 op("c.unimp", "Illegal", "NONE")
 op(".2byte .4byte", "Illegal", "NONE")
 
-CSR_NAMES = {"mstatus": 0x300, "fflags": 0x001, "cycle": 0xc00, "satp": 0x180}
-
-
-def csr_number(s):
-    return CSR_NAMES[s] if s in CSR_NAMES else int(s, 0)
+def csr_number(s, asm):
+    """objdump prints known CSRs by name: then take the number written in
+    the source (every case writes CSRs as numbers)."""
+    if re.fullmatch(r"0x[0-9a-f]+|\d+", s):
+        return int(s, 0)
+    return int(asm.split(",")[1].strip(), 0)
 
 
 def reg(s):
@@ -528,7 +602,7 @@ def target(s, addr):
     return sext(int(s.split()[0], 16) - addr, 64)
 
 
-def expect(mnemonic, operands, addr):
+def expect(mnemonic, operands, addr, asm=""):
     """Expected decode of one disassembled instruction, as a dict of fields."""
     if mnemonic not in KINDS:
         raise SystemExit(f"no entry for mnemonic {mnemonic!r}")
@@ -566,9 +640,9 @@ def expect(mnemonic, operands, addr):
         e.update(rd=reg(ops[0]), rs1=reg(ops[1]),
                  rm=RM_NUM[ops[2]] if len(ops) > 2 else default)
     elif kind == "CSR":
-        e.update(rd=reg(ops[0]), imm=csr_number(ops[1]), rs1=reg(ops[2]))
+        e.update(rd=reg(ops[0]), imm=csr_number(ops[1], asm), rs1=reg(ops[2]))
     elif kind == "CSRI":
-        e.update(rd=reg(ops[0]), imm=csr_number(ops[1]), rs1=int(ops[2], 0))
+        e.update(rd=reg(ops[0]), imm=csr_number(ops[1], asm), rs1=int(ops[2], 0))
     elif kind == "AMO":
         e.update(rd=reg(ops[0]), rs2=reg(ops[1]), rs1=reg(ops[2].strip("()")))
     elif kind == "LR":
@@ -657,7 +731,7 @@ for (asm, override), (addr, hexbits, mnemonic, operands) in zip(cases, rows):
             raise SystemExit(f"{asm}: objdump now disassembles it as {disasm}; drop the override")
         disasm = override
         mnemonic, _, operands = override.partition("\t")
-    e = expect(mnemonic, operands, addr)
+    e = expect(mnemonic, operands, addr, asm)
     if e["op"] == "Illegal":
         raise SystemExit(f"{asm}: objdump does not know it")
     bits = int(hexbits, 16)

@@ -445,7 +445,7 @@ fn upper_half_canonical_addresses_translate() {
         let mut m = Machine::new(mode);
         m.map_code(R | X);
         // The highest page of the address space, and one just below the hole.
-        let top = u64::MAX & !0xfff;
+        let top: u64 = !0xfff;
         let low = (u64::MAX << (mode.va_bits() - 1)) | 0x20_3000;
         let pa_top = m.map_data(top, 0, R | W);
         let pa_low = m.map_data(low, 1, R | W);
@@ -613,6 +613,38 @@ fn invalid_pointer_pte_at_any_level_raises_page_fault() {
 }
 
 #[test]
+fn pointer_pte_with_accessed_dirty_or_user_bit_raises_page_fault() {
+    // "For non-leaf PTEs, the D, A, and U bits are reserved for future
+    // standard use", and step 3 of the translation algorithm: "if any bits or
+    // encodings that are reserved for future standard use are set within
+    // pte, stop and raise a page-fault exception". (Spike and QEMU do.)
+    // From M-mode with MPRV so that every pointer level can be tested.
+    for mode in MODES {
+        for level in 1..mode.levels() {
+            for (name, bit) in [("A", A), ("D", D), ("U", U)] {
+                let mut m = Machine::new(mode);
+                m.map_data(DATA_VA, 0, R | W | U);
+                let pte = m.pte(DATA_VA, level);
+                m.set_pte(DATA_VA, level, pte | bit);
+                set_mprv(&mut m.hart, prv::S);
+                m.hart.csr.mstatus |= csr::MSTATUS_SUM;
+                let va = DATA_VA + 8;
+                let want = Trap {
+                    cause: cause::LOAD_PAGE_FAULT,
+                    tval: va,
+                    epc: CODE_PA,
+                };
+                assert_eq!(
+                    m.mprv_access(Kind::Load, va),
+                    want,
+                    "{mode:?}: {name} set in the level-{level} pointer PTE"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn pointer_pte_at_level_zero_raises_page_fault() {
     for mode in MODES {
         let mut m = Machine::new(mode);
@@ -685,6 +717,54 @@ fn pte_with_reserved_high_bits_set_raises_page_fault() {
                     "{mode:?} bit {bit} set in the level-{level} PTE"
                 );
             }
+        }
+    }
+}
+
+// ---------------------------------------------------- outside of RAM
+
+/// A physical address where nothing answers on the test bus.
+const NOWHERE_PA: u64 = 0x1000_0000;
+
+#[test]
+fn page_table_outside_ram_raises_access_fault_of_the_original_access_type() {
+    for mode in MODES {
+        for level in 0..mode.levels() - 1 {
+            for kind in [Kind::Load, Kind::Store, Kind::Amo] {
+                let mut m = Machine::new(mode);
+                m.map_data(DATA_VA, 0, R | W);
+                // The pointer above `level` leads out of RAM.
+                m.set_pte(DATA_VA, level + 1, ((NOWHERE_PA >> 12) << 10) | V);
+                set_mprv(&mut m.hart, prv::S);
+                let va = DATA_VA + 8;
+                let want = Trap {
+                    cause: kind.access_fault(),
+                    tval: va,
+                    epc: CODE_PA,
+                };
+                assert_eq!(
+                    m.mprv_access(kind, va),
+                    want,
+                    "{mode:?} {kind:?} level {level}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn leaf_mapping_a_physical_address_without_memory_raises_access_fault() {
+    for mode in MODES {
+        for kind in KINDS {
+            let mut m = Machine::new(mode);
+            m.map_code(R | X);
+            m.map(DATA_VA, NOWHERE_PA, 0, R | W | X);
+            let va = DATA_VA + if kind == Kind::Fetch { 0 } else { 8 };
+            assert_eq!(
+                m.access(kind, prv::S, va),
+                access_fault(kind, va),
+                "{mode:?} {kind:?}"
+            );
         }
     }
 }
@@ -1140,6 +1220,160 @@ fn sfence_vma_makes_a_revoked_write_permission_fault() {
             cause: cause::STORE_PAGE_FAULT,
             tval: va,
             epc: CODE_VA + 8,
+        };
+        assert_eq!(m_trap(&m.hart), want, "{mode:?}");
+    }
+}
+
+// ------------------------------------------------- TLB and mode changes
+
+const SSTATUS: u32 = 0x100;
+const MSTATUS: u32 = 0x300;
+
+/// Runs `ld x10, 0(x11); csrrc x0, csr, x5; ld x12, 0(x11); ebreak` in `p`
+/// with x5 = `bits`: the second load must see the cleared bits.
+fn load_clear_load(m: &mut Machine, p: u8, pc: u64, csr_num: u32, bits: u64, va: u64) -> Trap {
+    m.program(&[
+        enc::ld(10, 11, 0),
+        enc::csrrc(0, csr_num, 5),
+        enc::ld(12, 11, 0),
+        enc::ebreak(),
+    ]);
+    m.hart.x[5] = bits;
+    m.hart.x[10] = 0;
+    m.hart.x[11] = va;
+    m.hart.x[12] = 0;
+    m.run_at(p, pc)
+}
+
+#[test]
+fn clearing_sum_takes_effect_for_the_next_access() {
+    for mode in MODES {
+        let mut m = Machine::new(mode);
+        m.map_code(R | X);
+        let pa = m.map_data(DATA_VA, 0, R | W | U);
+        m.hart.csr.mstatus |= csr::MSTATUS_SUM;
+        let va = DATA_VA + 8;
+        let trap = load_clear_load(&mut m, prv::S, CODE_VA, SSTATUS, csr::MSTATUS_SUM, va);
+        let want = Trap {
+            cause: cause::LOAD_PAGE_FAULT,
+            tval: va,
+            epc: CODE_VA + 8,
+        };
+        assert_eq!(trap, want, "{mode:?}");
+        assert_eq!(
+            m.hart.x[10],
+            marker(pa + 8),
+            "{mode:?}: the load with SUM set"
+        );
+    }
+}
+
+#[test]
+fn clearing_mxr_takes_effect_for_the_next_access() {
+    for mode in MODES {
+        let mut m = Machine::new(mode);
+        m.map_code(R | X);
+        let pa = m.map_data(DATA_VA, 0, X);
+        m.hart.csr.mstatus |= csr::MSTATUS_MXR;
+        let va = DATA_VA + 8;
+        let trap = load_clear_load(&mut m, prv::S, CODE_VA, SSTATUS, csr::MSTATUS_MXR, va);
+        let want = Trap {
+            cause: cause::LOAD_PAGE_FAULT,
+            tval: va,
+            epc: CODE_VA + 8,
+        };
+        assert_eq!(trap, want, "{mode:?}");
+        assert_eq!(
+            m.hart.x[10],
+            marker(pa + 8),
+            "{mode:?}: the load with MXR set"
+        );
+    }
+}
+
+#[test]
+fn clearing_mprv_takes_effect_for_the_next_access() {
+    for mode in MODES {
+        let mut m = Machine::new(mode);
+        // The same number is a virtual address mapped to page 1 and the
+        // physical address of page 0.
+        let va = data_pa(0);
+        m.fill_page(data_pa(0));
+        m.map_data(va, 1, R | W);
+        set_mprv(&mut m.hart, prv::S);
+        let trap = load_clear_load(&mut m, prv::M, CODE_PA, MSTATUS, csr::MSTATUS_MPRV, va + 8);
+        assert_completed(trap, CODE_PA + 12, "MPRV program");
+        assert_eq!(m.hart.x[10], marker(data_pa(1) + 8), "{mode:?}: with MPRV");
+        assert_eq!(
+            m.hart.x[12],
+            marker(data_pa(0) + 8),
+            "{mode:?}: without MPRV"
+        );
+    }
+}
+
+#[test]
+fn user_mode_does_not_reuse_a_supervisor_translation() {
+    for mode in MODES {
+        let mut m = Machine::new(mode);
+        m.map_code(R | X);
+        // U-mode code on the next page.
+        let user_pc = CODE_VA + 0x1000;
+        m.map(user_pc, CODE2_PA, 0, R | X | U);
+        m.bus
+            .write_code(CODE2_PA, &[enc::ld(12, 11, 0), enc::ebreak()]);
+        m.map_data(DATA_VA, 0, R | W);
+        // S-mode loads the supervisor page, then returns to U-mode, which
+        // loads it too.
+        m.program(&[enc::ld(10, 11, 0), enc::sret()]);
+        let va = DATA_VA + 8;
+        m.hart.x[11] = va;
+        m.hart.csr.sepc = user_pc;
+        m.hart.csr.mstatus &= !csr::MSTATUS_SPP;
+        let want = Trap {
+            cause: cause::LOAD_PAGE_FAULT,
+            tval: va,
+            epc: user_pc,
+        };
+        assert_eq!(m.run_at(prv::S, CODE_VA), want, "{mode:?}");
+        assert_eq!(
+            m.hart.x[10],
+            marker(data_pa(0) + 8),
+            "{mode:?}: the S-mode load"
+        );
+    }
+}
+
+#[test]
+fn supervisor_mode_does_not_reuse_a_user_translation_without_sum() {
+    for mode in MODES {
+        let mut m = Machine::new(mode);
+        m.map_code(R | X);
+        let user_pc = CODE_VA + 0x1000;
+        m.map(user_pc, CODE2_PA, 0, R | X | U);
+        // U-mode loads a user page, then ecalls into M-mode; the test
+        // then runs S-mode code that loads the same page without SUM.
+        m.bus
+            .write_code(CODE2_PA, &[enc::ld(10, 11, 0), enc::ebreak()]);
+        let pa = m.map_data(DATA_VA, 0, R | W | U);
+        let va = DATA_VA + 8;
+        m.hart.x[11] = va;
+        m.start(prv::U, user_pc);
+        m.step(100);
+        assert_completed(m_trap(&m.hart), user_pc + 4, "U-mode load");
+        assert_eq!(m.hart.x[10], marker(pa + 8));
+        // Back to S-mode without flushing anything: through mret.
+        m.program(&[enc::ld(12, 11, 0), enc::ebreak()]);
+        m.bus.write_code(TRAP_PA + 0x100, &[0x3020_0073]); // mret
+        m.hart.csr.mepc = CODE_VA;
+        m.hart.csr.mstatus = (m.hart.csr.mstatus & !csr::MSTATUS_MPP) | (1 << 11);
+        m.hart.pc = TRAP_PA + 0x100;
+        m.step(100);
+        let want = Trap {
+            cause: cause::LOAD_PAGE_FAULT,
+            tval: va,
+            epc: CODE_VA,
         };
         assert_eq!(m_trap(&m.hart), want, "{mode:?}");
     }

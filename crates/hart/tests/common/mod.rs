@@ -197,6 +197,12 @@ pub mod enc {
     pub fn csrrs(rd: u32, csr: u32, rs1: u32) -> u32 {
         (csr << 20) | (rs1 << 15) | (2 << 12) | (rd << 7) | 0x73
     }
+    pub fn csrrc(rd: u32, csr: u32, rs1: u32) -> u32 {
+        (csr << 20) | (rs1 << 15) | (3 << 12) | (rd << 7) | 0x73
+    }
+    pub fn sret() -> u32 {
+        0x1020_0073
+    }
     pub fn sfence_vma(rs1: u32, rs2: u32) -> u32 {
         r(0x73, 0, 0b000_1001, 0, rs1, rs2)
     }
