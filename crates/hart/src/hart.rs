@@ -67,6 +67,14 @@ pub enum Exit {
     Idle,
     /// A device asked to stop (see [`Bus::stop_requested`]).
     Stop,
+    /// With `host_firmware`: the hart executed ECALL in S-mode. The ECALL has
+    /// retired and pc points past it; the host performs the SBI call (a0..a7)
+    /// and runs the hart again.
+    SupervisorCall,
+    /// With `host_firmware`: a trap would have entered M-mode, where no guest
+    /// firmware exists. `mcause`, `mepc` and `mtval` describe it; the hart
+    /// must not be run again.
+    MachineTrap,
 }
 
 /// One RV64GC hart.
@@ -86,6 +94,11 @@ pub struct Hart {
     pub waiting: bool,
     /// The LR reservation: the virtual address of the reserved doubleword/word.
     pub reservation: Option<u64>,
+    /// The host, not guest code, plays the M-mode firmware: S-mode ECALLs
+    /// return [`Exit::SupervisorCall`] and traps into M-mode stop the hart.
+    pub host_firmware: bool,
+    /// Set by the executor when the current block ended with a host exit.
+    pub(crate) host_exit: Option<Exit>,
     // Derived, not architectural: rebuilt by `refresh_modes` and `refresh_lines`.
     /// The TLB set (by privilege) used by loads and stores, honouring MPRV.
     pub(crate) data_mode: usize,
@@ -112,6 +125,8 @@ impl Hart {
             stalled: 0,
             waiting: false,
             reservation: None,
+            host_firmware: false,
+            host_exit: None,
             data_mode: 0,
             lines: 0,
             event_at: 0,
@@ -151,6 +166,9 @@ impl Hart {
             if let Some(interrupt) = self.pending_interrupt() {
                 self.waiting = false;
                 self.enter_trap(interrupt, 0, true);
+                if let Some(exit) = self.host_exit.take() {
+                    return exit;
+                }
             }
             if self.waiting && self.wfi_should_wake() {
                 // WFI resumes on a pending, locally enabled interrupt even
@@ -172,6 +190,9 @@ impl Hart {
             }
             let limit = until.min(self.event_at);
             self.run_block(bus, limit - now);
+            if let Some(exit) = self.host_exit.take() {
+                return exit;
+            }
         }
     }
 
@@ -243,6 +264,13 @@ impl Hart {
     /// Takes a trap: an exception (`interrupt` false) or an interrupt whose
     /// number is `cause`.
     pub(crate) fn enter_trap(&mut self, cause: u64, tval: u64, interrupt: bool) {
+        if self.host_firmware && !interrupt && cause == cause::ECALL_FROM_U + prv::S as u64 {
+            // The host performs the SBI call; the ECALL retires like any instruction.
+            self.instret += 1;
+            self.pc = self.pc.wrapping_add(4);
+            self.host_exit = Some(Exit::SupervisorCall);
+            return;
+        }
         self.stalled += 1;
         self.reservation = None;
         let delegated_bits = if interrupt {
@@ -274,6 +302,9 @@ impl Hart {
             self.csr.mstatus = s;
             (self.csr.mtvec, prv::M)
         };
+        if self.host_firmware && target == prv::M {
+            self.host_exit = Some(Exit::MachineTrap);
+        }
         let base = tvec & !3;
         self.pc = if interrupt && tvec & 3 == 1 {
             base.wrapping_add(4 * cause)
@@ -333,6 +364,42 @@ impl Hart {
     pub fn skip_idle_to(&mut self, clock: u64) {
         if clock > self.clock() {
             self.stalled += clock - self.clock();
+        }
+    }
+}
+
+/// Operations the host firmware (the built-in SBI) performs on a hart.
+impl Hart {
+    /// Makes the hart re-read its interrupt state before its next block, after
+    /// the host changed mip, mie or stimecmp behind its back.
+    pub fn request_interrupt_resample(&mut self) {
+        self.resample_lines();
+    }
+
+    /// Drops cached translations: a completed SFENCE.VMA.
+    pub fn flush_translations(&mut self) {
+        self.tlb.flush_all();
+    }
+
+    /// Starts the hart in S-mode at `pc` with a0 = `a0`, a1 = `a1` and
+    /// translation off, as SBI HSM hart_start specifies.
+    pub fn start_in_supervisor(&mut self, pc: u64, a0: u64, a1: u64) {
+        self.pc = pc;
+        self.x[10] = a0;
+        self.x[11] = a1;
+        self.prv = prv::S;
+        self.csr.satp = 0;
+        self.csr.mstatus &= !csr::MSTATUS_SIE;
+        self.waiting = false;
+        self.flush_translations();
+        self.refresh_modes();
+        self.resample_lines();
+    }
+
+    /// Puts the hart in WFI's waiting state (SBI retentive suspend).
+    pub fn wait_for_interrupt(&mut self) {
+        if !self.wfi_should_wake() {
+            self.waiting = true;
         }
     }
 }

@@ -8,5 +8,6 @@ pub mod board;
 pub mod devices;
 pub mod loader;
 pub mod machine;
+pub mod sbi;
 
 pub use machine::{Machine, MachineConfig, StopReason};

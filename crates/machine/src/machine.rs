@@ -102,6 +102,10 @@ impl Machine {
                 Exit::Stop => return self.handle_finisher(),
                 Exit::Limit => all_idle = false,
                 Exit::Idle => {}
+                // Only harts with host firmware produce these; none do yet.
+                Exit::SupervisorCall | Exit::MachineTrap => {
+                    return Some(StopReason::Deadlock);
+                }
             }
         }
         self.round_start = until;

@@ -1,0 +1,303 @@
+//! The built-in SBI (`--firmware builtin`): the host plays the M-mode
+//! firmware, and S-mode ECALLs are answered here instead of by guest code.
+//!
+//! Implemented: Base, TIME, IPI, RFENCE, HSM, SRST, DBCN (SBI 2.0), and the
+//! legacy console, timer, IPI, fence and shutdown calls. Every call reads
+//! only guest state and configuration, so the answers are deterministic.
+
+use crate::board::Board;
+use rewind_hart::bus::irq;
+use rewind_hart::{Bus, Hart};
+
+const EXT_BASE: u64 = 0x10;
+const EXT_TIME: u64 = 0x5449_4d45;
+const EXT_IPI: u64 = 0x73_5049;
+const EXT_RFENCE: u64 = 0x5246_4e43;
+const EXT_HSM: u64 = 0x48_534d;
+const EXT_SRST: u64 = 0x5352_5354;
+const EXT_DBCN: u64 = 0x4442_434e;
+const LEGACY_SET_TIMER: u64 = 0;
+const LEGACY_PUTCHAR: u64 = 1;
+const LEGACY_GETCHAR: u64 = 2;
+const LEGACY_CLEAR_IPI: u64 = 3;
+const LEGACY_SEND_IPI: u64 = 4;
+const LEGACY_FENCE_I: u64 = 5;
+const LEGACY_SFENCE_VMA: u64 = 6;
+const LEGACY_SFENCE_VMA_ASID: u64 = 7;
+const LEGACY_SHUTDOWN: u64 = 8;
+
+const SUCCESS: i64 = 0;
+const ERR_NOT_SUPPORTED: i64 = -2;
+const ERR_INVALID_PARAM: i64 = -3;
+const ERR_ALREADY_AVAILABLE: i64 = -6;
+const ERR_INVALID_ADDRESS: i64 = -5;
+
+/// SBI specification version 2.0.
+const SPEC_VERSION: u64 = 2 << 24;
+/// An implementation ID outside the registered range, spelling "RWND".
+const IMPL_ID: u64 = 0x5257_4e44;
+const IMPL_VERSION: u64 = 1;
+
+/// The largest DBCN write served in one call (a guest may ask for more;
+/// it is told how much was written, as the specification allows).
+const DBCN_MAX_WRITE: u64 = 4096;
+
+/// HSM state of a hart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HartState {
+    Started,
+    Stopped,
+    /// In a retentive suspend: resumes on an interrupt like WFI.
+    Suspended,
+}
+
+/// What the machine must do after a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbiOutcome {
+    Continue,
+    /// The calling hart stopped itself (HSM hart_stop).
+    HartStopped,
+    Shutdown,
+    Reboot,
+}
+
+/// Handles the SBI call that hart `caller` just made.
+pub fn handle_call(
+    harts: &mut [Hart],
+    states: &mut [HartState],
+    caller: usize,
+    board: &mut Board,
+) -> SbiOutcome {
+    let a = harts[caller].x;
+    let (ext, fid) = (a[17], a[16]);
+    let mut outcome = SbiOutcome::Continue;
+    let (error, value): (i64, u64) = match ext {
+        EXT_BASE => base(fid, a[10]),
+        EXT_TIME if fid == 0 => {
+            set_timer(&mut harts[caller], a[10]);
+            (SUCCESS, 0)
+        }
+        EXT_IPI if fid == 0 => send_ipi(harts, states, a[10], a[11]),
+        EXT_RFENCE => remote_fence(harts, states, fid, a[10], a[11]),
+        EXT_HSM => {
+            let (e, v, o) = hsm(harts, states, caller, fid, &a);
+            outcome = o;
+            (e, v)
+        }
+        EXT_SRST if fid == 0 => match a[10] {
+            0 => {
+                outcome = SbiOutcome::Shutdown;
+                (SUCCESS, 0)
+            }
+            1 | 2 => {
+                outcome = SbiOutcome::Reboot;
+                (SUCCESS, 0)
+            }
+            _ => (ERR_INVALID_PARAM, 0),
+        },
+        EXT_DBCN => debug_console(board, fid, &a),
+        LEGACY_SET_TIMER => {
+            set_timer(&mut harts[caller], a[10]);
+            return legacy(harts, caller, 0);
+        }
+        LEGACY_PUTCHAR => {
+            board.uart.output.push(a[10] as u8);
+            return legacy(harts, caller, 0);
+        }
+        LEGACY_GETCHAR => {
+            let c = board.uart.rx.pop_front().map_or(u64::MAX, u64::from);
+            return legacy(harts, caller, c);
+        }
+        LEGACY_CLEAR_IPI => {
+            harts[caller].csr.mip_sw &= !irq::SSIP;
+            return legacy(harts, caller, 0);
+        }
+        LEGACY_SEND_IPI | LEGACY_FENCE_I | LEGACY_SFENCE_VMA | LEGACY_SFENCE_VMA_ASID => {
+            // The legacy calls pass a pointer to the hart mask.
+            let mask = read_u64(board, a[10]).unwrap_or(0);
+            if ext == LEGACY_SEND_IPI {
+                send_ipi(harts, states, mask, 0);
+            } else {
+                remote_fence(harts, states, 0, mask, 0);
+            }
+            return legacy(harts, caller, 0);
+        }
+        LEGACY_SHUTDOWN => {
+            legacy(harts, caller, 0);
+            return SbiOutcome::Shutdown;
+        }
+        _ => (ERR_NOT_SUPPORTED, 0),
+    };
+    let hart = &mut harts[caller];
+    hart.x[10] = error as u64;
+    hart.x[11] = value;
+    outcome
+}
+
+/// Legacy calls return their value in a0 only.
+fn legacy(harts: &mut [Hart], caller: usize, a0: u64) -> SbiOutcome {
+    harts[caller].x[10] = a0;
+    SbiOutcome::Continue
+}
+
+fn base(fid: u64, arg: u64) -> (i64, u64) {
+    match fid {
+        0 => (SUCCESS, SPEC_VERSION),
+        1 => (SUCCESS, IMPL_ID),
+        2 => (SUCCESS, IMPL_VERSION),
+        3 => {
+            let known = matches!(
+                arg,
+                EXT_BASE | EXT_TIME | EXT_IPI | EXT_RFENCE | EXT_HSM | EXT_SRST | EXT_DBCN
+            ) || arg <= LEGACY_SHUTDOWN;
+            (SUCCESS, known as u64)
+        }
+        // mvendorid, marchid, mimpid: all zero on this hart.
+        4..=6 => (SUCCESS, 0),
+        _ => (ERR_NOT_SUPPORTED, 0),
+    }
+}
+
+/// Programs the S-mode timer. The built-in firmware enables Sstc, so the
+/// timer is the hart's stimecmp.
+fn set_timer(hart: &mut Hart, deadline: u64) {
+    hart.csr.stimecmp = deadline;
+    hart.request_interrupt_resample();
+}
+
+/// The harts selected by an SBI hart mask; `None` for an invalid selection.
+fn selected(harts: usize, mask: u64, base: u64) -> Option<Vec<usize>> {
+    if base == u64::MAX {
+        return Some((0..harts).collect());
+    }
+    let mut out = Vec::new();
+    for bit in 0..64 {
+        if mask & (1 << bit) != 0 {
+            let id = base.checked_add(bit)?;
+            if id >= harts as u64 {
+                return None;
+            }
+            out.push(id as usize);
+        }
+    }
+    Some(out)
+}
+
+fn send_ipi(harts: &mut [Hart], states: &mut [HartState], mask: u64, base: u64) -> (i64, u64) {
+    let Some(targets) = selected(harts.len(), mask, base) else {
+        return (ERR_INVALID_PARAM, 0);
+    };
+    for id in targets {
+        harts[id].csr.mip_sw |= irq::SSIP;
+        harts[id].request_interrupt_resample();
+        if states[id] == HartState::Suspended {
+            states[id] = HartState::Started;
+        }
+    }
+    (SUCCESS, 0)
+}
+
+fn remote_fence(
+    harts: &mut [Hart],
+    _states: &mut [HartState],
+    fid: u64,
+    mask: u64,
+    base: u64,
+) -> (i64, u64) {
+    if fid > 2 {
+        // The hypervisor fences need the H extension.
+        return (ERR_NOT_SUPPORTED, 0);
+    }
+    let Some(targets) = selected(harts.len(), mask, base) else {
+        return (ERR_INVALID_PARAM, 0);
+    };
+    // Harts run one at a time, so every target is between instructions:
+    // flushing its translation cache now is exactly a completed remote fence.
+    // (The decoded-block cache is always coherent, so FENCE.I needs nothing.)
+    for id in targets {
+        harts[id].flush_translations();
+    }
+    (SUCCESS, 0)
+}
+
+fn hsm(
+    harts: &mut [Hart],
+    states: &mut [HartState],
+    caller: usize,
+    fid: u64,
+    a: &[u64; 32],
+) -> (i64, u64, SbiOutcome) {
+    match fid {
+        // hart_start(hartid, start_addr, opaque)
+        0 => {
+            let id = a[10];
+            if id >= harts.len() as u64 {
+                return (ERR_INVALID_PARAM, 0, SbiOutcome::Continue);
+            }
+            let id = id as usize;
+            if states[id] != HartState::Stopped {
+                return (ERR_ALREADY_AVAILABLE, 0, SbiOutcome::Continue);
+            }
+            harts[id].start_in_supervisor(a[11], id as u64, a[12]);
+            states[id] = HartState::Started;
+            (SUCCESS, 0, SbiOutcome::Continue)
+        }
+        // hart_stop()
+        1 => {
+            states[caller] = HartState::Stopped;
+            (SUCCESS, 0, SbiOutcome::HartStopped)
+        }
+        // hart_get_status(hartid): 0 started, 1 stopped, 4 suspended.
+        2 => match states.get(a[10] as usize) {
+            Some(HartState::Started) => (SUCCESS, 0, SbiOutcome::Continue),
+            Some(HartState::Stopped) => (SUCCESS, 1, SbiOutcome::Continue),
+            Some(HartState::Suspended) => (SUCCESS, 4, SbiOutcome::Continue),
+            None => (ERR_INVALID_PARAM, 0, SbiOutcome::Continue),
+        },
+        // hart_suspend(type, resume_addr, opaque): retentive suspend only.
+        3 if a[10] == 0 => {
+            harts[caller].wait_for_interrupt();
+            (SUCCESS, 0, SbiOutcome::Continue)
+        }
+        3 => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
+        _ => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
+    }
+}
+
+fn debug_console(board: &mut Board, fid: u64, a: &[u64; 32]) -> (i64, u64) {
+    match fid {
+        // console_write(num_bytes, base_lo, base_hi)
+        0 => {
+            let len = a[10].min(DBCN_MAX_WRITE) as usize;
+            let mut buf = vec![0u8; len];
+            if board.ram.read_bytes(a[11], &mut buf).is_none() {
+                return (ERR_INVALID_ADDRESS, 0);
+            }
+            board.uart.output.extend_from_slice(&buf);
+            (SUCCESS, len as u64)
+        }
+        // console_read(num_bytes, base_lo, base_hi)
+        1 => {
+            let len = (a[10] as usize).min(board.uart.rx.len());
+            let bytes: Vec<u8> = board.uart.rx.iter().take(len).copied().collect();
+            if board.ram.offset_of(a[11], len as u64).is_none() {
+                return (ERR_INVALID_ADDRESS, 0);
+            }
+            board.ram.write_bytes(a[11], &bytes).expect("checked above");
+            board.uart.rx.drain(..len);
+            (SUCCESS, len as u64)
+        }
+        // console_write_byte(byte)
+        2 => {
+            board.uart.output.push(a[10] as u8);
+            (SUCCESS, 0)
+        }
+        _ => (ERR_NOT_SUPPORTED, 0),
+    }
+}
+
+fn read_u64(board: &mut Board, paddr: u64) -> Option<u64> {
+    let mut b = [0u8; 8];
+    board.ram().read_bytes(paddr, &mut b)?;
+    Some(u64::from_le_bytes(b))
+}
