@@ -47,7 +47,7 @@ mod tests {
         assert!(parse_mem_size("").is_err());
         assert!(parse_mem_size("12X").is_err());
         assert!(parse_mem_size("0").is_err());
-        assert!(parse_mem_size("1000000").unwrap_err().contains("pages"));
+        assert!(parse_mem_size("1048577").unwrap_err().contains("pages"));
         assert!(parse_mem_size("99999999999999999999G").is_err());
         assert!(parse_mem_size("128G").is_err());
     }
