@@ -249,10 +249,22 @@ fn run_with_timeout(mut cmd: Command) -> RunOutput {
 }
 
 fn run_qemu(cfg: &Config, elf: &Path) -> RunOutput {
+    // QEMU's serial port goes to a file, not a pipe: when a pipe is full,
+    // QEMU holds bytes back and its exit through the test finisher drops
+    // them, which made runs on a loaded machine lose their last lines.
+    let serial = elf.with_extension("qemu-serial.txt");
+    let _ = std::fs::remove_file(&serial);
     let mut cmd = Command::new(&cfg.qemu);
-    cmd.args(["-M", "virt", "-bios", "none", "-nographic", "-kernel"])
-        .arg(elf);
-    run_with_timeout(cmd)
+    cmd.args([
+        "-M", "virt", "-bios", "none", "-display", "none", "-monitor", "none",
+    ])
+    .arg("-serial")
+    .arg(format!("file:{}", serial.display()))
+    .arg("-kernel")
+    .arg(elf);
+    let mut run = run_with_timeout(cmd);
+    run.stdout = std::fs::read(&serial).unwrap_or_default();
+    run
 }
 
 fn run_subject(cfg: &Config, elf: &Path) -> RunOutput {
