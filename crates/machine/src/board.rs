@@ -3,6 +3,7 @@
 use crate::devices::clint::{self, Clint};
 use crate::devices::finisher::{self, Finisher};
 use crate::devices::plic::{self, Plic};
+use crate::devices::rtc::{self, GoldfishRtc};
 use crate::devices::uart::{self, Uart};
 use rewind_hart::{Bus, Ram};
 
@@ -14,17 +15,19 @@ pub struct Board {
     pub clint: Clint,
     pub finisher: Finisher,
     pub plic: Plic,
+    pub rtc: GoldfishRtc,
     harts: usize,
 }
 
 impl Board {
-    pub fn new(mem_size: u64, harts: usize) -> Self {
+    pub fn new(mem_size: u64, harts: usize, rtc_epoch_ns: u64) -> Self {
         Board {
             ram: Ram::new(RAM_BASE, mem_size),
             uart: Uart::new(),
             clint: Clint::new(harts),
             finisher: Finisher::default(),
             plic: Plic::new(harts),
+            rtc: GoldfishRtc::new(rtc_epoch_ns),
             harts,
         }
     }
@@ -32,8 +35,9 @@ impl Board {
 
 impl Board {
     /// Copies device interrupt lines into the PLIC.
-    fn update_irq_lines(&mut self) {
+    pub fn sync_interrupts(&mut self, clock: u64) {
         self.plic.set_level(uart::IRQ, self.uart.interrupt());
+        self.plic.set_level(rtc::IRQ, self.rtc.interrupt(clock));
     }
 }
 
@@ -49,12 +53,12 @@ impl Bus for Board {
 
     fn mmio_read(&mut self, _hart: usize, clock: u64, paddr: u64, size: u8) -> Option<u64> {
         if let Some(off) = within(paddr, plic::BASE, plic::size(self.harts)) {
-            self.update_irq_lines();
+            self.sync_interrupts(clock);
             return self.plic.read(off, size);
         }
         if let Some(off) = within(paddr, uart::BASE, uart::SIZE) {
             let v = self.uart.read(off) as u64;
-            self.update_irq_lines();
+            self.sync_interrupts(clock);
             return Some(v);
         }
         if let Some(off) = within(paddr, clint::BASE, clint::SIZE) {
@@ -63,17 +67,22 @@ impl Bus for Board {
         if let Some(off) = within(paddr, finisher::BASE, finisher::SIZE) {
             return Some(self.finisher.read(off));
         }
+        if let Some(off) = within(paddr, rtc::BASE, rtc::SIZE) {
+            let v = self.rtc.read(clock, off, size);
+            self.sync_interrupts(clock);
+            return v;
+        }
         None
     }
 
     fn mmio_write(&mut self, _hart: usize, clock: u64, paddr: u64, size: u8, value: u64) -> bool {
         if let Some(off) = within(paddr, plic::BASE, plic::size(self.harts)) {
-            self.update_irq_lines();
+            self.sync_interrupts(clock);
             return self.plic.write(off, size, value);
         }
         if let Some(off) = within(paddr, uart::BASE, uart::SIZE) {
             self.uart.write(off, value as u8);
-            self.update_irq_lines();
+            self.sync_interrupts(clock);
             return true;
         }
         if let Some(off) = within(paddr, clint::BASE, clint::SIZE) {
@@ -83,16 +92,23 @@ impl Bus for Board {
             self.finisher.write(off, size, value);
             return true;
         }
+        if let Some(off) = within(paddr, rtc::BASE, rtc::SIZE) {
+            let ok = self.rtc.write(clock, off, size, value);
+            self.sync_interrupts(clock);
+            return ok;
+        }
         false
     }
 
     fn interrupt_lines(&mut self, hart: usize, clock: u64) -> u64 {
-        self.update_irq_lines();
+        self.sync_interrupts(clock);
         self.clint.lines(hart, clock) | self.plic.lines(hart)
     }
 
     fn next_event(&mut self, hart: usize, clock: u64) -> u64 {
-        self.clint.next_event(hart, clock)
+        self.clint
+            .next_event(hart, clock)
+            .min(self.rtc.next_event(clock))
     }
 
     fn time(&self, clock: u64) -> u64 {

@@ -5,9 +5,13 @@
 //! program calls at points the machine chooses.
 
 pub mod board;
+pub mod boot;
 pub mod devices;
+pub mod fdt;
 pub mod loader;
 pub mod machine;
 pub mod sbi;
 
-pub use machine::{Machine, MachineConfig, StopReason};
+pub use boot::Firmware;
+pub use loader::KernelImage;
+pub use machine::{Machine, MachineConfig, MachineError, StopReason};

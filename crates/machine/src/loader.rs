@@ -20,6 +20,8 @@ pub enum LoadError {
         index: usize,
         detail: String,
     },
+    #[error("{name} is neither an ELF file nor a RISC-V Linux Image (no 'RSC\\x05' magic at offset 0x38)")]
+    UnknownFormat { name: String },
     #[error("{name}: segment {index} at {start:#x}..{end:#x} does not fit in RAM {ram_start:#x}..{ram_end:#x}; try a larger --mem")]
     OutsideRam {
         name: String,
@@ -36,6 +38,9 @@ pub enum LoadError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub paddr: u64,
+    /// The virtual address the image was linked for (equal to `paddr` for
+    /// bare-metal programs; the kernel's virtual address for a vmlinux).
+    pub vaddr: u64,
     pub data: Vec<u8>,
     pub zero_fill: u64,
 }
@@ -90,6 +95,7 @@ pub fn parse_elf(name: &str, bytes: &[u8]) -> Result<ElfImage, LoadError> {
         }
         segments.push(Segment {
             paddr: ph.p_paddr(endian),
+            vaddr: ph.p_vaddr(endian),
             data: data.to_vec(),
             zero_fill: memsz - filesz,
         });
@@ -129,4 +135,53 @@ pub fn load_segments(name: &str, segments: &[Segment], ram: &mut Ram) -> Result<
         ram.write_bytes(zero_at, &zeros).expect("checked above");
     }
     Ok(())
+}
+
+/// Offset and value of the magic number in a RISC-V Linux `Image` header.
+const IMAGE_MAGIC_OFFSET: usize = 0x38;
+const IMAGE_MAGIC: &[u8; 4] = b"RSC\x05";
+
+/// A kernel in one of the formats Rewind boots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelImage {
+    Elf(ElfImage),
+    /// A RISC-V Linux `Image`: a flat binary, loaded at a 2 MiB aligned
+    /// address and entered at its first byte.
+    Flat(Vec<u8>),
+}
+
+/// Recognises an ELF file or a RISC-V Linux Image.
+pub fn parse_kernel(name: &str, bytes: &[u8]) -> Result<KernelImage, LoadError> {
+    if bytes.starts_with(b"\x7fELF") {
+        return parse_elf(name, bytes).map(KernelImage::Elf);
+    }
+    if bytes.get(IMAGE_MAGIC_OFFSET..IMAGE_MAGIC_OFFSET + 4) == Some(IMAGE_MAGIC) {
+        return Ok(KernelImage::Flat(bytes.to_vec()));
+    }
+    Err(LoadError::UnknownFormat {
+        name: name.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_is_recognised_by_its_magic_and_garbage_is_rejected() {
+        let mut image = vec![0u8; 0x40];
+        image[IMAGE_MAGIC_OFFSET..IMAGE_MAGIC_OFFSET + 4].copy_from_slice(IMAGE_MAGIC);
+        assert_eq!(
+            parse_kernel("k", &image),
+            Ok(KernelImage::Flat(image.clone()))
+        );
+        assert!(matches!(
+            parse_kernel("k", b"hello"),
+            Err(LoadError::UnknownFormat { .. })
+        ));
+        assert!(matches!(
+            parse_kernel("k", b"\x7fELF\x02"),
+            Err(LoadError::NotElf64 { .. })
+        ));
+    }
 }

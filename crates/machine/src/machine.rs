@@ -6,23 +6,36 @@
 //! only on the configuration. When every hart is idle the next round starts at
 //! the earliest wake-up deadline instead (idle skipping).
 
-use crate::board::Board;
+use crate::board::{Board, RAM_BASE};
+use crate::boot::{self, BootError, BootPlan, Firmware};
+use crate::devices::clint::TIMEBASE_HZ;
 use crate::devices::finisher::FinisherRequest;
-use crate::loader::{self, LoadError, Segment};
+use crate::fdt::{build_fdt, FdtConfig};
+use crate::loader::{self, KernelImage, LoadError};
+use crate::sbi::{self, HartState, SbiOutcome};
 use rewind_hart::{Exit, Hart};
 
 /// Length of a round in virtual nanoseconds (= instructions per hart).
 pub const QUANTUM: u64 = 10_000;
 
-/// What a machine is built from.
+/// The ISA the hart implements, as the device tree advertises it.
+pub const ISA: &str =
+    "rv64imafdc_zicbom_zicboz_zicntr_zicsr_zifencei_zihintpause_zihpm_zba_zbb_zbs_sstc";
+
+/// What a machine is built from. Together with the inputs delivered to it,
+/// this determines everything the guest does.
 #[derive(Clone, Debug)]
 pub struct MachineConfig {
     pub mem_size: u64,
     pub harts: usize,
-    /// Name of the image, for error messages.
-    pub image_name: String,
-    pub segments: Vec<Segment>,
-    pub entry: u64,
+    pub firmware: Firmware,
+    pub kernel: Option<KernelImage>,
+    pub initrd: Option<Vec<u8>>,
+    pub bootargs: String,
+    /// Wall-clock time the RTC shows at virtual time zero, in ns since 1970.
+    pub rtc_epoch_ns: u64,
+    /// Seeds guest entropy (the device tree's rng-seed).
+    pub seed: u64,
 }
 
 /// Why the machine stopped.
@@ -34,11 +47,30 @@ pub enum StopReason {
     Fail(u16),
     /// Every hart waits for an interrupt that nothing can raise.
     Deadlock,
+    /// With the built-in SBI, a trap reached M-mode, where no firmware runs.
+    FirmwareTrap {
+        hart: usize,
+        mcause: u64,
+        mepc: u64,
+        mtval: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    #[error("cannot build the device tree: {0}")]
+    Fdt(String),
 }
 
 pub struct Machine {
     pub config: MachineConfig,
+    pub plan: BootPlan,
     pub harts: Vec<Hart>,
+    pub states: Vec<HartState>,
     pub board: Board,
     /// Virtual time at the start of the current round.
     pub round_start: u64,
@@ -46,43 +78,104 @@ pub struct Machine {
     pub resets: u64,
 }
 
+/// 32 bytes derived from the seed (splitmix64), for the guest's entropy pool.
+fn seed_bytes(seed: u64) -> [u8; 32] {
+    let mut state = seed;
+    let mut out = [0u8; 32];
+    for chunk in out.chunks_mut(8) {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out
+}
+
 impl Machine {
-    pub fn new(config: MachineConfig) -> Result<Self, LoadError> {
-        let mut board = Board::new(config.mem_size, config.harts);
-        loader::load_segments(&config.image_name, &config.segments, &mut board.ram)?;
-        let harts = Self::reset_harts(&config);
+    pub fn new(config: MachineConfig) -> Result<Self, MachineError> {
+        let mut fdt_error = None;
+        let mut fdt = |initrd| {
+            let cfg = FdtConfig {
+                harts: config.harts,
+                mem_base: RAM_BASE,
+                mem_size: config.mem_size,
+                timebase_hz: TIMEBASE_HZ,
+                isa: ISA.to_string(),
+                mmu_type: "riscv,sv57",
+                bootargs: config.bootargs.clone(),
+                initrd,
+                stdout_path: "/soc/serial@10000000",
+                virtio_mmio: Vec::new(),
+                rng_seed: Some(seed_bytes(config.seed)),
+            };
+            build_fdt(&cfg).unwrap_or_else(|e| {
+                fdt_error = Some(e.to_string());
+                Vec::new()
+            })
+        };
+        let plan = boot::plan(
+            config.mem_size,
+            config.harts,
+            &config.firmware,
+            config.kernel.as_ref(),
+            config.initrd.as_deref(),
+            &mut fdt,
+        )?;
+        if let Some(e) = fdt_error {
+            return Err(MachineError::Fdt(e));
+        }
+        let board = Self::fresh_board(&config, &plan)?;
+        let (harts, states) = Self::reset_harts(&config, &plan);
         Ok(Machine {
             config,
+            plan,
             harts,
+            states,
             board,
             round_start: 0,
             resets: 0,
         })
     }
 
-    fn reset_harts(config: &MachineConfig) -> Vec<Hart> {
-        (0..config.harts)
-            .map(|id| {
-                let mut hart = Hart::new(id, config.entry);
-                // As on QEMU `virt` without firmware: a0 = hart id.
-                hart.x[10] = id as u64;
-                hart
-            })
-            .collect()
+    fn fresh_board(config: &MachineConfig, plan: &BootPlan) -> Result<Board, LoadError> {
+        let mut board = Board::new(config.mem_size, config.harts, config.rtc_epoch_ns);
+        loader::load_segments("the boot images", &plan.loads, &mut board.ram)?;
+        Ok(board)
     }
 
-    /// Resets the machine to its initial state, as the test finisher's reset.
+    fn reset_harts(config: &MachineConfig, plan: &BootPlan) -> (Vec<Hart>, Vec<HartState>) {
+        let builtin = config.firmware == Firmware::Builtin;
+        let mut harts = Vec::new();
+        let mut states = Vec::new();
+        for (id, start) in plan.harts.iter().enumerate() {
+            let mut hart = Hart::new(id, start.pc);
+            hart.prv = start.prv;
+            hart.x[10] = start.a0;
+            hart.x[11] = start.a1;
+            hart.x[12] = start.a2;
+            if builtin {
+                prepare_for_supervisor(&mut hart);
+            }
+            harts.push(hart);
+            states.push(if start.running {
+                HartState::Started
+            } else {
+                HartState::Stopped
+            });
+        }
+        (harts, states)
+    }
+
+    /// Resets the machine to its boot state (guest-requested reboot).
     fn reset(&mut self) {
-        let mut board = Board::new(self.config.mem_size, self.config.harts);
-        loader::load_segments(
-            &self.config.image_name,
-            &self.config.segments,
-            &mut board.ram,
-        )
-        .expect("the image loaded before, into RAM of the same size");
+        let mut board = Self::fresh_board(&self.config, &self.plan)
+            .expect("the images loaded before, into RAM of the same size");
         board.uart.output = std::mem::take(&mut self.board.uart.output);
         self.board = board;
-        self.harts = Self::reset_harts(&self.config);
+        let (harts, states) = Self::reset_harts(&self.config, &self.plan);
+        self.harts = harts;
+        self.states = states;
         self.round_start = 0;
         self.resets += 1;
     }
@@ -92,38 +185,72 @@ impl Machine {
         let until = self.round_start.saturating_add(QUANTUM);
         let mut all_idle = true;
         let several = self.harts.len() > 1;
-        for hart in &mut self.harts {
-            let exit = hart.run(&mut self.board, until);
+        for id in 0..self.harts.len() {
+            if self.states[id] == HartState::Stopped {
+                self.harts[id].skip_idle_to(until);
+                continue;
+            }
+            loop {
+                let exit = self.harts[id].run(&mut self.board, until);
+                match exit {
+                    Exit::Limit => all_idle = false,
+                    Exit::Idle => {}
+                    Exit::Stop => return self.handle_finisher(),
+                    Exit::SupervisorCall => {
+                        match sbi::handle_call(
+                            &mut self.harts,
+                            &mut self.states,
+                            id,
+                            &mut self.board,
+                        ) {
+                            SbiOutcome::Continue => continue,
+                            SbiOutcome::HartStopped => self.harts[id].skip_idle_to(until),
+                            SbiOutcome::Shutdown => return Some(StopReason::PowerOff),
+                            SbiOutcome::Reboot => {
+                                self.reset();
+                                return None;
+                            }
+                        }
+                    }
+                    Exit::MachineTrap => {
+                        let c = &self.harts[id].csr;
+                        return Some(StopReason::FirmwareTrap {
+                            hart: id,
+                            mcause: c.mcause,
+                            mepc: c.mepc,
+                            mtval: c.mtval,
+                        });
+                    }
+                }
+                break;
+            }
             if several {
                 // Another hart runs next and may store to the reserved address.
-                hart.clear_reservation();
-            }
-            match exit {
-                Exit::Stop => return self.handle_finisher(),
-                Exit::Limit => all_idle = false,
-                Exit::Idle => {}
-                // Only harts with host firmware produce these; none do yet.
-                Exit::SupervisorCall | Exit::MachineTrap => {
-                    return Some(StopReason::Deadlock);
-                }
+                self.harts[id].clear_reservation();
             }
         }
         self.round_start = until;
         if all_idle {
-            let wake = self
-                .harts
-                .iter_mut()
-                .map(|h| h.next_wake(&mut self.board))
-                .min()
-                .unwrap_or(u64::MAX);
-            if wake == u64::MAX {
-                return Some(StopReason::Deadlock);
+            return self.skip_idle_time();
+        }
+        None
+    }
+
+    /// Every hart waits: jump to the earliest wake-up.
+    fn skip_idle_time(&mut self) -> Option<StopReason> {
+        let mut wake = u64::MAX;
+        for (hart, state) in self.harts.iter_mut().zip(&self.states) {
+            if *state == HartState::Started {
+                wake = wake.min(hart.next_wake(&mut self.board));
             }
-            if wake > self.round_start {
-                self.round_start = wake;
-                for hart in &mut self.harts {
-                    hart.skip_idle_to(wake);
-                }
+        }
+        if wake == u64::MAX {
+            return Some(StopReason::Deadlock);
+        }
+        if wake > self.round_start {
+            self.round_start = wake;
+            for hart in &mut self.harts {
+                hart.skip_idle_to(wake);
             }
         }
         None
@@ -141,6 +268,37 @@ impl Machine {
         }
     }
 
+    /// True when every running hart is idle in WFI: a good moment to wait for
+    /// input instead of skipping ahead.
+    pub fn all_waiting(&self) -> bool {
+        self.harts
+            .iter()
+            .zip(&self.states)
+            .all(|(h, s)| *s == HartState::Stopped || h.waiting)
+    }
+
+    /// Offers console input to the UART at this round boundary; returns how
+    /// many bytes it took (the rest must wait for a later round).
+    pub fn push_console_input(&mut self, bytes: &[u8]) -> usize {
+        let mut taken = 0;
+        for &b in bytes {
+            if !self.board.uart.push_input(b) {
+                break;
+            }
+            taken += 1;
+        }
+        self.board.sync_interrupts(self.round_start);
+        for hart in &mut self.harts {
+            hart.request_interrupt_resample();
+        }
+        taken
+    }
+
+    /// Room in the UART's receive FIFO.
+    pub fn console_input_space(&self) -> usize {
+        self.board.uart.rx_space()
+    }
+
     /// Takes the bytes the guest wrote to the console since the last call.
     pub fn take_console_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.board.uart.output)
@@ -150,4 +308,27 @@ impl Machine {
     pub fn instret(&self) -> Vec<u64> {
         self.harts.iter().map(|h| h.instret).collect()
     }
+
+    /// Guest time in nanoseconds.
+    pub fn guest_time_ns(&self) -> u64 {
+        self.round_start
+    }
+}
+
+/// The M-mode set-up the built-in firmware does before entering S-mode, as
+/// OpenSBI would: delegate what the kernel handles, open PMP and counters,
+/// and enable Sstc and the cache-block instructions for S-mode.
+fn prepare_for_supervisor(hart: &mut Hart) {
+    use rewind_hart::bus::irq;
+    use rewind_hart::csr;
+    hart.host_firmware = true;
+    // Every exception the kernel handles: all but ecalls from S and M.
+    hart.csr.medeleg = 0xb1ff;
+    hart.csr.mideleg = irq::SSIP | irq::STIP | irq::SEIP;
+    hart.csr.mcounteren = 0xffff_ffff;
+    hart.csr.menvcfg =
+        csr::MENVCFG_STCE | csr::ENVCFG_CBZE | csr::ENVCFG_CBCFE | (1 << 4/* CBIE: flush */);
+    // One NAPOT entry covering all of memory, read-write-execute.
+    hart.csr.pmpaddr[0] = (1 << 54) - 1;
+    hart.csr.pmpcfg[0] = 0x1f;
 }

@@ -42,13 +42,11 @@ const IMPL_VERSION: u64 = 1;
 /// it is told how much was written, as the specification allows).
 const DBCN_MAX_WRITE: u64 = 4096;
 
-/// HSM state of a hart.
+/// HSM state of a hart. (A retentive suspend is WFI and keeps `Started`.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HartState {
     Started,
     Stopped,
-    /// In a retentive suspend: resumes on an interrupt like WFI.
-    Suspended,
 }
 
 /// What the machine must do after a call.
@@ -77,8 +75,8 @@ pub fn handle_call(
             set_timer(&mut harts[caller], a[10]);
             (SUCCESS, 0)
         }
-        EXT_IPI if fid == 0 => send_ipi(harts, states, a[10], a[11]),
-        EXT_RFENCE => remote_fence(harts, states, fid, a[10], a[11]),
+        EXT_IPI if fid == 0 => send_ipi(harts, a[10], a[11]),
+        EXT_RFENCE => remote_fence(harts, fid, a[10], a[11]),
         EXT_HSM => {
             let (e, v, o) = hsm(harts, states, caller, fid, &a);
             outcome = o;
@@ -116,9 +114,9 @@ pub fn handle_call(
             // The legacy calls pass a pointer to the hart mask.
             let mask = read_u64(board, a[10]).unwrap_or(0);
             if ext == LEGACY_SEND_IPI {
-                send_ipi(harts, states, mask, 0);
+                send_ipi(harts, mask, 0);
             } else {
-                remote_fence(harts, states, 0, mask, 0);
+                remote_fence(harts, 0, mask, 0);
             }
             return legacy(harts, caller, 0);
         }
@@ -183,27 +181,18 @@ fn selected(harts: usize, mask: u64, base: u64) -> Option<Vec<usize>> {
     Some(out)
 }
 
-fn send_ipi(harts: &mut [Hart], states: &mut [HartState], mask: u64, base: u64) -> (i64, u64) {
+fn send_ipi(harts: &mut [Hart], mask: u64, base: u64) -> (i64, u64) {
     let Some(targets) = selected(harts.len(), mask, base) else {
         return (ERR_INVALID_PARAM, 0);
     };
     for id in targets {
         harts[id].csr.mip_sw |= irq::SSIP;
         harts[id].request_interrupt_resample();
-        if states[id] == HartState::Suspended {
-            states[id] = HartState::Started;
-        }
     }
     (SUCCESS, 0)
 }
 
-fn remote_fence(
-    harts: &mut [Hart],
-    _states: &mut [HartState],
-    fid: u64,
-    mask: u64,
-    base: u64,
-) -> (i64, u64) {
+fn remote_fence(harts: &mut [Hart], fid: u64, mask: u64, base: u64) -> (i64, u64) {
     if fid > 2 {
         // The hypervisor fences need the H extension.
         return (ERR_NOT_SUPPORTED, 0);
@@ -251,7 +240,6 @@ fn hsm(
         2 => match states.get(a[10] as usize) {
             Some(HartState::Started) => (SUCCESS, 0, SbiOutcome::Continue),
             Some(HartState::Stopped) => (SUCCESS, 1, SbiOutcome::Continue),
-            Some(HartState::Suspended) => (SUCCESS, 4, SbiOutcome::Continue),
             None => (ERR_INVALID_PARAM, 0, SbiOutcome::Continue),
         },
         // hart_suspend(type, resume_addr, opaque): retentive suspend only.

@@ -3,4 +3,5 @@
 pub mod clint;
 pub mod finisher;
 pub mod plic;
+pub mod rtc;
 pub mod uart;
