@@ -134,7 +134,7 @@ pub mod addr {
 }
 
 /// The CSR file (state only; behaviour lives in `Hart` methods below).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Csrs {
     /// mstatus without SD, which is derived on read.
     pub mstatus: u64,

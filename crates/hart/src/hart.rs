@@ -57,6 +57,22 @@ impl Exception {
     }
 }
 
+/// Everything architectural about a hart: what a snapshot saves and the
+/// machine state hash covers. Caches (TLB, decoded blocks) are not in it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArchState {
+    pub x: [u64; 32],
+    pub f: [u64; 32],
+    pub pc: u64,
+    pub prv: u8,
+    pub csr: Csrs,
+    pub instret: u64,
+    pub stalled: u64,
+    pub waiting: bool,
+    pub reservation: Option<u64>,
+    pub host_firmware: bool,
+}
+
 /// Why [`Hart::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -324,6 +340,22 @@ impl Hart {
             self.prv
         };
         self.data_mode = Tlb::mode_index(data_prv);
+    }
+
+    /// The architectural state, for hashing and snapshots.
+    pub fn arch_state(&self) -> ArchState {
+        ArchState {
+            x: self.x,
+            f: self.f,
+            pc: self.pc,
+            prv: self.prv,
+            csr: self.csr.clone(),
+            instret: self.instret,
+            stalled: self.stalled,
+            waiting: self.waiting,
+            reservation: self.reservation,
+            host_firmware: self.host_firmware,
+        }
     }
 
     /// Drops the LR reservation (the machine calls this when it switches harts).

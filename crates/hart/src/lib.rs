@@ -14,5 +14,5 @@ pub mod memory;
 mod mmu;
 
 pub use bus::Bus;
-pub use hart::{cause, prv, Exception, Exit, Hart};
+pub use hart::{cause, prv, ArchState, Exception, Exit, Hart};
 pub use memory::Ram;

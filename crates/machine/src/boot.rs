@@ -68,6 +68,14 @@ pub enum BootError {
     NoKernel,
 }
 
+/// The `image_size` field of a RISC-V Linux Image header (offset 16): the
+/// memory the kernel occupies from its load address, BSS included.
+fn image_size(image: &[u8]) -> u64 {
+    image
+        .get(16..24)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
 /// Where the kernel image lands and where it is entered.
 struct PlacedKernel {
     segments: Vec<Segment>,
@@ -85,7 +93,8 @@ fn place_kernel(kernel: &KernelImage, base: u64, keep_elf_addresses: bool) -> Pl
                 zero_fill: 0,
             }],
             entry: base,
-            end: base + bytes.len() as u64,
+            // The header's image_size includes the BSS, which the file does not.
+            end: base + (bytes.len() as u64).max(image_size(bytes)),
         },
         KernelImage::Elf(ElfImage { entry, segments }) if keep_elf_addresses => PlacedKernel {
             segments: segments.clone(),
@@ -303,6 +312,22 @@ mod tests {
             &info.data[16..24],
             &(RAM_BASE + KERNEL_OFFSET).to_le_bytes()
         );
+    }
+
+    #[test]
+    fn nothing_is_placed_inside_an_image_s_declared_size() {
+        let mut bytes = vec![0u8; 4096];
+        bytes[16..24].copy_from_slice(&(60u64 << 20).to_le_bytes());
+        let kernel = KernelImage::Flat(bytes);
+        let err = plan(
+            64 << 20,
+            1,
+            &Firmware::Builtin,
+            Some(&kernel),
+            None,
+            &mut fake_fdt,
+        );
+        assert!(matches!(err, Err(BootError::TooLarge { .. })), "{err:?}");
     }
 
     #[test]

@@ -14,4 +14,4 @@ pub mod sbi;
 
 pub use boot::Firmware;
 pub use loader::KernelImage;
-pub use machine::{Machine, MachineConfig, MachineError, StopReason};
+pub use machine::{Machine, MachineConfig, MachineError, Round, StopReason};

@@ -38,6 +38,20 @@ pub struct MachineConfig {
     pub seed: u64,
 }
 
+/// What a round ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Round {
+    /// At least one hart ran to the end of the round.
+    Running,
+    /// Every hart waits for an interrupt; the earliest wakes by itself at
+    /// virtual time `wake` (u64::MAX: only input can wake it). The caller
+    /// delivers input or calls [`Machine::skip_to`].
+    Idle {
+        wake: u64,
+    },
+    Stopped(StopReason),
+}
+
 /// Why the machine stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
@@ -180,8 +194,8 @@ impl Machine {
         self.resets += 1;
     }
 
-    /// Runs one round; returns why the machine stopped, if it did.
-    pub fn run_round(&mut self) -> Option<StopReason> {
+    /// Runs one round.
+    pub fn run_round(&mut self) -> Round {
         let until = self.round_start.saturating_add(QUANTUM);
         let mut all_idle = true;
         let several = self.harts.len() > 1;
@@ -205,16 +219,16 @@ impl Machine {
                         ) {
                             SbiOutcome::Continue => continue,
                             SbiOutcome::HartStopped => self.harts[id].skip_idle_to(until),
-                            SbiOutcome::Shutdown => return Some(StopReason::PowerOff),
+                            SbiOutcome::Shutdown => return Round::Stopped(StopReason::PowerOff),
                             SbiOutcome::Reboot => {
                                 self.reset();
-                                return None;
+                                return Round::Running;
                             }
                         }
                     }
                     Exit::MachineTrap => {
                         let c = &self.harts[id].csr;
-                        return Some(StopReason::FirmwareTrap {
+                        return Round::Stopped(StopReason::FirmwareTrap {
                             hart: id,
                             mcause: c.mcause,
                             mepc: c.mepc,
@@ -231,40 +245,62 @@ impl Machine {
         }
         self.round_start = until;
         if all_idle {
-            return self.skip_idle_time();
+            return Round::Idle {
+                wake: self.next_wake(),
+            };
         }
-        None
+        Round::Running
     }
 
-    /// Every hart waits: jump to the earliest wake-up.
-    fn skip_idle_time(&mut self) -> Option<StopReason> {
+    /// When the earliest idle hart wakes by itself (u64::MAX: never).
+    fn next_wake(&mut self) -> u64 {
         let mut wake = u64::MAX;
         for (hart, state) in self.harts.iter_mut().zip(&self.states) {
             if *state == HartState::Started {
                 wake = wake.min(hart.next_wake(&mut self.board));
             }
         }
-        if wake == u64::MAX {
-            return Some(StopReason::Deadlock);
-        }
-        if wake > self.round_start {
+        wake
+    }
+
+    /// Advances idle time to `wake` (from [`Round::Idle`]); every hart is
+    /// waiting, so nothing but the clock changes.
+    pub fn skip_to(&mut self, wake: u64) {
+        if wake > self.round_start && wake != u64::MAX {
             self.round_start = wake;
             for hart in &mut self.harts {
                 hart.skip_idle_to(wake);
             }
         }
-        None
     }
 
-    fn handle_finisher(&mut self) -> Option<StopReason> {
+    /// Runs rounds until the machine stops, skipping idle time at once. For
+    /// machines without interactive input.
+    pub fn run_to_end(&mut self, mut on_output: impl FnMut(&[u8]) -> bool) -> Option<StopReason> {
+        loop {
+            let round = self.run_round();
+            let out = self.take_console_output();
+            if !out.is_empty() && !on_output(&out) {
+                return None;
+            }
+            match round {
+                Round::Running => {}
+                Round::Idle { wake: u64::MAX } => return Some(StopReason::Deadlock),
+                Round::Idle { wake } => self.skip_to(wake),
+                Round::Stopped(reason) => return Some(reason),
+            }
+        }
+    }
+
+    fn handle_finisher(&mut self) -> Round {
         match self.board.finisher.request.take() {
-            Some(FinisherRequest::Pass) => Some(StopReason::PowerOff),
-            Some(FinisherRequest::Fail(code)) => Some(StopReason::Fail(code)),
+            Some(FinisherRequest::Pass) => Round::Stopped(StopReason::PowerOff),
+            Some(FinisherRequest::Fail(code)) => Round::Stopped(StopReason::Fail(code)),
             Some(FinisherRequest::Reset) => {
                 self.reset();
-                None
+                Round::Running
             }
-            None => None,
+            None => Round::Running,
         }
     }
 
@@ -312,6 +348,54 @@ impl Machine {
     /// Guest time in nanoseconds.
     pub fn guest_time_ns(&self) -> u64 {
         self.round_start
+    }
+
+    /// A hash of the whole guest-visible machine state: every hart's
+    /// architectural state, HSM states, every device, the clock, and RAM.
+    /// Two machines with equal hashes behave identically from here on.
+    pub fn state_hash(&self) -> [u8; 32] {
+        #[derive(serde::Serialize)]
+        struct Devices<'a> {
+            uart: &'a crate::devices::uart::Uart,
+            clint: &'a crate::devices::clint::Clint,
+            plic: &'a crate::devices::plic::Plic,
+            rtc: &'a crate::devices::rtc::GoldfishRtc,
+            finisher: &'a crate::devices::finisher::Finisher,
+        }
+        let mut hasher = blake3::Hasher::new();
+        let mut add = |part: &dyn erased::Encode| {
+            let bytes = part.encode();
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        };
+        let harts: Vec<_> = self.harts.iter().map(Hart::arch_state).collect();
+        add(&harts);
+        add(&self.states);
+        // Output already handed to the host is not state; what is queued is.
+        add(&Devices {
+            uart: &self.board.uart,
+            clint: &self.board.clint,
+            plic: &self.board.plic,
+            rtc: &self.board.rtc,
+            finisher: &self.board.finisher,
+        });
+        add(&self.round_start);
+        hasher.update(self.board.ram.bytes());
+        *hasher.finalize().as_bytes()
+    }
+}
+
+/// Serialization of state parts for hashing, in one fixed encoding.
+mod erased {
+    pub trait Encode {
+        fn encode(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Encode for T {
+        fn encode(&self) -> Vec<u8> {
+            // bincode's default options: fixed-width little-endian integers,
+            // so the bytes depend only on the values.
+            bincode::serialize(self).expect("plain data always serializes")
+        }
     }
 }
 

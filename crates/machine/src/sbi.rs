@@ -43,7 +43,7 @@ const IMPL_VERSION: u64 = 1;
 const DBCN_MAX_WRITE: u64 = 4096;
 
 /// HSM state of a hart. (A retentive suspend is WFI and keeps `Started`.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HartState {
     Started,
     Stopped,

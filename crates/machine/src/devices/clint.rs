@@ -15,7 +15,7 @@ pub const NS_PER_TICK: u64 = 1_000_000_000 / TIMEBASE_HZ;
 const MTIMECMP: u64 = 0x4000;
 const MTIME: u64 = 0xbff8;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Clint {
     pub msip: Vec<bool>,
     pub mtimecmp: Vec<u64>,

@@ -2,7 +2,7 @@
 //! command to end the run.
 
 /// What the guest asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FinisherRequest {
     /// 0x5555: power off with success.
     Pass,
@@ -16,7 +16,7 @@ pub enum FinisherRequest {
 pub const BASE: u64 = 0x10_0000;
 pub const SIZE: u64 = 0x1000;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Finisher {
     pub request: Option<FinisherRequest>,
 }

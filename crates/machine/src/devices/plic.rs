@@ -27,7 +27,7 @@ pub fn size(harts: usize) -> u64 {
     CONTEXT + CONTEXT_STRIDE * 2 * harts as u64
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plic {
     pub priority: Vec<u32>,
     /// Line levels driven by devices, one bit per source.

@@ -36,7 +36,7 @@ const CLEAR_ALARM: u64 = 0x14;
 const ALARM_STATUS: u64 = 0x18;
 const CLEAR_INTERRUPT: u64 = 0x1c;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GoldfishRtc {
     /// Nanoseconds since 1970 at virtual clock 0, from the configuration.
     pub epoch_ns: u64,

@@ -24,7 +24,7 @@ const IIR_THRI: u8 = 0x02;
 const IIR_RDI: u8 = 0x04;
 const IIR_FIFO_ENABLED: u8 = 0xc0;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Uart {
     pub ier: u8,
     pub lcr: u8,

@@ -1,0 +1,32 @@
+//! The JSON report `rewind run --report FILE` writes when the machine stops.
+
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Serialize)]
+pub struct Report {
+    /// poweroff, fail, kernel-panic, deadlock, firmware-trap, quit, interrupted.
+    pub exit_reason: &'static str,
+    /// The exit status of the `rewind` process.
+    pub exit_code: u8,
+    /// Instructions retired by each hart.
+    pub instructions_retired: Vec<u64>,
+    /// Virtual time at the stop, in nanoseconds.
+    pub guest_time_ns: u64,
+    /// Host time the run took, for information only: it never reaches the guest.
+    pub wall_seconds: f64,
+    /// BLAKE3 hash of the whole machine state (harts, RAM, devices), in hex.
+    pub state_hash: String,
+}
+
+impl Report {
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self).expect("a report always serializes");
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
