@@ -42,7 +42,7 @@ pub struct RunArgs {
     /// An initial RAM disk for the kernel.
     #[arg(long)]
     pub initrd: Option<PathBuf>,
-    /// The kernel command line [default: console=ttyS0].
+    /// The kernel command line [default: console=ttyS0 earlycon].
     #[arg(long)]
     pub append: Option<String>,
     /// Guest RAM size, e.g. 128M or 1G.

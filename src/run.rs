@@ -19,6 +19,11 @@ const HOST_OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynami
 /// is part of the configuration, never read from the host.
 const DEFAULT_RTC_EPOCH_NS: u64 = 1_767_225_600 * 1_000_000_000;
 
+/// The default kernel command line. `earlycon` makes the kernel print from its
+/// first instructions, so a kernel that dies before its console driver starts
+/// (e.g. with too little memory) still shows why, and its panic is noticed.
+const DEFAULT_APPEND: &str = "console=ttyS0 earlycon";
+
 /// The longest real-time wait while the guest idles at an interactive console
 /// (so signals and Ctrl-A are noticed promptly).
 const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -59,7 +64,7 @@ fn firmware_from(choice: Option<&str>, default: Option<&Path>) -> Result<Firmwar
 /// guest when no kernel is given.
 fn configure(args: &RunArgs) -> Result<MachineConfig, CliError> {
     let (kernel_path, initrd_path, default_firmware, append) = match &args.kernel {
-        Some(kernel) => (kernel.clone(), args.initrd.clone(), None, "console=ttyS0"),
+        Some(kernel) => (kernel.clone(), args.initrd.clone(), None, DEFAULT_APPEND),
         None => {
             let cache = rewind_guest::default_cache_dir();
             let mut progress = |line: &str| eprintln!("rewind: {line}");

@@ -66,7 +66,15 @@ pub enum BootError {
     FirmwareTooLarge { name: String, size: u64, limit: u64 },
     #[error("a kernel is needed: pass --kernel FILE")]
     NoKernel,
+    #[error("{mem_mib} MiB of RAM is too little to boot this Linux kernel and initrd: give at least {need_mib} MiB with --mem")]
+    TooLittleForLinux { mem_mib: u64, need_mib: u64 },
 }
+
+/// Memory a Linux kernel needs beyond its image and initrd before it can
+/// print anything. Measured with Debian's 6.12 kernel: with less, it stops
+/// before its earliest console (silently, on QEMU too), so Rewind refuses
+/// the configuration up front rather than run a machine that hangs.
+const LINUX_MIN_HEADROOM: u64 = 48 << 20;
 
 /// The `image_size` field of a RISC-V Linux Image header (offset 16): the
 /// memory the kernel occupies from its load address, BSS included.
@@ -94,14 +102,14 @@ fn place_kernel(kernel: &KernelImage, base: u64, keep_elf_addresses: bool) -> Pl
             }],
             entry: base,
             // The header's image_size includes the BSS, which the file does not.
-            end: base + (bytes.len() as u64).max(image_size(bytes)),
+            end: base.saturating_add((bytes.len() as u64).max(image_size(bytes))),
         },
         KernelImage::Elf(ElfImage { entry, segments }) if keep_elf_addresses => PlacedKernel {
             segments: segments.clone(),
             entry: *entry,
             end: segments
                 .iter()
-                .map(|s| s.paddr + s.data.len() as u64 + s.zero_fill)
+                .map(|s| s.paddr.saturating_add(s.data.len() as u64 + s.zero_fill))
                 .max()
                 .unwrap_or(base),
         },
@@ -118,7 +126,7 @@ fn place_kernel(kernel: &KernelImage, base: u64, keep_elf_addresses: bool) -> Pl
                 .collect();
             let end = moved
                 .iter()
-                .map(|s| s.paddr + s.data.len() as u64 + s.zero_fill)
+                .map(|s| s.paddr.saturating_add(s.data.len() as u64 + s.zero_fill))
                 .max()
                 .unwrap_or(base);
             PlacedKernel {
@@ -167,6 +175,7 @@ pub fn plan(
             zero_fill: 0,
         });
     }
+    let kernel_image = kernel;
     let kernel = match (kernel, firmware) {
         (Some(k), _) => Some(place_kernel(k, kernel_base, *firmware == Firmware::None)),
         (None, Firmware::Binary { .. }) => None,
@@ -175,6 +184,16 @@ pub fn plan(
     let kernel_end = kernel.as_ref().map_or(kernel_base, |k| k.end);
     if kernel_end > ram_end {
         return Err(too_large("the kernel", kernel_end - kernel_base));
+    }
+    if let (Some(KernelImage::Flat(_)), false) = (kernel_image, *firmware == Firmware::None) {
+        let need =
+            (kernel_end - RAM_BASE) + initrd.map_or(0, |i| i.len() as u64) + LINUX_MIN_HEADROOM;
+        if mem_size < need {
+            return Err(BootError::TooLittleForLinux {
+                mem_mib: mem_size >> 20,
+                need_mib: need.div_ceil(1 << 20),
+            });
+        }
     }
 
     // The device tree's size depends on the initrd's address only through
@@ -284,7 +303,7 @@ mod tests {
             name: "fw".into(),
             bytes: vec![1; 1000],
         };
-        let kernel = KernelImage::Flat(vec![2; 5000]);
+        let kernel = KernelImage::Flat(vec![0; 5000]);
         let initrd = vec![3u8; 10_000];
         let p = plan(
             128 << 20,
@@ -316,8 +335,21 @@ mod tests {
 
     #[test]
     fn nothing_is_placed_inside_an_image_s_declared_size() {
+        // 63 MiB declared in 64 MiB of RAM: the device tree cannot go above it.
         let mut bytes = vec![0u8; 4096];
-        bytes[16..24].copy_from_slice(&(60u64 << 20).to_le_bytes());
+        bytes[16..24].copy_from_slice(&(63u64 << 20).to_le_bytes());
+        let kernel = KernelImage::Flat(bytes.clone());
+        let err = plan(
+            64 << 20,
+            1,
+            &Firmware::None,
+            Some(&kernel),
+            None,
+            &mut fake_fdt,
+        );
+        assert!(matches!(err, Err(BootError::TooLarge { .. })), "{err:?}");
+        // A hostile header cannot overflow the address arithmetic.
+        bytes[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         let kernel = KernelImage::Flat(bytes);
         let err = plan(
             64 << 20,
@@ -331,8 +363,39 @@ mod tests {
     }
 
     #[test]
+    fn linux_images_need_headroom_beyond_image_and_initrd() {
+        let kernel = KernelImage::Flat(vec![0; 30 << 20]);
+        let initrd = vec![3u8; 2 << 20];
+        let err = plan(
+            80 << 20,
+            1,
+            &Firmware::Builtin,
+            Some(&kernel),
+            Some(&initrd),
+            &mut fake_fdt,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            BootError::TooLittleForLinux {
+                mem_mib: 80,
+                need_mib: 82
+            }
+        );
+        assert!(plan(
+            96 << 20,
+            1,
+            &Firmware::Builtin,
+            Some(&kernel),
+            Some(&initrd),
+            &mut fake_fdt
+        )
+        .is_ok());
+    }
+
+    #[test]
     fn builtin_firmware_starts_only_hart_zero_in_supervisor_mode() {
-        let kernel = KernelImage::Flat(vec![2; 100]);
+        let kernel = KernelImage::Flat(vec![0; 100]);
         let p = plan(
             64 << 20,
             3,
