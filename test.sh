@@ -6,10 +6,17 @@ cd "$(dirname "$0")"
 
 # --- Host packages -----------------------------------------------------------
 # The cross compiler builds the guest test programs; QEMU is the reference the
-# differential tests compare against.
+# differential and boot tests compare against; qemu-img, mke2fs and debugfs
+# make and inspect disk images; busybox's udhcpc and curl play a guest's
+# network stack in the TAP test; apt-get and dpkg-deb fetch the default guest.
 need_pkgs=()
 command -v riscv64-linux-gnu-gcc >/dev/null || need_pkgs+=(gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu)
 command -v qemu-system-riscv64 >/dev/null || need_pkgs+=(qemu-system-misc)
+command -v qemu-img >/dev/null || need_pkgs+=(qemu-utils)
+command -v mke2fs >/dev/null || need_pkgs+=(e2fsprogs)
+command -v busybox >/dev/null || need_pkgs+=(busybox)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v ip >/dev/null || need_pkgs+=(iproute2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"
     sudo_cmd=()
