@@ -1,0 +1,581 @@
+//! A guest disk: a base image plus, unless `persist`, a copy-on-write overlay.
+//!
+//! - Default: the base image file is opened read-only and never changes;
+//!   writes go to an in-memory [`Overlay`] of 4 KiB blocks (a partial-block
+//!   write first copies the block from the base). The overlay can be saved
+//!   to a file and loaded back onto the same base.
+//! - `persist` (raw images only): the file is opened read-write and writes go
+//!   straight into it; `flush` is `fsync`. A write that would give the file
+//!   the qcow2 magic is refused, so a guest cannot turn its raw disk into a
+//!   qcow2 image that names a host file as its backing file.
+//! - `ro`: writes are refused.
+//!
+//! The guest-visible content is a pure function of the base image's bytes and
+//! the writes: no host time, no randomness, no hash-map order.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::image::{Format, Image};
+use crate::overlay::{BaseId, Overlay, BLOCK_SIZE};
+use crate::qcow2;
+use crate::source::{FileOpener, FileSource};
+use crate::spec::DiskSpec;
+use crate::DiskError;
+
+const BS: u64 = BLOCK_SIZE as u64;
+/// How much of the base `base_content_hash` reads at a time.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// A guest disk.
+pub struct Disk {
+    path: PathBuf,
+    base: Image,
+    /// The image file, writable, when `persist`.
+    writer: Option<File>,
+    /// The guest's writes, unless `persist`.
+    overlay: Option<Overlay>,
+    read_only: bool,
+    /// Blocks written since the last `take_written_blocks`.
+    written: BTreeSet<u64>,
+    /// The base content hash, once computed (never set when `persist`: the
+    /// base changes then).
+    base_hash: OnceLock<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disk")
+            .field("path", &self.path)
+            .field("base", &self.base)
+            .field("persist", &self.writer.is_some())
+            .field("overlay_blocks", &self.overlay.as_ref().map(Overlay::len))
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_error(
+    path: &Path,
+    op: &'static str,
+    offset: Option<u64>,
+) -> impl FnOnce(std::io::Error) -> DiskError {
+    let path = path.to_owned();
+    move |source| DiskError::Io {
+        path,
+        op,
+        offset,
+        source,
+    }
+}
+
+impl Disk {
+    /// Opens the image `spec` names (raw or qcow2, by content) and its backing
+    /// chain.
+    pub fn open(spec: &DiskSpec) -> Result<Disk, DiskError> {
+        let path = &spec.path;
+        let file = if spec.persist {
+            OpenOptions::new().read(true).write(true).open(path)
+        } else {
+            File::open(path)
+        }
+        .map_err(|source| DiskError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let writer = if spec.persist {
+            Some(file.try_clone().map_err(|source| DiskError::Open {
+                path: path.clone(),
+                source,
+            })?)
+        } else {
+            None
+        };
+        let src = FileSource::new(path, file)?;
+        if spec.persist {
+            let format = Format::detect(&src).map_err(io_error(path, "read", Some(0)))?;
+            if format == Format::Qcow2 {
+                return Err(DiskError::PersistQcow2 { path: path.clone() });
+            }
+        }
+        let base = Image::from_source(path, Box::new(src), &mut FileOpener)?;
+        Ok(Disk {
+            path: path.clone(),
+            base,
+            overlay: if writer.is_some() {
+                None
+            } else {
+                Some(Overlay::new())
+            },
+            writer,
+            read_only: spec.read_only,
+            written: BTreeSet::new(),
+            base_hash: OnceLock::new(),
+        })
+    }
+
+    /// A disk over an already open image, writes going to an overlay (for
+    /// tests and in-memory images).
+    pub fn from_image(base: Image, read_only: bool) -> Disk {
+        Disk {
+            path: base.path().to_owned(),
+            base,
+            writer: None,
+            overlay: Some(Overlay::new()),
+            read_only,
+            written: BTreeSet::new(),
+            base_hash: OnceLock::new(),
+        }
+    }
+
+    /// The image file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The base image.
+    pub fn image(&self) -> &Image {
+        &self.base
+    }
+
+    /// The base image's format.
+    pub fn format(&self) -> Format {
+        self.base.format()
+    }
+
+    /// The virtual size in bytes.
+    pub fn size(&self) -> u64 {
+        self.base.size()
+    }
+
+    /// Whether writes are refused.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether writes go into the image file (`persist`).
+    pub fn persist(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// The overlay, unless `persist`.
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.overlay.as_ref()
+    }
+
+    fn check_range(&self, offset: u64, len: usize) -> Result<(), DiskError> {
+        let size = self.size();
+        let len = len as u64;
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(DiskError::OutOfRange {
+                path: self.path.clone(),
+                offset,
+                len,
+                size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `offset`; the range must lie within the disk.
+    pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        self.check_range(offset, buf.len())?;
+        let Some(overlay) = &self.overlay else {
+            return self.base.read_at(offset, buf);
+        };
+        let mut pos = 0usize;
+        while pos < buf.len() {
+            let at = offset + pos as u64;
+            let index = at / BS;
+            if let Some(block) = overlay.get(index) {
+                let in_block = (at % BS) as usize;
+                let n = (BLOCK_SIZE - in_block).min(buf.len() - pos);
+                buf[pos..pos + n].copy_from_slice(&block[in_block..in_block + n]);
+                pos += n;
+            } else {
+                // Everything up to the next overlay block comes from the base.
+                let end = match overlay.next_block_from(index) {
+                    Some(next) => ((next * BS - offset) as usize).min(buf.len()),
+                    None => buf.len(),
+                };
+                self.base.read_at(at, &mut buf[pos..end])?;
+                pos = end;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `offset`; the range must lie within the disk.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        if self.read_only {
+            return Err(DiskError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        self.check_range(offset, data.len())?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let first = offset / BS;
+        let last = (offset + data.len() as u64 - 1) / BS;
+        if let Some(file) = &self.writer {
+            self.refuse_format_forgery(offset, data)?;
+            file.write_all_at(data, offset)
+                .map_err(io_error(&self.path, "write", Some(offset)))?;
+            self.written.extend(first..=last);
+            return Ok(());
+        }
+        let size = self.size();
+        let Some(overlay) = &mut self.overlay else {
+            return Ok(());
+        };
+        let mut pos = 0usize;
+        while pos < data.len() {
+            let at = offset + pos as u64;
+            let index = at / BS;
+            let in_block = (at % BS) as usize;
+            let n = (BLOCK_SIZE - in_block).min(data.len() - pos);
+            let src = &data[pos..pos + n];
+            if let Some(block) = overlay.get_mut(index) {
+                block[in_block..in_block + n].copy_from_slice(src);
+            } else {
+                let mut block = vec![0u8; BLOCK_SIZE].into_boxed_slice();
+                if n < BLOCK_SIZE {
+                    let start = index * BS;
+                    let avail = (size - start).min(BS) as usize;
+                    self.base.read_at(start, &mut block[..avail])?;
+                }
+                block[in_block..in_block + n].copy_from_slice(src);
+                overlay.insert(index, block);
+            }
+            self.written.insert(index);
+            pos += n;
+        }
+        Ok(())
+    }
+
+    /// Refuses a write that would make the raw file start with the qcow2
+    /// magic (QEMU refuses the same for probed raw images).
+    fn refuse_format_forgery(&self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        let magic_len = qcow2::MAGIC.len() as u64;
+        if offset >= magic_len || self.size() < magic_len {
+            return Ok(());
+        }
+        let mut head = [0u8; 4];
+        self.base.read_at(0, &mut head)?;
+        for (i, &b) in data.iter().enumerate() {
+            let at = offset as usize + i;
+            if at >= head.len() {
+                break;
+            }
+            head[at] = b;
+        }
+        if head == qcow2::MAGIC {
+            return Err(DiskError::FormatForgery {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes written data durable: `fsync` when `persist`; nothing to do for
+    /// an overlay, which lives in memory until saved.
+    pub fn flush(&mut self) -> Result<(), DiskError> {
+        match &self.writer {
+            Some(file) => file
+                .sync_data()
+                .map_err(io_error(&self.path, "flush", None)),
+            None => Ok(()),
+        }
+    }
+
+    /// BLAKE3 of the overlay's blocks (index and bytes, in order): with the
+    /// base image's hash, the disk's whole guest-visible state. `None` when
+    /// `persist`.
+    pub fn overlay_hash(&self) -> Option<[u8; 32]> {
+        let overlay = self.overlay.as_ref()?;
+        let mut hasher = blake3::Hasher::new();
+        for (index, block) in overlay.blocks() {
+            hasher.update(&index.to_le_bytes());
+            hasher.update(block);
+        }
+        Some(*hasher.finalize().as_bytes())
+    }
+
+    /// The blocks (index = offset / 4096) written since the last call.
+    pub fn take_written_blocks(&mut self) -> BTreeSet<u64> {
+        std::mem::take(&mut self.written)
+    }
+
+    /// BLAKE3 of the base image's guest-visible content (with `persist`, the
+    /// file as it is now). Reads the whole image the first time.
+    pub fn base_content_hash(&mut self) -> Result<[u8; 32], DiskError> {
+        self.base_hash()
+    }
+
+    fn base_hash(&self) -> Result<[u8; 32], DiskError> {
+        if let Some(hash) = self.base_hash.get() {
+            return Ok(*hash);
+        }
+        let size = self.size();
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; HASH_CHUNK];
+        let mut at = 0u64;
+        while at < size {
+            let n = (size - at).min(HASH_CHUNK as u64) as usize;
+            self.base.read_at(at, &mut buf[..n])?;
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        let hash = *hasher.finalize().as_bytes();
+        if self.writer.is_none() {
+            let _ = self.base_hash.set(hash);
+        }
+        Ok(hash)
+    }
+
+    fn no_overlay(&self) -> DiskError {
+        DiskError::NoOverlay {
+            path: self.path.clone(),
+        }
+    }
+
+    /// Writes the overlay file (see [`crate::overlay`]) to `out`.
+    pub fn write_overlay(&self, out: &mut dyn Write, name: &Path) -> Result<(), DiskError> {
+        let overlay = self.overlay.as_ref().ok_or_else(|| self.no_overlay())?;
+        let base = BaseId {
+            size: self.size(),
+            hash: self.base_hash()?,
+        };
+        overlay
+            .write_to(out, &base)
+            .map_err(io_error(name, "write overlay file", None))
+    }
+
+    /// Saves the overlay's blocks to `path` (through a temporary file beside
+    /// it, renamed into place once complete and synced).
+    pub fn save_overlay(&self, path: &Path) -> Result<(), DiskError> {
+        if self.overlay.is_none() {
+            return Err(self.no_overlay());
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let result = (|| {
+            let file = File::create(&tmp).map_err(io_error(&tmp, "create overlay file", None))?;
+            let mut out = BufWriter::new(file);
+            self.write_overlay(&mut out, &tmp)?;
+            let file = out
+                .into_inner()
+                .map_err(|e| io_error(&tmp, "write overlay file", None)(e.into_error()))?;
+            file.sync_all()
+                .map_err(io_error(&tmp, "flush overlay file", None))?;
+            std::fs::rename(&tmp, path).map_err(io_error(path, "replace overlay file", None))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Replaces the overlay with the one saved in `path`, which must have been
+    /// saved for this base image (same size and content hash).
+    pub fn load_overlay(&mut self, path: &Path) -> Result<(), DiskError> {
+        if self.overlay.is_none() {
+            return Err(self.no_overlay());
+        }
+        let file = File::open(path).map_err(io_error(path, "open overlay file", None))?;
+        let len = file
+            .metadata()
+            .map_err(io_error(path, "open overlay file", None))?
+            .len();
+        self.read_overlay(&mut BufReader::new(file), len, path)
+    }
+
+    /// Replaces the overlay with one read from `input` (`len` bytes; `name`
+    /// names it in errors).
+    pub fn read_overlay(
+        &mut self,
+        input: &mut dyn Read,
+        len: u64,
+        name: &Path,
+    ) -> Result<(), DiskError> {
+        if self.overlay.is_none() {
+            return Err(self.no_overlay());
+        }
+        let (base, loaded) = Overlay::read_from(name, input, len)?;
+        let mismatch = |what: String| DiskError::OverlayMismatch {
+            path: name.to_owned(),
+            base: self.path.clone(),
+            what,
+        };
+        if base.size != self.size() {
+            return Err(mismatch(format!(
+                "it was saved for a base of {} bytes, this one has {}",
+                base.size,
+                self.size()
+            )));
+        }
+        let hash = self.base_hash()?;
+        if base.hash != hash {
+            return Err(mismatch(format!(
+                "it was saved for a base whose content hash begins {}, this one's begins {}",
+                hex(&base.hash[..8]),
+                hex(&hash[..8])
+            )));
+        }
+        if let Some(old) = &self.overlay {
+            self.written.extend(old.blocks().map(|(i, _)| i));
+        }
+        self.written.extend(loaded.blocks().map(|(i, _)| i));
+        self.overlay = Some(loaded);
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoBackingFiles;
+
+    fn memory_disk(bytes: Vec<u8>) -> Disk {
+        let image =
+            Image::from_source(Path::new("mem.img"), Box::new(bytes), &mut NoBackingFiles).unwrap();
+        Disk::from_image(image, false)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
+    }
+
+    #[test]
+    fn overlay_writes_are_visible_and_partial_blocks_keep_the_base() {
+        let base = pattern(3 * BLOCK_SIZE + 1000);
+        let mut disk = memory_disk(base.clone());
+        let mut expect = base.clone();
+        for (offset, len, byte) in [
+            (10usize, 5usize, 0xaau8),
+            (4000, 200, 0xbb),
+            (8192, 4096, 0xcc),
+            (12288 + 900, 100, 0xdd),
+        ] {
+            disk.write_at(offset as u64, &vec![byte; len]).unwrap();
+            expect[offset..offset + len].fill(byte);
+        }
+        let mut all = vec![0u8; expect.len()];
+        disk.read_at(0, &mut all).unwrap();
+        assert_eq!(all, expect);
+        // Unaligned reads crossing overlay and base blocks.
+        for (offset, len) in [(3usize, 9000usize), (4095, 2), (5000, 8000), (12287, 1001)] {
+            let mut part = vec![0u8; len];
+            disk.read_at(offset as u64, &mut part).unwrap();
+            assert_eq!(part, expect[offset..offset + len], "at {offset}+{len}");
+        }
+        let mut tmp = vec![0u8; 16];
+        disk.image().read_at(0, &mut tmp).unwrap();
+        assert_eq!(tmp, base[..16], "the base image is unchanged");
+        assert_eq!(disk.take_written_blocks(), BTreeSet::from([0, 1, 2, 3]));
+        assert!(disk.take_written_blocks().is_empty());
+        // The last block's bytes past the end stay zero.
+        assert!(disk.overlay().unwrap().get(3).unwrap()[1000..]
+            .iter()
+            .all(|&b| b == 0));
+    }
+
+    #[test]
+    fn accesses_past_the_end_and_read_only_writes_are_errors() {
+        let mut disk = memory_disk(vec![0u8; 8192]);
+        let mut b = [0u8; 2];
+        let e = disk.read_at(8191, &mut b).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "an access of 2 bytes at offset 0x1fff goes past the end of mem.img (8192 bytes)"
+        );
+        assert!(disk.write_at(u64::MAX, &b).is_err());
+        disk.read_at(8192, &mut []).unwrap();
+        let image = Image::from_source(
+            Path::new("r.img"),
+            Box::new(vec![0u8; 512]),
+            &mut NoBackingFiles,
+        )
+        .unwrap();
+        let mut ro = Disk::from_image(image, true);
+        assert!(ro.read_only());
+        let e = ro.write_at(0, &[1]).unwrap_err().to_string();
+        assert!(e.contains("read-only"), "{e}");
+    }
+
+    #[test]
+    fn overlays_round_trip_through_bytes_and_check_their_base() {
+        let mut disk = memory_disk(pattern(20_000));
+        disk.write_at(5000, &[1, 2, 3]).unwrap();
+        disk.write_at(19_999, &[9]).unwrap();
+        let mut saved = Vec::new();
+        disk.write_overlay(&mut saved, Path::new("o")).unwrap();
+        let mut other = memory_disk(pattern(20_000));
+        other
+            .read_overlay(&mut &saved[..], saved.len() as u64, Path::new("o"))
+            .unwrap();
+        let (mut a, mut b) = (vec![0u8; 20_000], vec![0u8; 20_000]);
+        disk.read_at(0, &mut a).unwrap();
+        other.read_at(0, &mut b).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(other.take_written_blocks(), BTreeSet::from([1, 4]));
+
+        let mut changed = pattern(20_000);
+        changed[7] ^= 1;
+        let e = memory_disk(changed)
+            .read_overlay(&mut &saved[..], saved.len() as u64, Path::new("o"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("content hash"), "{e}");
+        let e = memory_disk(pattern(20_480))
+            .read_overlay(&mut &saved[..], saved.len() as u64, Path::new("o"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("base of 20000 bytes"), "{e}");
+    }
+
+    #[test]
+    fn disks_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Disk>();
+        send_sync::<DiskError>();
+    }
+
+    #[test]
+    fn the_overlay_hash_follows_the_writes() {
+        let mut disk = memory_disk(pattern(10_000));
+        let empty = disk.overlay_hash().unwrap();
+        disk.write_at(5, &[1]).unwrap();
+        let one = disk.overlay_hash().unwrap();
+        assert_ne!(empty, one);
+        disk.write_at(5, &[1]).unwrap();
+        assert_eq!(disk.overlay_hash().unwrap(), one);
+        disk.write_at(5, &[2]).unwrap();
+        assert_ne!(disk.overlay_hash().unwrap(), one);
+    }
+
+    #[test]
+    fn the_base_hash_is_of_the_guest_visible_content() {
+        let bytes = pattern(3_000_000);
+        let mut disk = memory_disk(bytes.clone());
+        assert_eq!(
+            disk.base_content_hash().unwrap(),
+            *blake3::hash(&bytes).as_bytes()
+        );
+        disk.write_at(0, &[1]).unwrap();
+        assert_eq!(
+            disk.base_content_hash().unwrap(),
+            *blake3::hash(&bytes).as_bytes()
+        );
+    }
+}
