@@ -129,7 +129,7 @@ pub enum GuestError {
     /// The file system holding the cache is full.
     #[error(
         "no space is left on the device holding {}; the default guest needs about 200 MB \
-         while it is fetched and 35 MB afterwards",
+         while it is fetched and 55 MB afterwards",
         path.display()
     )]
     DiskFull {

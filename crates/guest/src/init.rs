@@ -1,6 +1,20 @@
-//! The default initramfs: busybox, a small `/init` script, and hooks for tests.
+//! The default initramfs: busybox, kernel modules, a small `/init` script,
+//! and hooks for tests.
 //!
 //! Boot protocol between the host and this `/init` (tests rely on it):
+//! - First it loads the kernel modules listed in `/etc/rewind-modules` (one
+//!   path per line, in dependency order, written by [`modules_initramfs`]):
+//!   the virtio-mmio transport, virtio-blk, virtio-net, virtio-rng, ext4 and
+//!   what they need — when the device tree has virtio-mmio nodes, or always
+//!   with `rewind.modules=yes`; `rewind.modules=no` skips this.
+//! - With `root=<device>` on the kernel command line (`/dev/vda`, or
+//!   `UUID=...`/`LABEL=...`), it waits for the device (up to `rootdelay=`
+//!   seconds, default 10), mounts it on `/newroot` (type `rootfstype=`,
+//!   default ext4; read-write unless `ro` is given; `rootflags=` adds
+//!   options), prints [`SWITCH_ROOT_MARKER`] followed by the device, moves
+//!   `/proc`, `/sys` and `/dev` there and `switch_root`s to `init=` (default
+//!   `/sbin/init`). If that fails it prints [`ROOT_FAILED_MARKER`] and a reason
+//!   and carries on as without `root=`.
 //! - Without `rewind.run=` on the kernel command line, `/init` prints
 //!   [`READY_MARKER`] on its own line and runs an interactive busybox shell on
 //!   the console with job control; when the shell exits the machine powers off.
@@ -19,8 +33,23 @@ pub const READY_MARKER: &str = "Rewind: busybox shell ready";
 /// `rewind.run=` program exits.
 pub const EXIT_STATUS_PREFIX: &str = "Rewind: exit status ";
 
+/// Printed by the default `/init`, followed by the `root=` value, just before
+/// it switches to the root file system.
+pub const SWITCH_ROOT_MARKER: &str = "Rewind: switching to the root file system on ";
+
+/// Printed by the default `/init`, followed by the reason, when `root=` was
+/// given but the root file system could not be mounted or has no init.
+pub const ROOT_FAILED_MARKER: &str = "Rewind: no root file system: ";
+
 /// The kernel command-line parameter naming a program for `/init` to run instead of a shell.
 pub const RUN_PARAM: &str = "rewind.run";
+
+/// The kernel command-line parameter that, set to `no`, stops `/init` from
+/// loading the kernel modules of the initramfs.
+pub const MODULES_PARAM: &str = "rewind.modules";
+
+/// Where the default initramfs lists the modules `/init` loads, in order.
+pub const MODULE_LIST_PATH: &str = "/etc/rewind-modules";
 
 /// A kernel command line that suits the default guest on the QEMU-`virt`
 /// compatible board: the console on the first NS16550A UART.
@@ -39,20 +68,93 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 hostname rewind
 
-run=
+run= modules=auto root= rootfstype=ext4 rootflags= rootmode=rw rootdelay=10 init=/sbin/init
+set -f
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         rewind.run=*) run="${arg#rewind.run=}" ;;
+        rewind.modules=*) modules="${arg#rewind.modules=}" ;;
+        root=*) root="${arg#root=}" ;;
+        rootfstype=*) rootfstype="${arg#rootfstype=}" ;;
+        rootflags=*) rootflags="${arg#rootflags=}" ;;
+        rootdelay=*) rootdelay="${arg#rootdelay=}" ;;
+        init=*) init="${arg#init=}" ;;
+        ro) rootmode=ro ;;
+        rw) rootmode=rw ;;
     esac
 done
+set +f
+case "$rootdelay" in ''|*[!0-9]*) rootdelay=10 ;; esac
+
+# Kernel modules (virtio, ext4 and what they need), in dependency order.
+# By default only when the machine has virtio-mmio devices: loading them
+# costs seconds of guest time that a machine without them would waste.
+# rewind.modules=yes loads them always, rewind.modules=no never.
+if [ "$modules" = auto ]; then
+    modules=no
+    for node in /sys/firmware/devicetree/base/soc/virtio_mmio@*; do
+        [ -e "$node" ] && modules=yes
+    done
+fi
+if [ "$modules" != no ] && [ -f /etc/rewind-modules ]; then
+    while read -r module; do
+        insmod "$module" || echo "Rewind: could not load $module"
+    done < /etc/rewind-modules
+fi
+
+# The device named by root=, once it exists.
+root_device() {
+    case "$1" in
+        UUID=*|LABEL=*) findfs "$1" 2>/dev/null ;;
+        *) [ -b "$1" ] && echo "$1" ;;
+    esac
+}
+
+# Mounts root= on /newroot and switches to it; returns only on failure.
+switch_to_root() {
+    tries=$((rootdelay * 10))
+    until dev=$(root_device "$root"); do
+        if [ "$tries" -le 0 ]; then
+            echo "Rewind: no root file system: $root did not appear"
+            return 1
+        fi
+        tries=$((tries - 1))
+        sleep 0.1
+    done
+    mkdir -p /newroot
+    if ! mount -t "$rootfstype" -o "$rootmode${rootflags:+,$rootflags}" "$dev" /newroot; then
+        echo "Rewind: no root file system: cannot mount $dev as $rootfstype"
+        return 1
+    fi
+    # -L too: an absolute symbolic link only resolves inside the new root.
+    if [ ! -x "/newroot$init" ] && [ ! -L "/newroot$init" ]; then
+        echo "Rewind: no root file system: $root has no $init"
+        umount /newroot
+        return 1
+    fi
+    echo "Rewind: switching to the root file system on $root"
+    for fs in dev proc sys; do
+        mount --move "/$fs" "/newroot/$fs" 2>/dev/null || umount -l "/$fs"
+    done
+    exec switch_root /newroot "$init"
+}
+
+if [ -n "$root" ]; then
+    switch_to_root
+fi
 
 if [ -n "$run" ]; then
-    setsid cttyhack "$run"
+    # The program runs under a shell that leads its session: when a session
+    # leader exits, the kernel hangs up its terminal and drops output not yet
+    # sent, so that shell first waits for the output to drain (stty setting
+    # the settings it read waits until everything is sent).
+    setsid cttyhack sh -c '"$0"; s=$?; stty "$(stty -g)" 2>/dev/null; exit $s' "$run"
     echo "Rewind: exit status $?"
 else
     echo "Rewind: busybox shell ready"
     PS1='rewind:\w\$ ' setsid cttyhack sh
 fi
+stty "$(stty -g)" 2>/dev/null
 poweroff -f
 "#;
 
@@ -61,7 +163,8 @@ poweroff -f
 /// standard directories, `/dev/console` (5:1, needed before devtmpfs is
 /// mounted, since the kernel opens it for init's stdin/stdout/stderr),
 /// `/bin/busybox` with `/bin/sh` linking to it, minimal `/etc/passwd` and
-/// `/etc/group`, and [`DEFAULT_INIT`] as `/init`.
+/// `/etc/group`, and [`DEFAULT_INIT`] as `/init`. It has no kernel modules;
+/// [`modules_initramfs`] adds them.
 pub fn busybox_initramfs(busybox: &[u8]) -> Initramfs {
     let mut fs = Initramfs::new();
     for dir in [
@@ -80,11 +183,66 @@ pub fn busybox_initramfs(busybox: &[u8]) -> Initramfs {
     fs
 }
 
-/// The default initramfs as bytes: [`busybox_initramfs`] plus `extra` files,
-/// each `(path, contents, permission bits)`. Parent directories are created as
-/// needed, and an extra file at `/init` replaces the default script.
+/// The default initramfs as bytes, without kernel modules:
+/// [`busybox_initramfs`] plus `extra` files, each `(path, contents, permission
+/// bits)`. Parent directories are created as needed, and an extra file at
+/// `/init` replaces the default script.
 pub fn default_initramfs(busybox: &[u8], extra: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
+    modules_initramfs(busybox, &KernelModules::default(), extra)
+}
+
+/// Kernel modules for an initramfs, uncompressed, as the guest cache holds
+/// them (see [`crate::default_guest_initramfs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelModules {
+    /// The kernel's `uname -r`; the files go under `/lib/modules/<version>/`.
+    pub kernel_version: String,
+    /// The modules to load, in load order (each after what it depends on):
+    /// `(path relative to /lib/modules/<version>/, contents)`, e.g.
+    /// `kernel/fs/ext4/ext4.ko`.
+    pub modules: Vec<(String, Vec<u8>)>,
+    /// Other files for `/lib/modules/<version>/`: `modules.dep` and
+    /// `modules.alias` for the modules above, so that busybox `modprobe`
+    /// (which the kernel runs to load a module on demand) finds them.
+    pub index_files: Vec<(String, Vec<u8>)>,
+}
+
+impl KernelModules {
+    /// Total size of the files in bytes.
+    pub fn size(&self) -> usize {
+        self.modules
+            .iter()
+            .chain(&self.index_files)
+            .map(|(_, d)| d.len())
+            .sum()
+    }
+}
+
+/// The default initramfs with kernel modules, as bytes: [`busybox_initramfs`],
+/// the files of `modules` under `/lib/modules/<version>/`, the list
+/// [`MODULE_LIST_PATH`] that `/init` loads them from (absent when there are no
+/// modules), then `extra` files as in [`default_initramfs`].
+///
+/// # Panics
+/// If a module path is not a plain relative path (the cache checks them).
+pub fn modules_initramfs(
+    busybox: &[u8],
+    modules: &KernelModules,
+    extra: &[(String, Vec<u8>, u32)],
+) -> Vec<u8> {
     let mut fs = busybox_initramfs(busybox);
+    if !modules.modules.is_empty() {
+        let dir = format!("lib/modules/{}", modules.kernel_version);
+        let mut list = String::new();
+        for (path, data) in &modules.modules {
+            fs.add_file(&format!("{dir}/{path}"), data, 0o644);
+            list.push_str(&format!("/{dir}/{path}\n"));
+        }
+        for (path, data) in &modules.index_files {
+            fs.add_file(&format!("{dir}/{path}"), data, 0o644);
+        }
+        fs.add_file(MODULE_LIST_PATH, list.as_bytes(), 0o644);
+    }
     for (path, data, mode) in extra {
         fs.add_file(path, data, *mode);
     }
@@ -170,8 +328,118 @@ mod tests {
     fn init_script_prints_the_markers_tests_look_for() {
         assert!(DEFAULT_INIT.contains(&format!("echo \"{READY_MARKER}\"")));
         assert!(DEFAULT_INIT.contains(&format!("echo \"{EXIT_STATUS_PREFIX}$?\"")));
+        assert!(DEFAULT_INIT.contains(&format!("echo \"{SWITCH_ROOT_MARKER}$root\"")));
+        assert_eq!(
+            DEFAULT_INIT
+                .matches(&format!("echo \"{ROOT_FAILED_MARKER}"))
+                .count(),
+            3
+        );
         assert!(DEFAULT_INIT.contains(&format!("{RUN_PARAM}=*) run=\"${{arg#{RUN_PARAM}=}}\"")));
+        assert!(DEFAULT_INIT.contains(&format!(
+            "{MODULES_PARAM}=*) modules=\"${{arg#{MODULES_PARAM}=}}\""
+        )));
+        assert!(DEFAULT_INIT.contains(&format!("done < {MODULE_LIST_PATH}\n")));
         assert!(DEFAULT_INIT.trim_end().ends_with("poweroff -f"));
+    }
+
+    #[test]
+    fn modules_go_under_lib_modules_and_are_listed_in_order() {
+        let modules = KernelModules {
+            kernel_version: "6.12-test".into(),
+            modules: vec![
+                ("kernel/fs/jbd2/jbd2.ko".into(), b"JBD2".to_vec()),
+                ("kernel/fs/ext4/ext4.ko".into(), b"EXT4".to_vec()),
+            ],
+            index_files: vec![("modules.dep".into(), b"dep".to_vec())],
+        };
+        assert_eq!(modules.size(), 11);
+        let extra = vec![("/opt/x".to_string(), b"x".to_vec(), 0o755)];
+        let members = parse(&modules_initramfs(b"BB", &modules, &extra));
+        let get = |name: &str| {
+            members
+                .iter()
+                .find(|m| m.0 == name)
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(
+            get("lib/modules/6.12-test/kernel/fs/ext4/ext4.ko").6,
+            b"EXT4"
+        );
+        assert_eq!(get("lib/modules/6.12-test/modules.dep").6, b"dep");
+        assert_eq!(
+            get("lib/modules/6.12-test/kernel/fs/jbd2/jbd2.ko").1,
+            0o100_644
+        );
+        assert_eq!(
+            get("etc/rewind-modules").6,
+            b"/lib/modules/6.12-test/kernel/fs/jbd2/jbd2.ko\n/lib/modules/6.12-test/kernel/fs/ext4/ext4.ko\n"
+        );
+        assert_eq!(get("opt/x").6, b"x");
+        // Without modules there is no list, and the result is the plain initramfs.
+        assert_eq!(
+            modules_initramfs(b"BB", &KernelModules::default(), &extra),
+            default_initramfs(b"BB", &extra)
+        );
+        assert!(!parse(&default_initramfs(b"BB", &[]))
+            .iter()
+            .any(|m| m.0 == "etc/rewind-modules" || m.0.starts_with("lib")));
+    }
+
+    /// Runs `DEFAULT_INIT`'s command-line parsing and root-device logic with
+    /// the host's sh, with stand-ins for the commands that need a guest.
+    #[test]
+    fn init_script_parses_the_command_line_and_falls_back_without_a_root_device() {
+        let dir = std::env::temp_dir().join(format!("rewind-guest-init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Everything before the module loading, with /proc/cmdline replaced,
+        // then the root functions, then a report of what was parsed.
+        let parse_end = DEFAULT_INIT.find("# Kernel modules").unwrap();
+        let parse_start = DEFAULT_INIT.find("run= modules=").unwrap();
+        let funcs_start = DEFAULT_INIT.find("# The device named by root=").unwrap();
+        let funcs_end = DEFAULT_INIT.find("if [ -n \"$root\" ]").unwrap();
+        let cmdline = dir.join("cmdline");
+        let parse = DEFAULT_INIT[parse_start..parse_end]
+            .replace("/proc/cmdline", &cmdline.display().to_string());
+        let funcs = &DEFAULT_INIT[funcs_start..funcs_end];
+        let report = "echo \"run=$run modules=$modules root=$root type=$rootfstype mode=$rootmode flags=$rootflags delay=$rootdelay init=$init\"";
+        let run = |line: &str, then: &str| {
+            std::fs::write(&cmdline, line).unwrap();
+            let script = format!("{parse}{funcs}\n{then}\n{report}\n");
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .current_dir(&dir)
+                .output()
+                .ok()?;
+            assert!(
+                out.stderr.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let Some(out) = run(
+            "console=ttyS0 root=/nonexistent/vda rootdelay=0 ro rootflags=noatime init=/bin/sh rewind.modules=no rewind.run=/x *\n",
+            "switch_to_root; echo \"status=$?\"",
+        ) else {
+            eprintln!("no sh on the host; skipping");
+            return;
+        };
+        assert_eq!(
+            out,
+            format!(
+                "{ROOT_FAILED_MARKER}/nonexistent/vda did not appear\nstatus=1\n\
+                 run=/x modules=no root=/nonexistent/vda type=ext4 mode=ro flags=noatime delay=0 init=/bin/sh\n"
+            )
+        );
+        // Defaults, and a rootdelay that is not a number.
+        let out = run("console=ttyS0 rootdelay=1;reboot\n", "").unwrap();
+        assert_eq!(
+            out,
+            "run= modules=auto root= type=ext4 mode=rw flags= delay=10 init=/sbin/init\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! 2. runs `apt-get update` and `apt-get download` with private state under the
 //!    cache directory (suite trixie, architecture riscv64, signatures checked
 //!    against the host's `debian-archive-keyring`; see `src/apt.rs` for how),
-//! 3. takes the kernel, busybox and `fw_dynamic.bin` out of the packages,
-//! 4. builds the initramfs ([`default_initramfs`]) and returns the paths.
+//! 3. takes the kernel, busybox and `fw_dynamic.bin` out of the packages, and
+//!    the kernel modules for the virtio devices and ext4 with everything they
+//!    depend on (see `src/modules.rs`), decompressed,
+//! 4. builds the initramfs ([`modules_initramfs`]) and returns the paths.
 //!
 //! The result is cached: once `manifest.txt` is in place, no network is used.
 //!
@@ -19,13 +21,24 @@
 //! | `Image-<version>` | the kernel, an uncompressed RISC-V Image (`vmlinux-<version>` if it were ELF) |
 //! | `fw_dynamic.bin` | OpenSBI, generic platform, dynamic-info firmware |
 //! | `busybox` | busybox-static for riscv64 |
-//! | `initramfs.cpio` | rebuilt from `busybox` and [`DEFAULT_INIT`] on every call, rewritten only if it changed |
-//! | `manifest.txt` | written last: versions, sizes, SHA-256 of the packages; its presence means complete |
+//! | `modules/` | the kernel modules, uncompressed, as under `/lib/modules/<version>/` (`kernel/fs/ext4/ext4.ko`, ...), with the `modules.dep` and `modules.alias` we write for them |
+//! | `initramfs.cpio` | rebuilt from `busybox`, `modules/` and [`DEFAULT_INIT`] on every call, rewritten only if it changed |
+//! | `manifest.txt` | written last: versions, sizes, SHA-256 of the packages, the modules in load order; its presence means complete |
 //! | `lock` | held while fetching, so concurrent runs wait instead of racing |
 //! | `work/` | private apt state and downloaded packages while fetching; removed afterwards |
 //!
 //! Every file is written under a temporary name and renamed into place, so
-//! an interrupted fetch never leaves a file that looks complete.
+//! an interrupted fetch never leaves a file that looks complete. A cache of an
+//! older format (a `manifest.txt` with another `format=`) is fetched again.
+//!
+//! What the guest expects of the machine, for its modules to find devices:
+//! a device tree with `virtio,mmio` nodes (QEMU `virt` layout: `reg` at
+//! 0x1000_1000 + n * 0x1000, size 0x1000, `interrupts` 1 + n on the PLIC);
+//! transports with device ID 0 are skipped by the driver. The guest then sees
+//! a virtio-blk disk as `/dev/vda`, virtio-net as `eth0`, virtio-rng as
+//! `/dev/hwrng` and virtio-console as `/dev/hvc0` (the last built in).
+//! `root=/dev/vda` on the kernel command line boots an ext4 root file system
+//! from the disk (see [`DEFAULT_INIT`]).
 
 mod apt;
 mod cpio;
@@ -33,6 +46,7 @@ mod deb;
 mod error;
 mod init;
 mod kernel;
+mod modules;
 mod sources;
 
 use std::fs;
@@ -43,8 +57,9 @@ use std::process;
 pub use cpio::Initramfs;
 pub use error::GuestError;
 pub use init::{
-    busybox_initramfs, default_initramfs, parse_exit_status, DEFAULT_CMDLINE, DEFAULT_INIT,
-    EXIT_STATUS_PREFIX, READY_MARKER, RUN_PARAM,
+    busybox_initramfs, default_initramfs, modules_initramfs, parse_exit_status, KernelModules,
+    DEFAULT_CMDLINE, DEFAULT_INIT, EXIT_STATUS_PREFIX, MODULES_PARAM, MODULE_LIST_PATH,
+    READY_MARKER, ROOT_FAILED_MARKER, RUN_PARAM, SWITCH_ROOT_MARKER,
 };
 pub use kernel::{bootable_kernel, detect_kernel_format, ImageHeader, KernelFormat};
 pub use sources::{
@@ -64,9 +79,14 @@ const KERNEL_META: &str = "linux-image-riscv64";
 const BUSYBOX_PACKAGE: &str = "busybox-static";
 const OPENSBI_PACKAGE: &str = "opensbi";
 /// Bump when the cache's contents or layout change, so old caches are refetched.
-const MANIFEST_FORMAT: &str = "1";
+/// 2: kernel modules under `modules/`, listed as `module=` and `module_index=` lines.
+const MANIFEST_FORMAT: &str = "2";
+/// The cache's directory of kernel modules.
+const MODULES_DIR: &str = "modules";
 
-/// The files of a prepared guest.
+/// The files of a prepared guest. The initramfs carries the kernel modules
+/// for the virtio devices and ext4, loaded at boot, and switches to a root
+/// file system given with `root=` (see [`DEFAULT_INIT`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestFiles {
     /// The kernel: an uncompressed RISC-V Image (Debian's) or an ELF vmlinux.
@@ -107,6 +127,48 @@ pub fn default_guest(
     cache_dir: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<GuestFiles, GuestError> {
+    let (root, manifest) = prepare(cache_dir, progress)?;
+    let initrd = root.join("initramfs.cpio");
+    let image = manifest_initramfs(&root, &manifest, &[])?;
+    if fs::read(&initrd).ok().as_deref() != Some(&image[..]) {
+        write_atomic(&initrd, &image)?;
+    }
+    Ok(GuestFiles {
+        kernel: root.join(&manifest.kernel),
+        initrd,
+        firmware: root.join(&manifest.firmware),
+        kernel_version: manifest.kernel_version,
+    })
+}
+
+/// An initramfs like the default guest's (busybox, the kernel modules,
+/// [`DEFAULT_INIT`]) with `extra` files added as in [`default_initramfs`],
+/// fetching the guest first unless it is cached. For tests that run their own
+/// programs in the default guest.
+pub fn default_guest_initramfs(
+    cache_dir: &Path,
+    extra: &[(String, Vec<u8>, u32)],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<u8>, GuestError> {
+    let (root, manifest) = prepare(cache_dir, progress)?;
+    manifest_initramfs(&root, &manifest, extra)
+}
+
+/// The kernel modules of the default guest, as [`modules_initramfs`] takes
+/// them, fetching the guest first unless it is cached.
+pub fn default_guest_modules(
+    cache_dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<KernelModules, GuestError> {
+    let (root, manifest) = prepare(cache_dir, progress)?;
+    manifest.read_modules(&root)
+}
+
+/// Fetches unless cached; returns the cache root and its manifest.
+fn prepare(
+    cache_dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(PathBuf, Manifest), GuestError> {
     let root = cache_dir.join(format!("debian-{SUITE}-{}", apt::ARCH));
     mkdir(&root)?;
     let manifest = match Manifest::load(&root)? {
@@ -131,19 +193,19 @@ pub fn default_guest(
             // The lock is released when `lock` is dropped here.
         }
     };
+    Ok((root, manifest))
+}
+
+/// The initramfs from the cache's busybox and modules, plus `extra`.
+fn manifest_initramfs(
+    root: &Path,
+    manifest: &Manifest,
+    extra: &[(String, Vec<u8>, u32)],
+) -> Result<Vec<u8>, GuestError> {
     let busybox_path = root.join(&manifest.busybox);
     let busybox = fs::read(&busybox_path).map_err(|e| GuestError::io("read", &busybox_path, e))?;
-    let initrd = root.join("initramfs.cpio");
-    let image = default_initramfs(&busybox, &[]);
-    if fs::read(&initrd).ok().as_deref() != Some(&image[..]) {
-        write_atomic(&initrd, &image)?;
-    }
-    Ok(GuestFiles {
-        kernel: root.join(&manifest.kernel),
-        initrd,
-        firmware: root.join(&manifest.firmware),
-        kernel_version: manifest.kernel_version,
-    })
+    let modules = manifest.read_modules(root)?;
+    Ok(modules_initramfs(&busybox, &modules, extra))
 }
 
 /// What the cache holds; `manifest.txt` as `key=value` lines.
@@ -153,6 +215,10 @@ struct Manifest {
     kernel_version: String,
     firmware: String,
     busybox: String,
+    /// Kernel modules in load order: path under `modules/` and size.
+    modules: Vec<(String, u64)>,
+    /// `modules.dep` and `modules.alias`: path under `modules/` and size.
+    module_index: Vec<(String, u64)>,
     /// All lines, for writing and for the sizes of the files above.
     lines: Vec<(String, String)>,
 }
@@ -181,12 +247,52 @@ impl Manifest {
             // Plain file names in the cache directory only.
             (!v.is_empty() && !v.contains('/') && v != "." && v != "..").then(|| v.to_string())
         };
+        // `module=<path> <size>`: a relative path of plain components.
+        let files = |key: &str| -> Option<Vec<(String, u64)>> {
+            lines
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| {
+                    let (path, size) = v.rsplit_once(' ')?;
+                    let path = path.trim();
+                    modules::is_safe_relative_path(path)
+                        .then(|| Some((path.to_string(), size.parse().ok()?)))?
+                })
+                .collect()
+        };
+        let kernel_version = Self::get(&lines, "kernel_version")?.to_string();
+        let modules = files("module")?;
+        // The version names a directory in the initramfs.
+        if !modules.is_empty() && !modules::is_safe_relative_path(&kernel_version) {
+            return None;
+        }
         Some(Manifest {
             kernel: name("kernel")?,
-            kernel_version: Self::get(&lines, "kernel_version")?.to_string(),
+            kernel_version,
             firmware: name("firmware")?,
             busybox: name("busybox")?,
+            modules,
+            module_index: files("module_index")?,
             lines,
+        })
+    }
+
+    /// The cache's kernel modules.
+    fn read_modules(&self, root: &Path) -> Result<KernelModules, GuestError> {
+        let dir = root.join(MODULES_DIR);
+        let read = |list: &[(String, u64)]| -> Result<Vec<(String, Vec<u8>)>, GuestError> {
+            list.iter()
+                .map(|(path, _)| {
+                    let p = dir.join(path);
+                    let data = fs::read(&p).map_err(|e| GuestError::io("read", &p, e))?;
+                    Ok((path.clone(), data))
+                })
+                .collect()
+        };
+        Ok(KernelModules {
+            kernel_version: self.kernel_version.clone(),
+            modules: read(&self.modules)?,
+            index_files: read(&self.module_index)?,
         })
     }
 
@@ -201,13 +307,26 @@ impl Manifest {
         let Some(m) = Manifest::parse(&text) else {
             return Ok(None);
         };
-        for (file, size_key) in [
+        let mut files: Vec<(PathBuf, String, Option<String>)> = [
             (&m.kernel, "kernel_size"),
             (&m.firmware, "firmware_size"),
             (&m.busybox, "busybox_size"),
-        ] {
-            let p = root.join(file);
-            let want = Self::get(&m.lines, size_key);
+        ]
+        .into_iter()
+        .map(|(file, size_key)| {
+            let want = Self::get(&m.lines, size_key).map(str::to_string);
+            (root.join(file), file.clone(), want)
+        })
+        .collect();
+        for (path, size) in m.modules.iter().chain(&m.module_index) {
+            files.push((
+                root.join(MODULES_DIR).join(path),
+                format!("{MODULES_DIR}/{path}"),
+                Some(size.to_string()),
+            ));
+        }
+        for (p, file, want) in files {
+            let want = want.as_deref();
             let have = fs::metadata(&p).ok().map(|md| md.len().to_string());
             if have.is_none() {
                 return Ok(None); // deleted by hand: fetch again
@@ -346,17 +465,9 @@ fn fetch(root: &Path, progress: &mut dyn FnMut(&str)) -> Result<Manifest, GuestE
             })
     };
 
-    progress("extracting the kernel, busybox and OpenSBI ...");
+    progress("extracting the kernel, its modules, busybox and OpenSBI ...");
     let kernel_deb = deb_of(&packages[0].name)?;
-    let [kernel] = take(deb::extract(
-        &kernel_deb,
-        &packages[0].name,
-        &[deb::Wanted {
-            what: "a kernel (/boot/vmlinux-*)",
-            matches: deb::is_kernel,
-            max_size: 512 << 20,
-        }],
-    )?);
+    let (kernel, prepared) = extract_kernel(&kernel_deb, &packages[0].name)?;
     let busybox_deb = deb_of(&packages[1].name)?;
     let [busybox] = take(deb::extract(
         &busybox_deb,
@@ -397,6 +508,19 @@ fn fetch(root: &Path, progress: &mut dyn FnMut(&str)) -> Result<Manifest, GuestE
     write_atomic(&root.join(&kernel_file), &kernel_bytes)?;
     write_atomic(&root.join("fw_dynamic.bin"), &firmware.data)?;
     write_atomic(&root.join("busybox"), &busybox.data)?;
+    // No manifest names the old modules directory (there is none, or it is
+    // of another format), so it can go.
+    let modules_dir = root.join(MODULES_DIR);
+    if modules_dir.exists() {
+        fs::remove_dir_all(&modules_dir).map_err(|e| GuestError::io("remove", &modules_dir, e))?;
+    }
+    for (path, data) in prepared.modules.iter().chain(&prepared.index_files) {
+        let p = modules_dir.join(path);
+        if let Some(parent) = p.parent() {
+            mkdir(parent)?;
+        }
+        write_atomic(&p, data)?;
+    }
     let mut text = format!(
         "# The default Rewind guest. Delete this directory to fetch it again.\n\
          format={MANIFEST_FORMAT}\nsuite={SUITE}\narch={}\narchive={uri}\n\
@@ -418,12 +542,34 @@ fn fetch(root: &Path, progress: &mut dyn FnMut(&str)) -> Result<Manifest, GuestE
             p.name, p.version, p.size, p.sha256
         ));
     }
+    text.push_str(
+        "# Kernel modules under modules/, loaded by /init in this order; module_index: modules.dep, modules.alias.\n",
+    );
+    for (path, data) in &prepared.modules {
+        text.push_str(&format!("module={path} {}\n", data.len()));
+    }
+    for (path, data) in &prepared.index_files {
+        text.push_str(&format!("module_index={path} {}\n", data.len()));
+    }
+    let builtin = &prepared.selection.builtin_roots;
+    text.push_str(&format!("modules_builtin={}\n", builtin.join(" ")));
     write_atomic(&root.join("manifest.txt"), text.as_bytes())?;
     let _ = fs::remove_dir_all(&work);
+    for note in &prepared.selection.notes {
+        progress(note);
+    }
+    let names: Vec<&str> = prepared
+        .selection
+        .modules
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
     progress(&format!(
-        "default guest ready in {}: Linux {kernel_version} ({}), busybox {}, OpenSBI {}",
+        "default guest ready in {}: Linux {kernel_version} ({}) with modules {} ({}), busybox {}, OpenSBI {}",
         root.display(),
         format.describe(),
+        names.join(" "),
+        mib(prepared.modules.iter().map(|(_, d)| d.len() as u64).sum()),
         packages[1].version,
         packages[2].version
     ));
@@ -431,6 +577,84 @@ fn fetch(root: &Path, progress: &mut dyn FnMut(&str)) -> Result<Manifest, GuestE
         path: root.into(),
         detail: "the manifest just written does not parse".into(),
     })
+}
+
+/// Takes the kernel and the modules the default guest needs out of the
+/// kernel package, in one pass over it.
+fn extract_kernel(
+    deb: &Path,
+    package: &str,
+) -> Result<(deb::Extracted, modules::Prepared), GuestError> {
+    let wanted = [
+        deb::Wanted {
+            what: "a kernel (/boot/vmlinux-*)",
+            matches: deb::is_kernel,
+            max_size: 512 << 20,
+        },
+        deb::Wanted {
+            what: "the kernel configuration (/boot/config-*)",
+            matches: modules::is_kernel_config,
+            max_size: 4 << 20,
+        },
+        deb::Wanted {
+            what: "the list of built-in modules (/usr/lib/modules/*/modules.builtin)",
+            matches: modules::is_modules_builtin,
+            max_size: 4 << 20,
+        },
+        deb::Wanted {
+            what: "modules.builtin.modinfo",
+            matches: modules::is_modules_builtin_modinfo,
+            max_size: 16 << 20,
+        },
+    ];
+    let all = deb::WantedAll {
+        what: "kernel modules",
+        matches: modules::is_module_file,
+        max_size: modules::MAX_MODULE_SIZE,
+        max_total: modules::MAX_PACKAGED_TOTAL,
+    };
+    let (found, packaged) = deb::extract_with(deb, &wanted, Some(&all))?;
+    let [kernel, config, builtin, builtin_modinfo] = <[Option<deb::Extracted>; 4]>::try_from(found)
+        .unwrap_or_else(|v| panic!("one result per wanted file, got {}", v.len()));
+    let missing = |i: usize| GuestError::MissingInPackage {
+        package: package.into(),
+        what: wanted[i].what.into(),
+    };
+    let kernel = kernel.ok_or_else(|| missing(0))?;
+    let config = config.ok_or_else(|| missing(1))?;
+    let builtin = builtin.ok_or_else(|| missing(2))?;
+    let version = deb::kernel_version_from_path(&kernel.path).unwrap_or_default();
+    let bad = |detail: String| GuestError::BadDeb {
+        path: deb.to_path_buf(),
+        detail,
+    };
+    if config.path != format!("boot/config-{version}") {
+        return Err(bad(format!(
+            "its kernel configuration {} is not for the kernel {}",
+            config.path, kernel.path
+        )));
+    }
+    if packaged.is_empty() {
+        return Err(GuestError::MissingInPackage {
+            package: package.into(),
+            what: "kernel modules (/usr/lib/modules/*/kernel/**/*.ko*)".into(),
+        });
+    }
+    let prepared = modules::prepare(
+        version,
+        &String::from_utf8_lossy(&config.data),
+        &String::from_utf8_lossy(&builtin.data),
+        builtin_modinfo.as_ref().map(|f| &f.data[..]),
+        packaged
+            .into_iter()
+            .map(|f| modules::Packaged {
+                package_path: f.path,
+                data: f.data,
+            })
+            .collect(),
+    )
+    .map_err(bad)?;
+    Ok((kernel, prepared))
 }
 
 /// Turns a vector of known length into an array.
@@ -446,16 +670,37 @@ mod tests {
 
     #[test]
     fn manifest_round_trips_and_rejects_other_formats_and_paths() {
-        let text = "format=1\nkernel=Image-6.12\nkernel_version=6.12\nfirmware=fw_dynamic.bin\nbusybox=busybox\n";
+        let text = "format=2\nkernel=Image-6.12\nkernel_version=6.12\nfirmware=fw_dynamic.bin\nbusybox=busybox\n\
+                    module=kernel/fs/jbd2/jbd2.ko 4\nmodule=kernel/fs/ext4/ext4.ko 12\nmodule_index=modules.dep 3\n";
         let m = Manifest::parse(text).unwrap();
         assert_eq!(
             (m.kernel.as_str(), m.kernel_version.as_str()),
             ("Image-6.12", "6.12")
         );
-        assert!(Manifest::parse(&text.replace("format=1", "format=0")).is_none());
+        assert_eq!(
+            m.modules,
+            [
+                ("kernel/fs/jbd2/jbd2.ko".to_string(), 4),
+                ("kernel/fs/ext4/ext4.ko".to_string(), 12)
+            ]
+        );
+        assert_eq!(m.module_index, [("modules.dep".to_string(), 3)]);
+        // Format 1 caches (no modules) are fetched again.
+        assert!(Manifest::parse(&text.replace("format=2", "format=1")).is_none());
         assert!(
             Manifest::parse(&text.replace("busybox=busybox", "busybox=../../etc/passwd")).is_none()
         );
+        for bad in [
+            "module=../../../etc/passwd 4",
+            "module=/etc/passwd 4",
+            "module=kernel/a.ko",
+            "module=kernel/a.ko x",
+        ] {
+            let t = text.replace("module=kernel/fs/jbd2/jbd2.ko 4", bad);
+            assert!(Manifest::parse(&t).is_none(), "{bad}");
+        }
+        let t = text.replace("kernel_version=6.12", "kernel_version=../6.12");
+        assert!(Manifest::parse(&t).is_none());
     }
 
     #[test]
@@ -463,14 +708,21 @@ mod tests {
         let root_parent =
             std::env::temp_dir().join(format!("rewind-guest-cache-{}", process::id()));
         let root = root_parent.join("debian-trixie-riscv64");
-        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(root.join("modules/kernel/fs/ext4")).unwrap();
         fs::write(root.join("Image-6.12-test"), b"kernel").unwrap();
         fs::write(root.join("fw_dynamic.bin"), b"sbi").unwrap();
         fs::write(root.join("busybox"), b"bb").unwrap();
+        fs::write(root.join("modules/kernel/fs/ext4/ext4.ko"), b"EXT4").unwrap();
+        fs::write(
+            root.join("modules/modules.dep"),
+            b"kernel/fs/ext4/ext4.ko:\n",
+        )
+        .unwrap();
         fs::write(
             root.join("manifest.txt"),
-            "format=1\nkernel=Image-6.12-test\nkernel_size=6\nkernel_version=6.12-test\n\
-             firmware=fw_dynamic.bin\nfirmware_size=3\nbusybox=busybox\nbusybox_size=2\n",
+            "format=2\nkernel=Image-6.12-test\nkernel_size=6\nkernel_version=6.12-test\n\
+             firmware=fw_dynamic.bin\nfirmware_size=3\nbusybox=busybox\nbusybox_size=2\n\
+             module=kernel/fs/ext4/ext4.ko 4\nmodule_index=modules.dep 24\n",
         )
         .unwrap();
         fs::write(root.join("initramfs.cpio"), b"stale").unwrap();
@@ -479,12 +731,35 @@ mod tests {
         assert!(messages.is_empty(), "a cache hit is silent: {messages:?}");
         assert_eq!(files.kernel, root.join("Image-6.12-test"));
         assert_eq!(files.kernel_version, "6.12-test");
+        let modules = KernelModules {
+            kernel_version: "6.12-test".into(),
+            modules: vec![("kernel/fs/ext4/ext4.ko".into(), b"EXT4".to_vec())],
+            index_files: vec![("modules.dep".into(), b"kernel/fs/ext4/ext4.ko:\n".to_vec())],
+        };
         assert_eq!(
             fs::read(&files.initrd).unwrap(),
-            default_initramfs(b"bb", &[])
+            modules_initramfs(b"bb", &modules, &[])
+        );
+        assert_eq!(
+            default_guest_modules(&root_parent, &mut |_| {}).unwrap(),
+            modules
+        );
+        let extra = [("/opt/x".to_string(), b"x".to_vec(), 0o755)];
+        assert_eq!(
+            default_guest_initramfs(&root_parent, &extra, &mut |_| {}).unwrap(),
+            modules_initramfs(b"bb", &modules, &extra)
         );
 
         // A truncated file is reported, not silently booted.
+        fs::write(root.join("modules/kernel/fs/ext4/ext4.ko"), b"EXT").unwrap();
+        let err = default_guest(&root_parent, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("modules/kernel/fs/ext4/ext4.ko is 3 bytes, the manifest says 4"),
+            "{err}"
+        );
+        fs::write(root.join("modules/kernel/fs/ext4/ext4.ko"), b"EXT4").unwrap();
         fs::write(root.join("fw_dynamic.bin"), b"s").unwrap();
         let err = default_guest(&root_parent, &mut |_| {})
             .unwrap_err()
