@@ -410,6 +410,9 @@ fn prepare_for_supervisor(hart: &mut Hart) {
     hart.csr.medeleg = 0xb1ff;
     hart.csr.mideleg = irq::SSIP | irq::STIP | irq::SEIP;
     hart.csr.mcounteren = 0xffff_ffff;
+    // As OpenSBI does: user mode may read cycle, time and instret (the vDSO's
+    // clock_gettime uses rdtime; Linux only widens this with an SBI PMU).
+    hart.csr.scounteren = 0b111;
     hart.csr.menvcfg =
         csr::MENVCFG_STCE | csr::ENVCFG_CBZE | csr::ENVCFG_CBCFE | (1 << 4/* CBIE: flush */);
     // One NAPOT entry covering all of memory, read-write-execute.
