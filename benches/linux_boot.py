@@ -1,0 +1,1191 @@
+#!/usr/bin/env python3
+"""Linux guests on Rewind and on QEMU, side by side: boot and a CPU workload.
+
+Runs Debian's riscv64 kernel with Rewind's default busybox initramfs (the
+guest `rewind run` fetches and caches) on
+
+    target/release/rewind run --kernel Image --initrd cpio --firmware fw_dynamic.bin
+        --mem 512M --smp N --append "console=ttyS0 rewind.modules=no rewind.run=PROGRAM"
+    qemu-system-riscv64 -M virt -m 512M -smp N -bios fw_dynamic.bin
+        -kernel Image -initrd cpio -append "..." -display none -monitor none
+        -serial file:OUT
+
+and prints, for each workload and hart count, the median wall time of the
+whole process on each and the ratio QEMU / Rewind (above 1: Rewind is
+faster). Workloads:
+
+  boot     the kernel boots, /init runs /bin/true, prints
+           `Rewind: exit status 0` and powers the machine off;
+  cpu      the same, running a statically linked C program (integer,
+           memory and floating-point kernels) in one thread;
+  cpu-smp  the same program with one thread per hart (only with 2+ harts);
+  int, mem, fp  one kernel of the program each, one thread (not run by
+           default; they show where the time of `cpu` goes).
+
+The C program is embedded below (WORKLOAD_C); `--workload-src FILE` builds
+another one instead. It is cross-compiled with
+`riscv64-linux-gnu-gcc -static -O2` and added to the default initramfs as a
+second newc cpio archive appended to it (Linux unpacks concatenated archives).
+What it prints must be identical on both emulators, or that row is n/a.
+
+Python 3 standard library only. See benches/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+
+GUEST_SUBDIR = "debian-trixie-riscv64"      # crates/guest/src/lib.rs
+EXIT_PREFIX = "Rewind: exit status "         # crates/guest/src/init.rs
+# rewind_guest::DEFAULT_CMDLINE, and no kernel modules: /init loads the
+# initramfs's virtio modules when the device tree has virtio-mmio nodes, which
+# QEMU's virt always has; the benchmark uses no virtio device on either side.
+BASE_CMDLINE = "console=ttyS0 rewind.modules=no"
+CROSS_GCC = "riscv64-linux-gnu-gcc"
+CFLAGS = ["-static", "-O2"]
+
+# The embedded workload's default size: about 3.5 s of QEMU 7.2 TCG on one
+# hart of a 2020s x86 server core, after a boot of about 2.5 s. `--scale`
+# multiplies it.
+DEFAULT_SCALE = 1
+
+# Workload -> (the program /init runs, its -DTHREADS, its -DONLY). The last
+# three run one kernel of the workload each, to see where the time goes; they
+# are not in the default set.
+WORKLOADS = {
+    "boot": ("/bin/true", None, None),
+    "cpu": ("/workload", 1, -1),
+    "cpu-smp": ("/workload-smp", 0, -1),
+    "int": ("/workload-int", 1, 0),
+    "mem": ("/workload-mem", 1, 1),
+    "fp": ("/workload-fp", 1, 2),
+}
+DEFAULT_WORKLOADS = ("boot", "cpu", "cpu-smp")
+
+KERNEL_LOG_RE = re.compile(r"^\[\s*\d+\.\d+\]")
+
+
+class BenchError(Exception):
+    """A failure of the benchmark itself (toolchain, QEMU, guest files)."""
+
+
+# --------------------------------------------------------------------------
+# The workload program
+
+
+WORKLOAD_C = r"""
+/* A CPU workload for benches/linux_boot.py: integer, memory and floating-point
+ * kernels in a statically linked Linux program. Each kernel is split into
+ * UNITS units of work with their own seeds; thread t runs units t, t+T, ...,
+ * and the per-unit checksums are combined in unit order, so the output is the
+ * same whatever the thread count. Built with
+ *   riscv64-linux-gnu-gcc -static -O2 -DSCALE=<n> -DTHREADS=<n> -o w w.c -lm
+ * THREADS=0 means one thread per online CPU; -DONLY=0, 1 or 2 runs only the
+ * integer, memory or floating-point kernel. Prints one line per kernel,
+ * "workload: <kernel> <hex checksum>", then "workload: done". */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+#include <math.h>
+
+#ifndef SCALE
+#define SCALE 1
+#endif
+#ifndef THREADS
+#define THREADS 1
+#endif
+#ifndef ONLY
+#define ONLY -1
+#endif
+
+#define UNITS 8
+#define KERNELS 3
+
+typedef uint64_t u64;
+typedef uint32_t u32;
+
+static u64 mix(u64 h, u64 v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdULL;
+}
+
+static u64 xorshift(u64 *s)
+{
+    u64 x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* ---------------------------------------------------------------- integer */
+
+#define INT_KEYS (1 << 15)
+#define INT_REPS (24 * SCALE)
+#define SIEVE_N 400000
+#define POW_N (80000 * SCALE)
+
+static u32 crc_table[256];
+
+static void sort_u32(u32 *a, long lo, long hi)
+{
+    while (hi - lo > 16) {
+        u32 p = a[lo + (hi - lo) / 2];
+        long i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < p)
+                i++;
+            while (a[j] > p)
+                j--;
+            if (i <= j) {
+                u32 t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (j - lo < hi - i) {
+            sort_u32(a, lo, j);
+            lo = i;
+        } else {
+            sort_u32(a, i, hi);
+            hi = j;
+        }
+    }
+    for (long i = lo + 1; i <= hi; i++) {
+        u32 v = a[i];
+        long j = i - 1;
+        while (j >= lo && a[j] > v) {
+            a[j + 1] = a[j];
+            j--;
+        }
+        a[j + 1] = v;
+    }
+}
+
+static u64 powmod(u64 b, u64 e, u64 m)
+{
+    u64 r = 1 % m;
+    b %= m;
+    while (e) {
+        if (e & 1)
+            r = r * b % m;
+        b = b * b % m;
+        e >>= 1;
+    }
+    return r;
+}
+
+struct scratch {
+    u32 *keys;
+    unsigned char *sieve;
+    u64 *a, *b;
+    double *ma, *mb, *mc;
+};
+
+static u64 int_unit(int u, struct scratch *s)
+{
+    u64 seed = 0x9e3779b97f4a7c15ULL * (u + 1) | 1, h = u;
+    for (int rep = 0; rep < INT_REPS; rep++) {
+        for (long i = 0; i < INT_KEYS; i++)
+            s->keys[i] = (u32)xorshift(&seed);
+        sort_u32(s->keys, 0, INT_KEYS - 1);
+        for (long i = 1; i < INT_KEYS; i++)
+            if (s->keys[i - 1] > s->keys[i])
+                h = mix(h, i);          /* never: a sorting bug changes the sum */
+        u32 crc = ~0u;
+        const unsigned char *p = (const unsigned char *)s->keys;
+        for (long i = 0; i < INT_KEYS * 4L; i++)
+            crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+        h = mix(h, ~crc);
+        h = mix(h, s->keys[INT_KEYS / 3]);
+    }
+    /* Sieve of Eratosthenes over bytes. */
+    for (int rep = 0; rep < 4 * SCALE; rep++) {
+        long n = SIEVE_N + u * 1000 + rep, count = 0;
+        memset(s->sieve, 1, n);
+        for (long i = 2; i * i < n; i++)
+            if (s->sieve[i])
+                for (long j = i * i; j < n; j += i)
+                    s->sieve[j] = 0;
+        for (long i = 2; i < n; i++)
+            count += s->sieve[i];
+        h = mix(h, count);
+    }
+    /* Division-heavy: modular exponentiation. */
+    u64 m = 1000000007ULL + 2 * u, acc = 0;
+    for (long i = 1; i <= POW_N; i++)
+        acc += powmod(i, i ^ 0x5555, m);
+    return mix(h, acc);
+}
+
+/* ----------------------------------------------------------------- memory */
+
+#define MEM_WORDS (1 << 19)             /* 4 MiB per array */
+#define MEM_PASSES (2 * SCALE)
+#define CHASE_STEPS (150000 * SCALE)
+
+static u64 mem_unit(int u, struct scratch *s)
+{
+    u64 *a = s->a, *b = s->b, seed = 0xdeadbeefcafef00dULL ^ ((u64)u << 32), h = u;
+    for (long i = 0; i < MEM_WORDS; i++)
+        a[i] = i * 0x10001 + u;
+    /* Streams: copy, scale, add (STREAM-like, 64-bit integers). */
+    for (int p = 0; p < MEM_PASSES; p++) {
+        memcpy(b, a, MEM_WORDS * sizeof(u64));
+        for (long i = 0; i < MEM_WORDS; i++)
+            a[i] = b[i] * 3 + (u64)p;
+        for (long i = 0; i < MEM_WORDS; i += 2) {
+            a[i] += b[i + 1];
+            a[i + 1] ^= b[i];
+        }
+        u64 sum = 0;
+        for (long i = 0; i < MEM_WORDS; i += 8)
+            sum += a[i] ^ b[i + 7];
+        h = mix(h, sum);
+    }
+    /* Pointer chasing through one random cycle over the 4 MiB array
+     * (Sattolo's algorithm), so nearly every step misses caches and TLBs. */
+    for (long i = 0; i < MEM_WORDS; i++)
+        b[i] = i;
+    for (long i = MEM_WORDS - 1; i > 0; i--) {
+        long j = xorshift(&seed) % i;
+        u64 t = b[i];
+        b[i] = b[j];
+        b[j] = t;
+    }
+    u64 at = u;
+    for (long i = 0; i < CHASE_STEPS; i++) {
+        at = b[at];
+        a[at] += i;                     /* and a dependent store */
+    }
+    return mix(mix(h, at), a[u]);
+}
+
+/* --------------------------------------------------------- floating point */
+
+#define MAT_N 64
+#define MAT_REPS (6 * SCALE)
+#define NBODY_STEPS (60000 * SCALE)
+#define MANDEL_SIZE 200
+
+struct body {
+    double x, y, z, vx, vy, vz, m;
+};
+
+static double nbody(int u)
+{
+    struct body bs[5] = {
+        {0, 0, 0, 0, 0, 0, 39.47841760435743},
+        {4.84, -1.16, -0.10, 0.606, 2.81, -0.02, 0.037},
+        {8.34, 4.12, -0.40, -1.01, 1.82, 0.008, 0.011},
+        {12.89, -15.11, -0.22, 1.08, 0.868, -0.01, 0.0017},
+        {15.37, -25.91, 0.179, 0.979, 0.594, -0.034, 0.002},
+    };
+    bs[1].x += u * 0.01;
+    const double dt = 0.01;
+    for (long s = 0; s < NBODY_STEPS; s++) {
+        for (int i = 0; i < 5; i++)
+            for (int j = i + 1; j < 5; j++) {
+                double dx = bs[i].x - bs[j].x, dy = bs[i].y - bs[j].y, dz = bs[i].z - bs[j].z;
+                double d2 = dx * dx + dy * dy + dz * dz;
+                double mag = dt / (d2 * sqrt(d2));
+                bs[i].vx -= dx * bs[j].m * mag;
+                bs[i].vy -= dy * bs[j].m * mag;
+                bs[i].vz -= dz * bs[j].m * mag;
+                bs[j].vx += dx * bs[i].m * mag;
+                bs[j].vy += dy * bs[i].m * mag;
+                bs[j].vz += dz * bs[i].m * mag;
+            }
+        for (int i = 0; i < 5; i++) {
+            bs[i].x += dt * bs[i].vx;
+            bs[i].y += dt * bs[i].vy;
+            bs[i].z += dt * bs[i].vz;
+        }
+    }
+    double e = 0;
+    for (int i = 0; i < 5; i++)
+        e += 0.5 * bs[i].m * (bs[i].vx * bs[i].vx + bs[i].vy * bs[i].vy + bs[i].vz * bs[i].vz);
+    return e;
+}
+
+static u64 mandel(int u)
+{
+    u64 total = 0;
+    for (int py = 0; py < MANDEL_SIZE; py++)
+        for (int px = 0; px < MANDEL_SIZE; px++) {
+            float cx = -2.0f + 2.5f * px / MANDEL_SIZE + u * 1e-3f;
+            float cy = -1.25f + 2.5f * py / MANDEL_SIZE;
+            float x = 0, y = 0;
+            int k = 0;
+            while (k < 64 && x * x + y * y <= 4.0f) {
+                float t = x * x - y * y + cx;
+                y = 2.0f * x * y + cy;
+                x = t;
+                k++;
+            }
+            total += k;
+        }
+    return total;
+}
+
+static u64 bits(double d)
+{
+    u64 v;
+    memcpy(&v, &d, sizeof v);
+    return v;
+}
+
+static u64 fp_unit(int u, struct scratch *s)
+{
+    u64 h = u;
+    double *A = s->ma, *B = s->mb, *C = s->mc;
+    for (int i = 0; i < MAT_N * MAT_N; i++) {
+        A[i] = (double)((i * 7 + u) % 13) / 7.0 - 0.9;
+        B[i] = (double)((i * 5 + 3 * u) % 11) / 3.0 - 1.7;
+    }
+    for (int rep = 0; rep < MAT_REPS; rep++) {
+        for (int i = 0; i < MAT_N; i++)
+            for (int j = 0; j < MAT_N; j++) {
+                double sum = 0;
+                for (int k = 0; k < MAT_N; k++)
+                    sum += A[i * MAT_N + k] * B[k * MAT_N + j];
+                C[i * MAT_N + j] = sum;
+            }
+        double norm = 0;
+        for (int i = 0; i < MAT_N * MAT_N; i++) {
+            norm += C[i] * C[i];
+            A[i] = C[i] / (1.0 + fabs(C[i]));   /* feed back, bounded */
+        }
+        h = mix(h, bits(sqrt(norm)));
+    }
+    h = mix(h, bits(nbody(u)));
+    for (int rep = 0; rep < SCALE; rep++)
+        h = mix(h, mandel(u + rep));
+    return h;
+}
+
+/* ---------------------------------------------------------------- driver */
+
+static u64 (*const kernels[KERNELS])(int, struct scratch *) = {int_unit, mem_unit, fp_unit};
+static const char *const names[KERNELS] = {"int", "mem", "fp"};
+static u64 results[KERNELS][UNITS];
+static int nthreads;
+
+static void *worker(void *arg)
+{
+    long t = (long)arg;
+    struct scratch s;
+    s.keys = malloc(INT_KEYS * sizeof(u32));
+    s.sieve = malloc(SIEVE_N + UNITS * 1000 + 4 * SCALE);
+    s.a = malloc(MEM_WORDS * sizeof(u64));
+    s.b = malloc(MEM_WORDS * sizeof(u64));
+    s.ma = malloc(3 * MAT_N * MAT_N * sizeof(double));
+    if (!s.keys || !s.sieve || !s.a || !s.b || !s.ma) {
+        fprintf(stderr, "workload: out of memory\n");
+        exit(2);
+    }
+    s.mb = s.ma + MAT_N * MAT_N;
+    s.mc = s.mb + MAT_N * MAT_N;
+    for (int k = 0; k < KERNELS; k++)
+        if (ONLY < 0 || k == ONLY)
+            for (int u = t; u < UNITS; u += nthreads)
+                results[k][u] = kernels[k](u, &s);
+    free(s.keys);
+    free(s.sieve);
+    free(s.a);
+    free(s.b);
+    free(s.ma);
+    return NULL;
+}
+
+int main(void)
+{
+    for (u32 i = 0; i < 256; i++) {
+        u32 c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+    nthreads = THREADS > 0 ? THREADS : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > UNITS)
+        nthreads = UNITS;
+    pthread_t tids[UNITS] = {0};
+    for (long t = 1; t < nthreads; t++)
+        if (pthread_create(&tids[t], NULL, worker, (void *)t) != 0) {
+            fprintf(stderr, "workload: pthread_create failed\n");
+            return 2;
+        }
+    worker((void *)0);
+    for (long t = 1; t < nthreads; t++)
+        pthread_join(tids[t], NULL);
+    for (int k = 0; k < KERNELS; k++) {
+        if (ONLY >= 0 && k != ONLY)
+            continue;
+        u64 h = k;
+        for (int u = 0; u < UNITS; u++)
+            h = mix(h, results[k][u]);
+        printf("workload: %s %016llx\n", names[k], (unsigned long long)h);
+    }
+    printf("workload: done\n");
+    /* Wait until the console has sent it all: the default /init runs this
+     * program as a session leader (setsid), and when a session leader exits
+     * the kernel hangs up its terminal, discarding output not yet sent. */
+    fflush(stdout);
+    tcdrain(STDOUT_FILENO);
+    return 0;
+}
+"""
+
+
+def build_workloads(src: Path | None, scale: int, workloads: list[str],
+                    build_dir: Path) -> dict[str, Path]:
+    """Cross-compile the programs the workloads run; guest name -> file.
+    Another program than the embedded one is built as it is, without -D."""
+    embedded = src is None
+    if src is None:
+        src = build_dir / "workload.c"
+        src.write_text(WORKLOAD_C.lstrip(), encoding="utf-8")
+    out = {}
+    for w in workloads:
+        guest_path, threads, only = WORKLOADS[w]
+        if threads is None:
+            continue
+        name = guest_path.lstrip("/")
+        exe = build_dir / name
+        defines = [f"-DSCALE={scale}", f"-DTHREADS={threads}",
+                   f"-DONLY={only}"] if embedded else []
+        cmd = [CROSS_GCC, *CFLAGS, *defines, "-o", str(exe), str(src),
+               "-lm", "-lpthread"]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        except FileNotFoundError as e:
+            raise BenchError(f"{CROSS_GCC} is not installed (Debian package "
+                             "gcc-riscv64-linux-gnu)") from e
+        if p.returncode != 0:
+            raise BenchError(f"building {src.name} failed:\n{p.stderr.strip()}")
+        out[name] = exe
+    return out
+
+
+# --------------------------------------------------------------------------
+# The guest: kernel, firmware, initramfs
+
+
+@dataclass
+class Guest:
+    kernel: Path
+    firmware: Path
+    initrd: Path           # the default initramfs, unchanged
+    version: str
+
+
+def cache_dir() -> Path:
+    """Where `rewind run` caches its default guest (crates/guest/src/lib.rs)."""
+    env = {k: os.environ.get(k, "") for k in
+           ("REWIND_CACHE", "XDG_CACHE_HOME", "HOME")}
+    if env["REWIND_CACHE"]:
+        return Path(env["REWIND_CACHE"])
+    if env["XDG_CACHE_HOME"] and os.path.isabs(env["XDG_CACHE_HOME"]):
+        return Path(env["XDG_CACHE_HOME"]) / "rewind"
+    if env["HOME"]:
+        return Path(env["HOME"]) / ".cache" / "rewind"
+    return Path(tempfile.gettempdir()) / "rewind-cache"
+
+
+def read_manifest(gdir: Path) -> dict[str, str] | None:
+    try:
+        text = (gdir / "manifest.txt").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return dict(line.split("=", 1) for line in text.splitlines()
+                if "=" in line and not line.startswith("#"))
+
+
+def find_guest(gdir: Path, rewind: Path | None, timeout: float) -> Guest:
+    """The cached default guest; boots it once with rewind to fetch it."""
+    manifest = read_manifest(gdir)
+    if manifest is None:
+        if gdir.name != GUEST_SUBDIR:
+            raise BenchError(f"no guest in {gdir} (no manifest.txt)")
+        if rewind is None:
+            raise BenchError(f"no guest in {gdir} (no manifest.txt), and no "
+                             "rewind binary to fetch one with")
+        print(f"fetching the default guest into {gdir.parent} with "
+              "`rewind run` ...", file=sys.stderr, flush=True)
+        env = dict(os.environ, REWIND_CACHE=str(gdir.parent))
+        r = run_once([str(rewind), "run", "--append",
+                      f"{BASE_CMDLINE} rewind.run=/bin/true"],
+                     timeout, stdout_path=None, env=env)
+        manifest = read_manifest(gdir)
+        if manifest is None:
+            raise BenchError(f"`rewind run` did not leave a guest in {gdir}: "
+                             f"{r.reason or 'no manifest.txt'}")
+    try:
+        guest = Guest(gdir / manifest["kernel"], gdir / manifest["firmware"],
+                      gdir / "initramfs.cpio", manifest.get("kernel_version", "?"))
+    except KeyError as e:
+        raise BenchError(f"{gdir / 'manifest.txt'} has no {e} line") from e
+    for p in (guest.kernel, guest.firmware, guest.initrd):
+        if not p.is_file():
+            raise BenchError(f"{p} is missing; delete {gdir} to fetch it again")
+    return guest
+
+
+def newc_member(name: str, mode: int, data: bytes, ino: int) -> bytes:
+    """One entry of a newc ("070701") cpio archive, padded to 4 bytes."""
+    namez = name.encode() + b"\0"
+    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(namez), 0]
+    out = b"070701" + "".join(f"{v:08x}" for v in fields).encode() + namez
+    out += b"\0" * (-len(out) % 4) + data
+    return out + b"\0" * (-len(out) % 4)
+
+
+def newc_archive(files: list[tuple[str, bytes, int]]) -> bytes:
+    """A newc archive of regular files (path without leading /, data, perms)."""
+    out = b"".join(newc_member(name, 0o100000 | perm, data, 0x7e000 + i)
+                   for i, (name, data, perm) in enumerate(files))
+    return out + newc_member("TRAILER!!!", 0, b"", 0)
+
+
+def build_initrd(base: Path, programs: dict[str, Path], out: Path) -> None:
+    """The default initramfs with a second archive holding the programs
+    appended; the kernel unpacks both (the second starts 4-byte aligned, and
+    zero padding between archives is skipped)."""
+    data = base.read_bytes()
+    data += b"\0" * (-len(data) % 512)
+    files = [(name, path.read_bytes(), 0o755) for name, path in programs.items()]
+    out.write_bytes(data + newc_archive(files))
+
+
+# --------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    seconds: float
+    cpu_seconds: float = 0.0
+    console: str = ""
+    reason: str = ""
+
+
+def run_once(cmd: list[str], timeout: float, stdout_path: Path | None,
+             env: dict[str, str] | None = None) -> RunResult:
+    """Run `cmd` to completion with stdin from /dev/null and stdout into
+    `stdout_path` (a file, never a pipe that could fill); wall time covers the
+    whole process."""
+    out_f = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    try:
+        start = time.perf_counter()
+        try:
+            # A session of its own, so that a timeout can end everything the
+            # command started and nothing else.
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f,
+                                    stderr=subprocess.PIPE, env=env,
+                                    start_new_session=True)
+        except OSError as e:
+            return RunResult(False, 0.0, reason=f"cannot start {cmd[0]}: {e}")
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate()
+            return RunResult(False, timeout,
+                             reason=f"did not exit within {timeout:g} s")
+        seconds = time.perf_counter() - start
+    finally:
+        if stdout_path:
+            out_f.close()
+    if proc.returncode != 0:
+        last = err.decode("utf-8", "replace").strip().splitlines()
+        tail = f": {last[-1].strip()}" if last else ""
+        return RunResult(False, seconds,
+                         reason=f"exit status {proc.returncode}{tail}")
+    return RunResult(True, seconds)
+
+
+def timed_run(cmd: list[str], timeout: float, console_path: Path,
+              qemu_serial: bool) -> RunResult:
+    """run_once plus the process's CPU time and the guest console text."""
+    console_path.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # QEMU writes the console to -serial file:, Rewind to its stdout.
+    r = run_once(cmd, timeout, None if qemu_serial else console_path)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r.cpu_seconds = ((after.ru_utime - before.ru_utime)
+                     + (after.ru_stime - before.ru_stime))
+    try:
+        r.console = console_path.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        r.console = ""
+    return r
+
+
+def rewind_cmd(rewind: Path, guest: Guest, initrd: Path, smp: int, mem: str,
+               append: str) -> list[str]:
+    return [str(rewind), "run", "--kernel", str(guest.kernel),
+            "--initrd", str(initrd), "--firmware", str(guest.firmware),
+            "--mem", mem, "--smp", str(smp), "--append", append]
+
+
+def qemu_cmd(qemu: str, guest: Guest, initrd: Path, smp: int, mem: str,
+             append: str, serial: Path) -> list[str]:
+    # -serial file:, not -nographic: QEMU drops queued serial output at exit
+    # when its stdout is a pipe that is full.
+    return [qemu, "-M", "virt", "-m", mem, "-smp", str(smp),
+            "-bios", str(guest.firmware), "-kernel", str(guest.kernel),
+            "-initrd", str(initrd), "-append", append,
+            "-display", "none", "-monitor", "none", "-serial", f"file:{serial}"]
+
+
+def program_output(console: str) -> tuple[str | None, list[str]]:
+    """(error, the lines the program printed) from a console transcript: the
+    lines between `Run /init` and `Rewind: exit status`, without kernel log
+    lines."""
+    lines = [ln.rstrip("\r") for ln in console.split("\n")]
+    status_at = None
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith(EXIT_PREFIX):
+            status_at = i
+            break
+    if status_at is None:
+        shown = next((ln for ln in reversed(lines) if ln.strip()), "")
+        return (f"no `{EXIT_PREFIX.strip()}` line (last line: "
+                f"{shown[:80]!r})"), []
+    status = lines[status_at][len(EXIT_PREFIX):].strip()
+    if status != "0":
+        return f"the program's exit status was {status}", []
+    start = 0
+    for i in range(status_at):
+        if "Run /init as init process" in lines[i]:
+            start = i + 1
+    body = [ln for ln in lines[start:status_at]
+            if ln.strip() and not KERNEL_LOG_RE.match(ln)]
+    return None, body
+
+
+@dataclass
+class Series:
+    times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    error: str = ""
+
+    def median(self) -> float | None:
+        return statistics.median(self.times) if self.times and not self.error \
+            else None
+
+    def median_cpu(self) -> float | None:
+        return statistics.median(self.cpu) if self.cpu and not self.error \
+            else None
+
+
+class HostCpu:
+    """CPU time the whole host spent busy, from /proc/stat, so that what other
+    processes used during the runs can be told apart from ours."""
+
+    def __init__(self) -> None:
+        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def busy_seconds(self) -> float | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal (guest* are in user)
+        busy = sum(fields[:8]) - fields[3] - fields[4]
+        return busy / self.hz
+
+
+# --------------------------------------------------------------------------
+# Rewind binary and host facts
+
+
+def build_rewind(cargo: str) -> str:
+    """Run cargo build --release; return '' or the reason it failed."""
+    print("building rewind: cargo build --release ...", file=sys.stderr,
+          flush=True)
+    try:
+        p = subprocess.run([cargo, "build", "--release"], cwd=REPO_DIR,
+                           capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return "cargo is not installed"
+    if p.returncode == 0:
+        return ""
+    lines = p.stderr.splitlines()
+    errors = [ln for ln in lines if ln.startswith("error")]
+    first = errors[0] if errors else (lines[-1] if lines else "no output")
+    return f"cargo build --release failed ({first.strip()})"
+
+
+def host_cpu() -> str:
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    extra = []
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True,
+                               check=False).stdout
+        info = dict(
+            (k.strip(), v.strip())
+            for k, _, v in (ln.partition(":") for ln in lscpu.splitlines()))
+        if info.get("CPU family") and info.get("Model"):
+            extra.append(f"family {info['CPU family']} model {info['Model']}")
+        if info.get("Hypervisor vendor"):
+            extra.append(f"{info['Hypervisor vendor']} guest")
+    except OSError:
+        pass
+    extra.append(f"{os.cpu_count()} CPUs")
+    return f"{model} ({', '.join(extra)})"
+
+
+def first_line(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             check=False).stdout
+    except OSError:
+        return "not installed"
+    return out.strip().splitlines()[0] if out.strip() else "unknown"
+
+
+def rewind_revision() -> str:
+    try:
+        p = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                           cwd=REPO_DIR, capture_output=True, text=True,
+                           check=False)
+        rev = p.stdout.strip() if p.returncode == 0 else "no commit"
+        dirty = subprocess.run(["git", "status", "--porcelain",
+                                "--untracked-files=no"],
+                               cwd=REPO_DIR, capture_output=True, text=True,
+                               check=False).stdout.strip()
+        return rev + (" + uncommitted changes" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def fmt_s(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def ratio(q: float | None, r: float | None) -> float | None:
+    return q / r if q and r and q > 0 and r > 0 else None
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    right = [i > 1 for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        out = [c.rjust(w) if r else c.ljust(w)
+               for c, w, r in zip(cells, widths, right)]
+        return "| " + " | ".join(out) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2))
+                         for w, r in zip(widths, right)) + "|"
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+# --------------------------------------------------------------------------
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"empty {what} list")
+    return items
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description="Linux boot and a CPU workload on Rewind and QEMU, "
+                    "side by side.")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="timed runs per workload, hart count and emulator "
+                         "(default 3)")
+    ap.add_argument("--smp", default="1,2",
+                    help="comma-separated hart counts (default 1,2)")
+    ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                    help="comma-separated list of: " + ", ".join(WORKLOADS)
+                    + f" (default {','.join(DEFAULT_WORKLOADS)})")
+    ap.add_argument("--mem", default="512M", help="guest RAM (default 512M)")
+    ap.add_argument("--scale", type=int, default=DEFAULT_SCALE,
+                    help="size of the embedded CPU workload, a positive "
+                         f"integer (default {DEFAULT_SCALE})")
+    ap.add_argument("--workload-src", type=Path,
+                    help="build this C file as the CPU workload instead of "
+                         "the embedded one (e.g. tests/guest/workload.c); "
+                         "then --scale and cpu-smp do not apply")
+    ap.add_argument("--qemu", default="qemu-system-riscv64")
+    ap.add_argument("--rewind", type=Path,
+                    default=REPO_DIR / "target" / "release" / "rewind",
+                    help="the rewind binary (default target/release/rewind)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="do not run cargo build --release; use --rewind as is")
+    ap.add_argument("--guest-dir", type=Path,
+                    help="the default guest's files (default: rewind's cache, "
+                         f"<cache>/{GUEST_SUBDIR})")
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds before a run is abandoned (default 600)")
+    ap.add_argument("--build-dir", type=Path,
+                    help="keep the built programs, initramfs and console "
+                         "transcripts here (default: a temp dir)")
+    ap.add_argument("--json", type=Path, help="also write all results here")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print every run's time")
+    args = ap.parse_args()
+
+    try:
+        args.smp_list = sorted({int(x) for x in parse_list(args.smp, "--smp")})
+    except ValueError:
+        ap.error("--smp takes comma-separated integers, e.g. 1,2")
+    if any(n < 1 or n > 64 for n in args.smp_list):
+        ap.error("--smp values must be between 1 and 64")
+    args.workload_list = parse_list(args.workloads, "--workloads")
+    for w in args.workload_list:
+        if w not in WORKLOADS:
+            ap.error(f"unknown workload {w!r}")
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    if args.scale < 1:
+        ap.error("--scale must be at least 1")
+    if args.workload_src and not args.workload_src.is_file():
+        ap.error(f"{args.workload_src} does not exist")
+    if args.workload_src and {"int", "mem", "fp"} & set(args.workload_list):
+        ap.error("the int, mem and fp workloads need the embedded program "
+                 "(they build it with -DONLY=n)")
+    if shutil.which(args.qemu) is None:
+        print(f"error: {args.qemu} not found (Debian package qemu-system-misc)",
+              file=sys.stderr)
+        return 2
+
+    tmp = None
+    if args.build_dir:
+        build_dir = args.build_dir.resolve()
+        build_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="linux_boot.")
+        build_dir = Path(tmp.name)
+    try:
+        return bench(args, build_dir)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if tmp:
+            tmp.cleanup()
+
+
+@dataclass
+class Case:
+    workload: str
+    smp: int
+    initrd: Path
+    append: str
+    qemu: Series = field(default_factory=Series)
+    rewind: Series = field(default_factory=Series)
+    output: list[str] = field(default_factory=list)   # QEMU's, the reference
+
+
+def bench(args: argparse.Namespace, build_dir: Path) -> int:
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    start_load = os.getloadavg()
+
+    rewind_reason = ""
+    if not args.no_build:
+        rewind_reason = build_rewind(os.environ.get("CARGO", "cargo"))
+    if not rewind_reason and not args.rewind.is_file():
+        rewind_reason = f"{args.rewind} does not exist"
+    if rewind_reason:
+        log(f"rewind: n/a: {rewind_reason}")
+    rewind = None if rewind_reason else args.rewind.resolve()
+
+    gdir = args.guest_dir or cache_dir() / GUEST_SUBDIR
+    guest = find_guest(gdir, rewind, args.timeout)
+    # A copy, so that every run boots the same initramfs even if a `rewind
+    # run` elsewhere rewrites the cached one meanwhile.
+    snapshot = build_dir / "initramfs.cpio"
+    shutil.copyfile(guest.initrd, snapshot)
+    guest.initrd = snapshot
+
+    cases: list[Case] = []
+    work_initrd = None
+    if any(w != "boot" for w in args.workload_list):
+        log("building the CPU workload ("
+            + (str(args.workload_src) if args.workload_src
+               else f"embedded, scale {args.scale}") + ") ...")
+        progs = build_workloads(args.workload_src, args.scale,
+                                args.workload_list, build_dir)
+        work_initrd = build_dir / "initramfs-workload.cpio"
+        build_initrd(guest.initrd, progs, work_initrd)
+    for smp in args.smp_list:
+        for w in args.workload_list:
+            if w == "cpu-smp" and (smp == 1 or args.workload_src):
+                continue        # the same as `cpu`
+            initrd = guest.initrd if w == "boot" else work_initrd
+            cases.append(Case(w, smp, initrd,
+                              f"{BASE_CMDLINE} rewind.run={WORKLOADS[w][0]}"))
+
+    host = HostCpu()
+    ours = 0.0          # CPU seconds of our emulator processes
+    busy0 = host.busy_seconds()
+    wall0 = time.perf_counter()
+    loads = [os.getloadavg()[0]]
+    console = build_dir / "console.txt"
+
+    for c in cases:
+        label = f"{c.workload} smp={c.smp}"
+        emus = [("qemu", c.qemu, qemu_cmd(args.qemu, guest, c.initrd, c.smp,
+                                          args.mem, c.append, console)),
+                ("rewind", c.rewind, rewind_cmd(args.rewind, guest, c.initrd,
+                                                c.smp, args.mem, c.append))]
+        if rewind is None:
+            c.rewind.error = rewind_reason
+        # One untimed run of each first: warms the page cache, and QEMU's
+        # output becomes the reference that every later run must print.
+        for i in range(args.runs + 1):
+            for emu, series, cmd in emus:
+                if series.error:
+                    continue
+                if i == 0:
+                    log(f"{label}: {emu} check run ...")
+                r = timed_run(cmd, args.timeout, console, emu == "qemu")
+                ours += r.cpu_seconds
+                err = r.reason
+                if not err:
+                    err, out = program_output(r.console)
+                    if not err and emu == "qemu" and i == 0:
+                        c.output = out
+                        if c.workload != "boot" and not args.workload_src \
+                                and "workload: done" not in out:
+                            err = "the workload printed no `workload: done`"
+                    elif not err and out != c.output:
+                        ref = "QEMU" if emu == "rewind" else \
+                            "its own check run"
+                        err = (f"printed other output than {ref}: "
+                               f"{out[:4]} vs {c.output[:4]}")
+                if err:
+                    kept = build_dir / f"failed-{emu}-{c.workload}-smp{c.smp}.txt"
+                    if console.exists():
+                        shutil.copyfile(console, kept)
+                    series.error = err if i == 0 else f"run {i}: {err}"
+                    series.times.clear()
+                    series.cpu.clear()
+                    log(f"{label}: {emu}: n/a: {err}"
+                        + (f" (console in {kept})" if args.build_dir
+                           and kept.exists() else ""))
+                    if emu == "qemu" and i == 0:
+                        c.rewind.error = c.rewind.error or \
+                            "no reference output (QEMU failed)"
+                    continue
+                if i == 0:
+                    if args.verbose:
+                        log(f"{label}: {emu} check run {r.seconds:.2f} s")
+                    continue
+                series.times.append(r.seconds)
+                series.cpu.append(r.cpu_seconds)
+                if args.verbose:
+                    log(f"{label}: {emu} run {i}: {r.seconds:.2f} s wall, "
+                        f"{r.cpu_seconds:.2f} s CPU")
+        loads.append(os.getloadavg()[0])
+
+    busy1 = host.busy_seconds()
+    wall = time.perf_counter() - wall0
+    others = None
+    if busy0 is not None and busy1 is not None and wall > 0:
+        others = max(0.0, (busy1 - busy0 - ours) / wall)
+
+    report(args, guest, cases, rewind_reason, start_load, loads, others)
+    return 0
+
+
+def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
+           rewind_reason: str, start_load: tuple[float, float, float],
+           loads: list[float], others: float | None) -> None:
+    ncpu = os.cpu_count() or 1
+    qemu_version = first_line([args.qemu, "--version"])
+    print(f"host CPU:  {host_cpu()}")
+    print(f"host OS:   {platform.system()} {platform.release()}")
+    print(f"QEMU:      {qemu_version}")
+    print(f"rewind:    {args.rewind} ({rewind_revision()})"
+          + (f" -- n/a: {rewind_reason}" if rewind_reason else ""))
+    print(f"guest:     Linux {guest.version}, {guest.kernel.parent}; "
+          f"initramfs {guest.initrd.stat().st_size / 2**20:.1f} MiB; "
+          f"{args.mem} RAM; workload "
+          + (str(args.workload_src) if args.workload_src
+             else f"embedded, scale {args.scale}"))
+    print(f"runs:      {args.runs} per case and emulator, median wall time "
+          "of the whole process")
+    print(f"host load: load average {start_load[0]:.2f} {start_load[1]:.2f} "
+          f"{start_load[2]:.2f} at the start; 1-minute {min(loads):.2f} to "
+          f"{max(loads):.2f} during the runs")
+    if others is not None:
+        print(f"           other processes kept {others:.2f} of {ncpu} CPUs "
+              "busy on average during the runs")
+    busy_start = start_load[0] > max(1.0, 0.25 * ncpu)
+    busy_others = others is not None and others > 0.25
+    if busy_start or busy_others:
+        print("WARNING:   the host was busy with other work; wall times are "
+              "inflated and noisy; the CPU-time table is steadier")
+    print()
+
+    headers = ["workload", "harts", "QEMU s", "Rewind s", "QEMU/Rewind"]
+    boot = {c.smp: c for c in cases if c.workload == "boot"}
+    rows, net_rows, cpu_rows, notes = [], [], [], []
+    net_note = False
+    all_ratios, cpu_ratios = [], []
+    for c in cases:
+        q, r = c.qemu.median(), c.rewind.median()
+        x = ratio(q, r)
+        if x is not None:
+            all_ratios.append((c, x))
+        rows.append([c.workload, str(c.smp), fmt_s(q), fmt_s(r), fmt_ratio(x)])
+        for emu, s in (("QEMU", c.qemu), ("Rewind", c.rewind)):
+            if s.error and s.error != rewind_reason:
+                notes.append(f"{c.workload} smp={c.smp}: {emu} n/a: {s.error}")
+        qc, rc = c.qemu.median_cpu(), c.rewind.median_cpu()
+        if ratio(qc, rc) is not None:
+            cpu_ratios.append(ratio(qc, rc))
+        cpu_rows.append([c.workload, str(c.smp), fmt_s(qc), fmt_s(rc),
+                         fmt_ratio(ratio(qc, rc))])
+        b = boot.get(c.smp)
+        if c.workload != "boot" and b is not None:
+            bq, br = b.qemu.median(), b.rewind.median()
+            nq = q - bq if q is not None and bq is not None else None
+            nr = r - br if r is not None and br is not None else None
+            if (nq is not None and nq <= 0) or (nr is not None and nr <= 0):
+                net_note = True
+                nq = nq if nq is not None and nq > 0 else None
+                nr = nr if nr is not None and nr > 0 else None
+            net_rows.append([c.workload, str(c.smp), fmt_s(nq), fmt_s(nr),
+                             fmt_ratio(ratio(nq, nr))])
+
+    print("Median wall time of the whole process (QEMU/Rewind above 1: Rewind "
+          "is faster):")
+    print(table(headers, rows))
+    for n in notes:
+        print(f"* {n}")
+    if rewind_reason:
+        print(f"* Rewind n/a: {rewind_reason}")
+    if net_rows:
+        print()
+        print("The program alone: the workload's median minus the boot "
+              "median at the same hart count:")
+        print(table(headers, net_rows))
+        if net_note:
+            print("* n/a where the workload's median was not above the boot "
+                  "median: the host's noise exceeded the program's time")
+    print()
+    print("The same runs by median CPU time (user + system, all threads of "
+          "the process):")
+    print(table(["workload", "harts", "QEMU CPU s", "Rewind CPU s",
+                 "QEMU/Rewind"], cpu_rows))
+    print()
+    print(verdict(all_ratios, cpu_ratios, len(cases)))
+
+    if args.json:
+        data = {
+            "host_cpu": host_cpu(),
+            "qemu_version": qemu_version,
+            "rewind_revision": rewind_revision(),
+            "rewind_unavailable": rewind_reason or None,
+            "kernel_version": guest.version,
+            "mem": args.mem,
+            "scale": args.scale,
+            "workload_src": str(args.workload_src) if args.workload_src
+            else "embedded",
+            "runs": args.runs,
+            "load_average_start": list(start_load),
+            "load_average_during": loads,
+            "other_processes_cpus": others,
+            "cases": [{
+                "workload": c.workload, "harts": c.smp, "append": c.append,
+                "output": c.output,
+                "qemu_seconds": c.qemu.times, "qemu_cpu_seconds": c.qemu.cpu,
+                "qemu_error": c.qemu.error or None,
+                "rewind_seconds": c.rewind.times,
+                "rewind_cpu_seconds": c.rewind.cpu,
+                "rewind_error": c.rewind.error or None,
+            } for c in cases],
+        }
+        args.json.write_text(json.dumps(data, indent=2) + "\n",
+                             encoding="utf-8")
+
+
+def geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def verdict(ratios: list[tuple[Case, float]], cpu_ratios: list[float],
+            total: int) -> str:
+    """One line: where Rewind stands against the goal of beating QEMU's TCG."""
+    if not ratios:
+        return ("Goal (faster than QEMU's TCG): no comparison was possible "
+                "(see the n/a notes).")
+    geo = geomean([x for _, x in ratios])
+    faster = [f"{c.workload}/{c.smp}" for c, x in ratios if x > 1]
+    worst = min(ratios, key=lambda t: t[1])
+    line = (f"Goal (faster than QEMU's TCG): Rewind is faster in "
+            f"{len(faster)} of {len(ratios)} cases"
+            + (f" ({', '.join(faster)})" if faster else "")
+            + f"; geometric mean QEMU/Rewind {geo:.2f}")
+    if geo >= 1:
+        line += (f" -- met overall; slowest case {worst[0].workload} on "
+                 f"{worst[0].smp} hart(s) at {worst[1]:.2f}")
+    else:
+        line += (f" -- not met: Rewind needs {1 / geo:.1f}x on average, "
+                 f"{1 / worst[1]:.1f}x on {worst[0].workload} with "
+                 f"{worst[0].smp} hart(s)")
+    if cpu_ratios:
+        line += f" (by CPU time: {geomean(cpu_ratios):.2f})"
+    if len(ratios) < total:
+        line += f"; {total - len(ratios)} case(s) n/a"
+    return line + "."
+
+
+if __name__ == "__main__":
+    sys.exit(main())
