@@ -9,7 +9,7 @@ use rewind_hart::Hart;
 use rewind_machine::board::{Board, RAM_BASE};
 
 fuzz_target!(|data: &[u8]| {
-    let mut board = Board::new(64 << 10, 1);
+    let mut board = Board::new(64 << 10, 1, 0);
     let len = data.len().min(64 << 10);
     board.ram.write_bytes(RAM_BASE, &data[..len]).expect("fits in RAM");
     let mut hart = Hart::new(0, RAM_BASE);
