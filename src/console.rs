@@ -1,25 +1,89 @@
-//! The host side of the guest console: stdin in, stdout out.
+//! The host side of the guest's consoles: the UART (`--serial`) and the
+//! virtio console hvc0 (`--hvc`), each on a backend: stdio, a file (output
+//! only), a unix socket we listen on (one client at a time), or a pair of
+//! named pipes `PATH.in` / `PATH.out` (as QEMU's `pipe:`).
 //!
-//! A reader thread turns stdin into messages; the run loop hands bytes to the
-//! UART only at round boundaries, so the instant at which input reaches the
-//! guest is chosen by the machine (and, later, recorded), never by thread
-//! timing. On a terminal, stdin is put in raw mode for the life of the
-//! `Console` (restored by `Drop`, which runs on every return path and on
-//! unwinding) and Ctrl-A starts a command, as in QEMU: Ctrl-A x quits,
-//! Ctrl-A h lists the keys, Ctrl-A a sends a Ctrl-A.
+//! Reader threads turn every input source into messages on one channel; the
+//! run loop hands bytes to the guest only at round boundaries, so the
+//! instant at which input reaches the guest is chosen by the machine (and,
+//! later, recorded), never by thread timing. On a terminal, stdin is put in
+//! raw mode for the life of the `Consoles` (restored by `Drop`, which runs on
+//! every return path and on unwinding) and Ctrl-A starts a command, as in
+//! QEMU: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends a Ctrl-A.
 
 use nix::sys::termios::{self, SetArg, Termios};
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Read};
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Read, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
 const CTRL_A: u8 = 0x01;
+/// Output kept for a unix-socket console while no client is connected.
+const SOCKET_BACKLOG: usize = 64 * 1024;
 
 pub const HELP: &str =
     "\r\nC-a h    print this help\r\nC-a x    exit Rewind\r\nC-a a    send C-a to the guest\r\n";
+
+/// Where a console's bytes go and come from, as given on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Standard input and output.
+    Stdio,
+    /// Nothing: output is dropped and no input comes.
+    Null,
+    /// Output to a file (created or truncated); no input.
+    File(PathBuf),
+    /// A unix socket Rewind listens on; one client at a time.
+    Unix(PathBuf),
+    /// Named pipes PATH.in (input) and PATH.out (output), made beforehand
+    /// with mkfifo.
+    Pipe(PathBuf),
+}
+
+impl Backend {
+    /// Parses `stdio`, `none`, `file:PATH`, `unix:PATH` or `pipe:PATH`.
+    pub fn parse(text: &str) -> Result<Backend, String> {
+        let path = |rest: &str, kind: &str| {
+            if rest.is_empty() {
+                Err(format!("'{text}' names no path: use {kind}:PATH"))
+            } else {
+                Ok(PathBuf::from(rest))
+            }
+        };
+        match text.split_once(':') {
+            None if text == "stdio" => Ok(Backend::Stdio),
+            None if text == "none" => Ok(Backend::Null),
+            Some(("file", rest)) => Ok(Backend::File(path(rest, "file")?)),
+            Some(("unix", rest)) => Ok(Backend::Unix(path(rest, "unix")?)),
+            Some(("pipe", rest)) => Ok(Backend::Pipe(path(rest, "pipe")?)),
+            _ => Err(format!(
+                "'{text}' is not a console backend: use stdio, none, file:PATH, unix:PATH or pipe:PATH"
+            )),
+        }
+    }
+}
+
+/// Which console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortId {
+    Serial,
+    Hvc,
+}
+
+impl PortId {
+    fn option(self) -> &'static str {
+        match self {
+            PortId::Serial => "--serial",
+            PortId::Hvc => "--hvc",
+        }
+    }
+}
 
 /// Something the user asked of Rewind itself (not of the guest).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,8 +93,10 @@ pub enum Command {
 }
 
 enum Message {
-    Bytes(Vec<u8>),
-    Eof,
+    Bytes(PortId, Vec<u8>),
+    Eof(PortId),
+    Client(PortId, UnixStream),
+    ClientGone(PortId),
 }
 
 /// Restores the terminal's settings when dropped.
@@ -57,100 +123,234 @@ impl Drop for RawMode {
     }
 }
 
-pub struct Console {
-    rx: Receiver<Message>,
+enum Output {
+    Null,
+    Stdout,
+    File(File),
+    Socket {
+        client: Option<UnixStream>,
+        backlog: Vec<u8>,
+        path: PathBuf,
+    },
+}
+
+struct Port {
+    /// Input waiting for the guest.
     pending: VecDeque<u8>,
+    /// No more input can come (stdin closed, or a backend without input).
     eof: bool,
+    /// Input may come at any moment from a person or another program, so an
+    /// idle guest is paced in real time rather than skipped ahead.
+    live: bool,
+    /// stdin on a terminal: Ctrl-A commands are recognised.
     interactive: bool,
     escape: bool,
+    output: Output,
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        if let Output::Socket { path, .. } = &self.output {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub struct Consoles {
+    rx: Receiver<Message>,
+    serial: Port,
+    hvc: Option<Port>,
     /// Set by SIGTERM, SIGHUP or SIGINT: leave cleanly, restoring the terminal.
     pub interrupted: Arc<AtomicBool>,
     _raw: Option<RawMode>,
 }
 
-impl Console {
-    pub fn new() -> Console {
-        let interactive = std::io::stdin().is_terminal();
-        let raw = if interactive { RawMode::enter() } else { None };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buf = [0u8; 4096];
-            loop {
-                match stdin.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        let _ = tx.send(Message::Eof);
+fn spawn_reader(tx: Sender<Message>, id: PortId, mut from: impl Read + Send + 'static) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Message::Eof(id));
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send(Message::Bytes(id, buf[..n].to_vec())).is_err() {
                         return;
                     }
+                }
+            }
+        }
+    });
+}
+
+/// Listens on `path`, one client at a time: its bytes are input, and it
+/// receives the output while connected.
+fn listen(tx: Sender<Message>, id: PortId, path: &Path) -> Result<(), String> {
+    // A socket left by an earlier run is replaced; any other file is not.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(|e| {
+        format!(
+            "cannot listen on the unix socket {} for {}: {e}",
+            path.display(),
+            id.option()
+        )
+    })?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(writer) = stream.try_clone() else {
+                continue;
+            };
+            if tx.send(Message::Client(id, writer)).is_err() {
+                return;
+            }
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if tx.send(Message::Bytes(buf[..n].to_vec())).is_err() {
+                        if tx.send(Message::Bytes(id, buf[..n].to_vec())).is_err() {
                             return;
                         }
                     }
                 }
             }
-        });
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for signal in [
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGHUP,
-            signal_hook::consts::SIGINT,
-        ] {
-            let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+            if tx.send(Message::ClientGone(id)).is_err() {
+                return;
+            }
         }
-        Console {
-            rx,
+    });
+    Ok(())
+}
+
+/// Opens a FIFO (or file) read-write, so that opening never blocks waiting
+/// for the other end and the input never sees end-of-file.
+fn open_fifo(path: &Path, id: PortId) -> Result<File, String> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "cannot open the named pipe {} for {} (make PATH.in and PATH.out with mkfifo): {e}",
+                path.display(),
+                id.option()
+            )
+        })
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+impl Port {
+    fn open(
+        backend: &Backend,
+        id: PortId,
+        tx: &Sender<Message>,
+        stdin_interactive: bool,
+    ) -> Result<Port, String> {
+        let mut port = Port {
             pending: VecDeque::new(),
-            eof: false,
-            interactive,
+            eof: true,
+            live: false,
+            interactive: false,
             escape: false,
-            interrupted,
-            _raw: raw,
+            output: Output::Null,
+        };
+        match backend {
+            Backend::Null => {}
+            Backend::Stdio => {
+                port.eof = false;
+                port.live = stdin_interactive;
+                port.interactive = stdin_interactive;
+                port.output = Output::Stdout;
+                spawn_reader(tx.clone(), id, std::io::stdin());
+            }
+            Backend::File(path) => {
+                let file = File::create(path).map_err(|e| {
+                    format!("cannot create {} for {}: {e}", path.display(), id.option())
+                })?;
+                port.output = Output::File(file);
+            }
+            Backend::Unix(path) => {
+                listen(tx.clone(), id, path)?;
+                port.eof = false;
+                port.live = true;
+                port.output = Output::Socket {
+                    client: None,
+                    backlog: Vec::new(),
+                    path: path.clone(),
+                };
+            }
+            Backend::Pipe(path) => {
+                let input = open_fifo(&with_suffix(path, ".in"), id)?;
+                let output = open_fifo(&with_suffix(path, ".out"), id)?;
+                spawn_reader(tx.clone(), id, input);
+                port.eof = false;
+                port.live = true;
+                port.output = Output::File(output);
+            }
         }
+        Ok(port)
     }
 
-    pub fn interactive(&self) -> bool {
-        self.interactive
-    }
-
-    /// True once stdin is closed and every byte of it was delivered.
-    pub fn exhausted(&self) -> bool {
-        self.eof && self.pending.is_empty()
-    }
-
-    pub fn has_input(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// Takes what stdin produced so far, without blocking.
-    pub fn poll(&mut self) -> Vec<Command> {
-        let mut commands = Vec::new();
-        while let Ok(message) = self.rx.try_recv() {
-            self.accept(message, &mut commands);
+    fn write(&mut self, bytes: &[u8]) {
+        // A closed or failing output must not stop the guest or panic; the
+        // bytes are simply dropped.
+        match &mut self.output {
+            Output::Null => {}
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(bytes).and_then(|()| out.flush());
+            }
+            Output::File(f) => {
+                let _ = f.write_all(bytes);
+            }
+            Output::Socket {
+                client, backlog, ..
+            } => match client {
+                Some(stream) => {
+                    if stream.write_all(bytes).is_err() {
+                        *client = None;
+                    }
+                }
+                None => {
+                    let room = SOCKET_BACKLOG.saturating_sub(backlog.len());
+                    backlog.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+            },
         }
-        commands
-    }
-
-    /// Blocks until stdin produces something or `timeout` passes.
-    pub fn wait(&mut self, timeout: Duration) -> Vec<Command> {
-        let mut commands = Vec::new();
-        if self.eof {
-            return commands;
-        }
-        match self.rx.recv_timeout(timeout) {
-            Ok(message) => self.accept(message, &mut commands),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => self.eof = true,
-        }
-        commands.extend(self.poll());
-        commands
     }
 
     fn accept(&mut self, message: Message, commands: &mut Vec<Command>) {
         match message {
-            Message::Eof => self.eof = true,
-            Message::Bytes(bytes) if !self.interactive => self.pending.extend(bytes),
-            Message::Bytes(bytes) => {
+            Message::Eof(_) => self.eof = true,
+            Message::Client(_, mut stream) => {
+                if let Output::Socket {
+                    client, backlog, ..
+                } = &mut self.output
+                {
+                    if stream.write_all(backlog).is_ok() {
+                        *client = Some(stream);
+                    }
+                    backlog.clear();
+                }
+            }
+            Message::ClientGone(_) => {
+                if let Output::Socket { client, .. } = &mut self.output {
+                    *client = None;
+                }
+            }
+            Message::Bytes(_, bytes) if !self.interactive => self.pending.extend(bytes),
+            Message::Bytes(_, bytes) => {
                 for b in bytes {
                     if self.escape {
                         self.escape = false;
@@ -169,14 +369,158 @@ impl Console {
             }
         }
     }
+}
 
-    /// Removes up to `max` bytes of pending guest input.
-    pub fn take(&mut self, max: usize) -> Vec<u8> {
-        let n = max.min(self.pending.len());
-        self.pending.drain(..n).collect()
+impl Consoles {
+    /// Opens the serial console's backend and, if given, hvc0's.
+    pub fn new(serial: &Backend, hvc: Option<&Backend>) -> Result<Consoles, String> {
+        if serial == &Backend::Stdio && hvc == Some(&Backend::Stdio) {
+            return Err("stdio can serve only one of --serial and --hvc".to_string());
+        }
+        let uses_stdio = serial == &Backend::Stdio || hvc == Some(&Backend::Stdio);
+        let interactive = uses_stdio && std::io::stdin().is_terminal();
+        let (tx, rx) = mpsc::channel();
+        let serial = Port::open(serial, PortId::Serial, &tx, interactive)?;
+        let hvc = match hvc {
+            Some(b) => Some(Port::open(b, PortId::Hvc, &tx, interactive)?),
+            None => None,
+        };
+        let raw = if interactive { RawMode::enter() } else { None };
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+            signal_hook::consts::SIGINT,
+        ] {
+            let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+        }
+        Ok(Consoles {
+            rx,
+            serial,
+            hvc,
+            interrupted,
+            _raw: raw,
+        })
+    }
+
+    fn port(&mut self, id: PortId) -> Option<&mut Port> {
+        match id {
+            PortId::Serial => Some(&mut self.serial),
+            PortId::Hvc => self.hvc.as_mut(),
+        }
+    }
+
+    fn ports(&self) -> impl Iterator<Item = &Port> {
+        std::iter::once(&self.serial).chain(self.hvc.as_ref())
+    }
+
+    /// True when input may arrive at any moment (a terminal, a socket, a
+    /// pipe), so an idle guest should be paced in real time.
+    pub fn live(&self) -> bool {
+        self.ports().any(|p| p.live)
+    }
+
+    /// True once no console can produce more input and every byte of it was
+    /// delivered.
+    pub fn exhausted(&self) -> bool {
+        self.ports().all(|p| p.eof && p.pending.is_empty())
+    }
+
+    pub fn has_input(&self, id: PortId) -> bool {
+        match id {
+            PortId::Serial => !self.serial.pending.is_empty(),
+            PortId::Hvc => self.hvc.as_ref().is_some_and(|p| !p.pending.is_empty()),
+        }
+    }
+
+    /// Takes what the input sources produced so far, without blocking.
+    pub fn poll(&mut self) -> Vec<Command> {
+        let mut commands = Vec::new();
+        while let Ok(message) = self.rx.try_recv() {
+            self.dispatch(message, &mut commands);
+        }
+        commands
+    }
+
+    /// Blocks until an input source produces something or `timeout` passes.
+    pub fn wait(&mut self, timeout: Duration) -> Vec<Command> {
+        let mut commands = Vec::new();
+        match self.rx.recv_timeout(timeout) {
+            Ok(message) => self.dispatch(message, &mut commands),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(timeout),
+        }
+        commands.extend(self.poll());
+        commands
+    }
+
+    fn dispatch(&mut self, message: Message, commands: &mut Vec<Command>) {
+        let id = match &message {
+            Message::Bytes(id, _)
+            | Message::Eof(id)
+            | Message::Client(id, _)
+            | Message::ClientGone(id) => *id,
+        };
+        if let Some(port) = self.port(id) {
+            port.accept(message, commands);
+        }
+    }
+
+    /// Up to `max` bytes of pending input for console `id`, left pending.
+    pub fn peek(&self, id: PortId, max: usize) -> Vec<u8> {
+        let port = match id {
+            PortId::Serial => Some(&self.serial),
+            PortId::Hvc => self.hvc.as_ref(),
+        };
+        port.map(|p| p.pending.iter().take(max).copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops the first `n` pending input bytes of console `id` (delivered).
+    pub fn consume(&mut self, id: PortId, n: usize) {
+        if let Some(p) = self.port(id) {
+            let n = n.min(p.pending.len());
+            p.pending.drain(..n);
+        }
+    }
+
+    /// Sends guest output to console `id`'s backend.
+    pub fn write(&mut self, id: PortId, bytes: &[u8]) {
+        if let Some(p) = self.port(id) {
+            p.write(bytes);
+        }
     }
 
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+    use std::path::PathBuf;
+
+    #[test]
+    fn backends_parse_and_bad_ones_are_one_sentence() {
+        assert_eq!(Backend::parse("stdio"), Ok(Backend::Stdio));
+        assert_eq!(Backend::parse("none"), Ok(Backend::Null));
+        assert_eq!(
+            Backend::parse("file:/tmp/a:b"),
+            Ok(Backend::File(PathBuf::from("/tmp/a:b")))
+        );
+        assert_eq!(
+            Backend::parse("unix:sock"),
+            Ok(Backend::Unix(PathBuf::from("sock")))
+        );
+        assert_eq!(
+            Backend::parse("pipe:/tmp/p"),
+            Ok(Backend::Pipe(PathBuf::from("/tmp/p")))
+        );
+        for bad in ["", "tcp:1234", "file:", "stdio:x", "/dev/ttyS0"] {
+            let e = Backend::parse(bad).unwrap_err();
+            assert!(e.ends_with("PATH") || e.ends_with(":PATH"), "{e}");
+            assert_eq!(e.lines().count(), 1);
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::devices::finisher::{self, Finisher};
 use crate::devices::plic::{self, Plic};
 use crate::devices::rtc::{self, GoldfishRtc};
 use crate::devices::uart::{self, Uart};
+use crate::virtio::{self, Virtio};
 use rewind_hart::{Bus, Ram};
 
 pub const RAM_BASE: u64 = 0x8000_0000;
@@ -16,6 +17,8 @@ pub struct Board {
     pub finisher: Finisher,
     pub plic: Plic,
     pub rtc: GoldfishRtc,
+    /// The virtio-mmio slots (empty until the machine adds devices).
+    pub virtio: Virtio,
     harts: usize,
 }
 
@@ -28,6 +31,7 @@ impl Board {
             finisher: Finisher::default(),
             plic: Plic::new(harts),
             rtc: GoldfishRtc::new(rtc_epoch_ns),
+            virtio: Virtio::default(),
             harts,
         }
     }
@@ -38,6 +42,9 @@ impl Board {
     pub fn sync_interrupts(&mut self, clock: u64) {
         self.plic.set_level(uart::IRQ, self.uart.interrupt());
         self.plic.set_level(rtc::IRQ, self.rtc.interrupt(clock));
+        for t in &self.virtio.slots {
+            self.plic.set_level(t.irq(), t.interrupt());
+        }
     }
 }
 
@@ -72,6 +79,9 @@ impl Bus for Board {
             self.sync_interrupts(clock);
             return v;
         }
+        if let Some(off) = within(paddr, virtio::BASE, Virtio::WINDOW) {
+            return self.virtio.read(off, size);
+        }
         None
     }
 
@@ -94,6 +104,11 @@ impl Bus for Board {
         }
         if let Some(off) = within(paddr, rtc::BASE, rtc::SIZE) {
             let ok = self.rtc.write(clock, off, size, value);
+            self.sync_interrupts(clock);
+            return ok;
+        }
+        if let Some(off) = within(paddr, virtio::BASE, Virtio::WINDOW) {
+            let ok = self.virtio.write(&mut self.ram, off, size, value);
             self.sync_interrupts(clock);
             return ok;
         }

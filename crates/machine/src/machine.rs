@@ -13,6 +13,8 @@ use crate::devices::finisher::FinisherRequest;
 use crate::fdt::{build_fdt, FdtConfig};
 use crate::loader::{self, KernelImage, LoadError};
 use crate::sbi::{self, HartState, SbiOutcome};
+use crate::virtio::blk::BlockBackend;
+use crate::virtio::{Virtio, VirtioConfig, SLOTS};
 use rewind_hart::{Exit, Hart};
 
 /// Length of a round in virtual nanoseconds (= instructions per hart).
@@ -34,8 +36,10 @@ pub struct MachineConfig {
     pub bootargs: String,
     /// Wall-clock time the RTC shows at virtual time zero, in ns since 1970.
     pub rtc_epoch_ns: u64,
-    /// Seeds guest entropy (the device tree's rng-seed).
+    /// Seeds guest entropy (the device tree's rng-seed and virtio-rng).
     pub seed: u64,
+    /// The virtio devices besides disks.
+    pub virtio: VirtioConfig,
 }
 
 /// What a round ended with.
@@ -78,6 +82,8 @@ pub enum MachineError {
     Boot(#[from] BootError),
     #[error("cannot build the device tree: {0}")]
     Fdt(String),
+    #[error("the machine would need {0} virtio devices (disks, network cards, hvc0 and the entropy source), but the board has {SLOTS} slots")]
+    TooManyVirtio(usize),
 }
 
 pub struct Machine {
@@ -107,7 +113,20 @@ fn seed_bytes(seed: u64) -> [u8; 32] {
 }
 
 impl Machine {
+    /// A machine without disks.
     pub fn new(config: MachineConfig) -> Result<Self, MachineError> {
+        Self::with_disks(config, Vec::new())
+    }
+
+    /// A machine whose virtio-blk devices are backed by `disks`, in order
+    /// (the first is the guest's vda).
+    pub fn with_disks(
+        config: MachineConfig,
+        disks: Vec<Box<dyn BlockBackend>>,
+    ) -> Result<Self, MachineError> {
+        let virtio = Virtio::build(&config.virtio, disks, config.seed)
+            .map_err(MachineError::TooManyVirtio)?;
+        let virtio_mmio = virtio.fdt_entries();
         let mut fdt_error = None;
         let mut fdt = |initrd| {
             let cfg = FdtConfig {
@@ -120,7 +139,7 @@ impl Machine {
                 bootargs: config.bootargs.clone(),
                 initrd,
                 stdout_path: "/soc/serial@10000000",
-                virtio_mmio: Vec::new(),
+                virtio_mmio: virtio_mmio.clone(),
                 rng_seed: Some(seed_bytes(config.seed)),
             };
             build_fdt(&cfg).unwrap_or_else(|e| {
@@ -139,7 +158,8 @@ impl Machine {
         if let Some(e) = fdt_error {
             return Err(MachineError::Fdt(e));
         }
-        let board = Self::fresh_board(&config, &plan)?;
+        let mut board = Self::fresh_board(&config, &plan)?;
+        board.virtio = virtio;
         let (harts, states) = Self::reset_harts(&config, &plan);
         Ok(Machine {
             config,
@@ -186,6 +206,10 @@ impl Machine {
         let mut board = Self::fresh_board(&self.config, &self.plan)
             .expect("the images loaded before, into RAM of the same size");
         board.uart.output = std::mem::take(&mut self.board.uart.output);
+        // Devices keep their backends (disks) and what waits for the host;
+        // their transports start over.
+        board.virtio = std::mem::take(&mut self.board.virtio);
+        board.virtio.reset();
         self.board = board;
         let (harts, states) = Self::reset_harts(&self.config, &self.plan);
         self.harts = harts;
@@ -340,6 +364,68 @@ impl Machine {
         std::mem::take(&mut self.board.uart.output)
     }
 
+    /// Makes the harts see interrupt lines changed by an input.
+    fn after_input(&mut self) {
+        self.board.sync_interrupts(self.round_start);
+        for hart in &mut self.harts {
+            hart.request_interrupt_resample();
+        }
+    }
+
+    /// Offers a frame received from outside to network device `index` at
+    /// this round boundary. True when the device took it (delivered, or
+    /// dropped as a real card would); false when the guest has no receive
+    /// buffer now and the frame should be offered again after a later round.
+    pub fn push_net_frame(&mut self, index: usize, frame: &[u8]) -> bool {
+        let taken = self
+            .board
+            .virtio
+            .push_net_frame(&mut self.board.ram, index, frame);
+        self.after_input();
+        taken
+    }
+
+    /// Frames network device `index` sent since the last call.
+    pub fn take_net_frames(&mut self, index: usize) -> Vec<Vec<u8>> {
+        self.board.virtio.take_net_frames(index)
+    }
+
+    /// Offers input to the virtio console (hvc0) at this round boundary;
+    /// returns how many bytes it took (the rest must wait).
+    pub fn push_hvc_input(&mut self, bytes: &[u8]) -> usize {
+        let taken = self.board.virtio.push_hvc_input(&mut self.board.ram, bytes);
+        self.after_input();
+        taken
+    }
+
+    /// Bytes the guest wrote to hvc0 since the last call.
+    pub fn take_hvc_output(&mut self) -> Vec<u8> {
+        self.board.virtio.take_hvc_output()
+    }
+
+    /// With host entropy: how many bytes the guest is waiting for.
+    pub fn entropy_wanted(&mut self) -> usize {
+        self.board.virtio.entropy_wanted(&mut self.board.ram)
+    }
+
+    /// With host entropy: delivers host bytes at this round boundary;
+    /// returns how many the guest's requests took.
+    pub fn push_entropy(&mut self, bytes: &[u8]) -> usize {
+        let taken = self.board.virtio.push_entropy(&mut self.board.ram, bytes);
+        self.after_input();
+        taken
+    }
+
+    /// One-line problems devices found with what the guest asked of them.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        self.board.virtio.take_warnings()
+    }
+
+    /// The backend of disk `index`, e.g. to save its overlay at exit.
+    pub fn disk_mut(&mut self, index: usize) -> Option<&mut dyn BlockBackend> {
+        self.board.virtio.disk_mut(index)
+    }
+
     /// Instructions retired by each hart.
     pub fn instret(&self) -> Vec<u64> {
         self.harts.iter().map(|h| h.instret).collect()
@@ -361,6 +447,7 @@ impl Machine {
             plic: &'a crate::devices::plic::Plic,
             rtc: &'a crate::devices::rtc::GoldfishRtc,
             finisher: &'a crate::devices::finisher::Finisher,
+            virtio: Vec<crate::virtio::mmio::SlotState<'a>>,
         }
         let mut hasher = blake3::Hasher::new();
         let mut add = |part: &dyn erased::Encode| {
@@ -378,6 +465,7 @@ impl Machine {
             plic: &self.board.plic,
             rtc: &self.board.rtc,
             finisher: &self.board.finisher,
+            virtio: self.board.virtio.state(),
         });
         add(&self.round_start);
         hasher.update(self.board.ram.bytes());
