@@ -389,6 +389,13 @@ impl Queue {
 }
 
 /// Reads a chain's device-readable buffers front to back.
+/// Bytes in `bufs` from byte `offset` of buffer `index` to the end: what a
+/// [`Reader`] has left to read or a [`Writer`] has left to fill.
+fn bytes_after(bufs: &[Buf], index: usize, offset: u32) -> u64 {
+    let rest: u64 = bufs.iter().skip(index).map(|b| b.len as u64).sum();
+    rest - offset as u64
+}
+
 pub struct Reader<'c> {
     bufs: &'c [Buf],
     index: usize,
@@ -406,13 +413,7 @@ impl<'c> Reader<'c> {
 
     /// Bytes not read yet.
     pub fn remaining(&self) -> u64 {
-        let rest: u64 = self
-            .bufs
-            .iter()
-            .skip(self.index)
-            .map(|b| b.len as u64)
-            .sum();
-        rest - self.offset as u64
+        bytes_after(self.bufs, self.index, self.offset)
     }
 
     /// Reads up to `out.len()` bytes; returns how many it read (fewer only
@@ -465,13 +466,7 @@ impl<'c> Writer<'c> {
 
     /// Room left.
     pub fn remaining(&self) -> u64 {
-        let rest: u64 = self
-            .bufs
-            .iter()
-            .skip(self.index)
-            .map(|b| b.len as u64)
-            .sum();
-        rest - self.offset as u64
+        bytes_after(self.bufs, self.index, self.offset)
     }
 
     /// Writes as much of `data` as fits; returns how much that was.
