@@ -29,4 +29,9 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --release --locked
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
+
+# --- Fuzzing -------------------------------------------------------------------
+# A short run of every fuzz target (FUZZ_SECONDS each, default 20): a smoke
+# test that the parsers of untrusted bytes survive their fuzzers.
+bash fuzz/ci.sh

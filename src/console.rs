@@ -27,8 +27,7 @@ const CTRL_A: u8 = 0x01;
 /// Output kept for a unix-socket console while no client is connected.
 const SOCKET_BACKLOG: usize = 64 * 1024;
 
-pub const HELP: &str =
-    "\r\nC-a h    print this help\r\nC-a x    exit Rewind\r\nC-a a    send C-a to the guest\r\n";
+pub const HELP: &str = "\r\nC-a h    print this help\r\nC-a x    exit Rewind\r\nC-a s    take a snapshot\r\nC-a a    send C-a to the guest\r\n";
 
 /// Where a console's bytes go and come from, as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +89,7 @@ impl PortId {
 pub enum Command {
     Quit,
     Help,
+    Snapshot,
 }
 
 enum Message {
@@ -256,6 +256,7 @@ impl Port {
         id: PortId,
         tx: &Sender<Message>,
         stdin_interactive: bool,
+        input: bool,
     ) -> Result<Port, String> {
         let mut port = Port {
             pending: VecDeque::new(),
@@ -272,7 +273,9 @@ impl Port {
                 port.live = stdin_interactive;
                 port.interactive = stdin_interactive;
                 port.output = Output::Stdout;
-                spawn_reader(tx.clone(), id, std::io::stdin());
+                if input || stdin_interactive {
+                    spawn_reader(tx.clone(), id, std::io::stdin());
+                }
             }
             Backend::File(path) => {
                 let file = File::create(path).map_err(|e| {
@@ -357,6 +360,7 @@ impl Port {
                         match b {
                             b'x' | b'X' => commands.push(Command::Quit),
                             b'h' | b'H' | b'?' => commands.push(Command::Help),
+                            b's' | b'S' => commands.push(Command::Snapshot),
                             b'a' | CTRL_A => self.pending.push_back(CTRL_A),
                             _ => {}
                         }
@@ -374,15 +378,32 @@ impl Port {
 impl Consoles {
     /// Opens the serial console's backend and, if given, hvc0's.
     pub fn new(serial: &Backend, hvc: Option<&Backend>) -> Result<Consoles, String> {
+        Self::open(serial, hvc, true)
+    }
+
+    /// Consoles for output only (replay): stdin is read only on a terminal,
+    /// for the Ctrl-A keys, and what is typed never reaches the guest.
+    pub fn output_only(serial: &Backend, hvc: Option<&Backend>) -> Result<Consoles, String> {
+        for backend in std::iter::once(serial).chain(hvc) {
+            if matches!(backend, Backend::Unix(_) | Backend::Pipe(_)) {
+                return Err(
+                    "a replay takes no console input: use stdio, none or file:PATH".to_string(),
+                );
+            }
+        }
+        Self::open(serial, hvc, false)
+    }
+
+    fn open(serial: &Backend, hvc: Option<&Backend>, input: bool) -> Result<Consoles, String> {
         if serial == &Backend::Stdio && hvc == Some(&Backend::Stdio) {
             return Err("stdio can serve only one of --serial and --hvc".to_string());
         }
         let uses_stdio = serial == &Backend::Stdio || hvc == Some(&Backend::Stdio);
         let interactive = uses_stdio && std::io::stdin().is_terminal();
         let (tx, rx) = mpsc::channel();
-        let serial = Port::open(serial, PortId::Serial, &tx, interactive)?;
+        let serial = Port::open(serial, PortId::Serial, &tx, interactive, input)?;
         let hvc = match hvc {
-            Some(b) => Some(Port::open(b, PortId::Hvc, &tx, interactive)?),
+            Some(b) => Some(Port::open(b, PortId::Hvc, &tx, interactive, input)?),
             None => None,
         };
         let raw = if interactive { RawMode::enter() } else { None };

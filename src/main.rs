@@ -1,10 +1,19 @@
 //! `rewind`: the command-line front end of the Rewind virtual machine monitor.
 
+mod checkpoint;
 mod console;
+mod control;
+mod drive;
+mod images;
+mod inspect;
+mod live;
 mod panic_watch;
+mod record;
+mod replay;
 mod report;
 mod run;
 mod size;
+mod snapshot;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +36,110 @@ enum Command {
     /// --kernel, boots the default guest: Debian's riscv64 kernel, busybox
     /// and OpenSBI, fetched with apt on first use.
     Run(RunArgs),
+    /// Run a machine as `run` does and write a recording of it: the
+    /// configuration, every input from outside, and state checkpoints.
+    Record(RecordArgs),
+    /// Run a recording again, bit for bit, with the recorded inputs; checks
+    /// every checkpoint and the final state hash.
+    Replay(ReplayCli),
+    /// Describe a recording: configuration, length, events, checkpoints.
+    Inspect(InspectArgs),
+    /// Resume a machine from a snapshot (an incremental one finds its
+    /// parents among the snapshots beside it) and run it on.
+    Restore(RestoreArgs),
+}
+
+/// When to take snapshots and how programs drive the run.
+#[derive(clap::Args, Clone, Default)]
+pub struct SnapshotArgs {
+    /// Take a full snapshot once the harts have retired ICOUNT instructions
+    /// in all (see --snapshot-out).
+    #[arg(long, value_name = "ICOUNT", requires = "snapshot_out")]
+    pub snapshot_at: Option<u64>,
+    /// Where --snapshot-at writes its snapshot.
+    #[arg(long, value_name = "FILE", requires = "snapshot_at")]
+    pub snapshot_out: Option<PathBuf>,
+    /// Take a snapshot every N instructions into --snapshot-dir: the first
+    /// full, each later one holding only the pages written since the one
+    /// before.
+    #[arg(long, value_name = "N", requires = "snapshot_dir",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: Option<u64>,
+    /// The directory for --snapshot-every and Ctrl-A s [default for Ctrl-A
+    /// s: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub snapshot_dir: Option<PathBuf>,
+    /// Listen on a unix socket for JSON requests, one per line: {"cmd":
+    /// "status"|"pause"|"resume"|"quit"} or {"cmd": "snapshot", "path":
+    /// FILE}.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+}
+
+impl SnapshotArgs {
+    /// True when the run may take snapshots (and so must know its
+    /// configuration with the hashes of its files).
+    pub fn wanted(&self) -> bool {
+        self.snapshot_at.is_some()
+            || self.snapshot_every.is_some()
+            || self.snapshot_dir.is_some()
+            || self.control.is_some()
+    }
+}
+
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    /// The snapshot.
+    pub snapshot: PathBuf,
+    /// Write a JSON report to FILE when the machine stops.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The UART console's backend (as for run).
+    #[arg(long, value_name = "BACKEND", default_value = "stdio", value_parser = console::Backend::parse)]
+    pub serial: console::Backend,
+    /// hvc0's backend, if the machine has hvc0 (as for run) [default: none].
+    #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
+    pub hvc: Option<console::Backend>,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
+}
+
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// The recording to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Instructions (summed over harts) between state checkpoints.
+    #[arg(long, value_name = "N", default_value_t = checkpoint::DEFAULT_EVERY,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ReplayCli {
+    /// The recording.
+    pub recording: PathBuf,
+    /// Start from this snapshot, taken while the recording was made.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: Option<PathBuf>,
+    /// Write a JSON report to FILE when the replay stops.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Where the UART's output goes: `stdio`, `none` or `file:PATH`.
+    #[arg(long, value_name = "BACKEND", default_value = "stdio", value_parser = console::Backend::parse)]
+    pub serial: console::Backend,
+    /// Where hvc0's output goes, if the recording has it: `stdio`, `none` or
+    /// `file:PATH`.
+    #[arg(long, value_name = "BACKEND", default_value = "none", value_parser = console::Backend::parse)]
+    pub hvc: console::Backend,
+}
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// The recording.
+    pub recording: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -54,6 +167,11 @@ pub struct RunArgs {
     /// Write a JSON report to FILE when the machine stops.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// What the guest's RTC shows at boot: seconds since 1970, or `now` for
+    /// the host's clock (read once; a recording keeps it) [default:
+    /// 2026-01-01T00:00:00Z].
+    #[arg(long, value_name = "now|SECONDS")]
+    pub rtc_epoch: Option<String>,
     /// A disk image (raw or qcow2) for a virtio-blk device; repeatable, the
     /// first is /dev/vda. The guest's writes go to a copy-on-write overlay in
     /// memory and the image is never changed, unless `persist` (raw images
@@ -62,8 +180,13 @@ pub struct RunArgs {
     pub disks: Vec<rewind_disk::DiskSpec>,
     /// At exit, save the overlay (the guest's writes) of disk N (counting
     /// --disk options from 0) to FILE; repeatable.
-    #[arg(long = "save-overlay", value_name = "N:FILE", value_parser = parse_save_overlay)]
+    #[arg(long = "save-overlay", value_name = "N:FILE", value_parser = parse_disk_file)]
     pub save_overlays: Vec<(usize, PathBuf)>,
+    /// Start disk N (counting --disk options from 0) with the overlay saved
+    /// in FILE by --save-overlay, which must have been saved for the same
+    /// base image; repeatable.
+    #[arg(long = "load-overlay", value_name = "N:FILE", value_parser = parse_disk_file)]
+    pub load_overlays: Vec<(usize, PathBuf)>,
     /// A virtio-net device; repeatable. `user` is user-mode NAT (the guest is
     /// 10.0.2.15 by DHCP; 10.0.2.2:PORT reaches the host's 127.0.0.1:PORT);
     /// `hostfwd=H-G` forwards the host's 127.0.0.1:H to the guest's port G.
@@ -86,6 +209,8 @@ pub struct RunArgs {
     /// same forms as --serial).
     #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
     pub hvc: Option<console::Backend>,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
 }
 
 fn parse_disk(text: &str) -> Result<rewind_disk::DiskSpec, String> {
@@ -96,7 +221,7 @@ fn parse_net(text: &str) -> Result<rewind_net::NetSpec, String> {
     rewind_net::NetSpec::parse(text).map_err(|e| e.to_string())
 }
 
-fn parse_save_overlay(text: &str) -> Result<(usize, PathBuf), String> {
+fn parse_disk_file(text: &str) -> Result<(usize, PathBuf), String> {
     let (n, file) = text
         .split_once(':')
         .ok_or_else(|| format!("'{text}' is not N:FILE (e.g. 0:vda.overlay)"))?;
@@ -140,7 +265,23 @@ pub enum CliError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args, None),
+        Command::Record(args) => run::run(
+            args.run,
+            Some(record::RecordOptions {
+                output: args.output,
+                checkpoint_every: args.checkpoint_every,
+            }),
+        ),
+        Command::Replay(args) => replay::replay(replay::ReplayArgs {
+            recording: args.recording,
+            from: args.from,
+            report: args.report,
+            serial: args.serial,
+            hvc: args.hvc,
+        }),
+        Command::Inspect(args) => inspect::inspect(&args.recording),
+        Command::Restore(args) => run::restore(args),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,5 @@
-//! The JSON report `rewind run --report FILE` writes when the machine stops.
+//! The JSON report `rewind run|record|replay --report FILE` writes when the
+//! machine stops.
 
 use serde::Serialize;
 use std::path::Path;
@@ -17,6 +18,23 @@ pub struct Report {
     pub wall_seconds: f64,
     /// BLAKE3 hash of the whole machine state (harts, RAM, devices), in hex.
     pub state_hash: String,
+    /// `rewind replay` only: how the replay compares with the recording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayReport>,
+}
+
+/// What `rewind replay --report` adds.
+#[derive(Serialize)]
+pub struct ReplayReport {
+    /// The state hash the recorded run ended with (none for a recording cut
+    /// short).
+    pub recorded_state_hash: Option<String>,
+    /// Whether the replay ended with the recorded state hash.
+    pub state_hash_matches: Option<bool>,
+    /// Recorded checkpoints the replay matched.
+    pub checkpoints_verified: u64,
+    /// Where a recording cut short ends (its complete part was replayed).
+    pub truncated_at: Option<u64>,
 }
 
 impl Report {

@@ -358,6 +358,23 @@ impl Hart {
         }
     }
 
+    /// A hart in the architectural state `state` (a restored snapshot); its
+    /// caches start empty.
+    pub fn from_arch_state(id: usize, state: &ArchState) -> Self {
+        let mut hart = Hart::new(id, state.pc);
+        hart.x = state.x;
+        hart.f = state.f;
+        hart.prv = state.prv;
+        hart.csr = state.csr.clone();
+        hart.instret = state.instret;
+        hart.stalled = state.stalled;
+        hart.waiting = state.waiting;
+        hart.reservation = state.reservation;
+        hart.host_firmware = state.host_firmware;
+        hart.refresh_modes();
+        hart
+    }
+
     /// Drops the LR reservation (the machine calls this when it switches harts).
     pub fn clear_reservation(&mut self) {
         self.reservation = None;

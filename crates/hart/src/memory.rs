@@ -22,9 +22,20 @@ pub struct Ram {
     generation: Vec<u32>,
     /// Bumped whenever any page becomes a code page.
     code_epoch: u64,
-    /// Per page: set by every store; cleared by `take_dirty_pages` (snapshots).
-    dirty: Vec<bool>,
+    /// Per page: the write epoch of its last store (see [`WriteMark`]).
+    written: Vec<u32>,
+    /// The current write epoch; stores stamp their page with it.
+    epoch: u32,
+    /// Where `take_dirty_pages` last looked.
+    dirty_mark: WriteMark,
 }
+
+/// A point in RAM's write history: [`Ram::written_since`] lists the pages
+/// stored to after it. Several observers (snapshots, replay checkpoints) can
+/// each keep their own mark; a mark costs nothing on the store path, which
+/// only stamps the page with the current epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteMark(u32);
 
 impl Ram {
     /// Zero-filled RAM of `size` bytes (a multiple of the page size) at `base`.
@@ -36,7 +47,11 @@ impl Ram {
             code: vec![false; pages],
             generation: vec![0; pages],
             code_epoch: 0,
-            dirty: vec![false; pages],
+            // Epoch 1 and up: loading images at power-on counts as writes
+            // after the mark of a fresh RAM.
+            written: vec![0; pages],
+            epoch: 1,
+            dirty_mark: WriteMark(1),
         }
     }
 
@@ -95,7 +110,7 @@ impl Ram {
     #[inline(always)]
     pub(crate) fn store_fast<const N: usize>(&mut self, off: usize, v: [u8; N]) {
         self.bytes[off..off + N].copy_from_slice(&v);
-        self.dirty[off >> PAGE_SHIFT] = true;
+        self.written[off >> PAGE_SHIFT] = self.epoch;
     }
 
     /// A store through the slow path; returns true if it hit a code page.
@@ -111,7 +126,7 @@ impl Ram {
     }
 
     fn note_store(&mut self, page: usize) -> bool {
-        self.dirty[page] = true;
+        self.written[page] = self.epoch;
         if self.code[page] {
             self.code[page] = false;
             self.generation[page] = self.generation[page].wrapping_add(1);
@@ -145,12 +160,86 @@ impl Ram {
         self.code_epoch
     }
 
+    /// Starts a new write epoch and returns its mark: pages stored to from
+    /// now on are listed by [`Ram::written_since`] with it.
+    pub fn mark(&mut self) -> WriteMark {
+        self.epoch = self
+            .epoch
+            .checked_add(1)
+            .expect("fewer than 2^32 marks per machine");
+        WriteMark(self.epoch)
+    }
+
+    /// Indices of pages stored to since `mark` was taken, ascending.
+    pub fn written_since(&self, mark: WriteMark) -> Vec<usize> {
+        (0..self.written.len())
+            .filter(|&p| self.written[p] >= mark.0)
+            .collect()
+    }
+
+    /// Makes this RAM (of a machine rebuilt at reset) continue the write
+    /// history of `old`: every page whose content differs from `old`'s
+    /// counts as written now, so marks taken on `old` stay meaningful.
+    pub fn continue_history(&mut self, old: &Ram) {
+        assert_eq!(self.size(), old.size(), "a reset keeps the RAM size");
+        self.epoch = old.epoch;
+        self.dirty_mark = old.dirty_mark;
+        let page = PAGE_SIZE as usize;
+        for (p, stamp) in self.written.iter_mut().enumerate() {
+            let range = p * page..(p + 1) * page;
+            *stamp = if self.bytes[range.clone()] == old.bytes[range] {
+                old.written[p]
+            } else {
+                old.epoch
+            };
+        }
+    }
+
+    /// Lets `fill` rewrite RAM at once (restoring a snapshot), touching only
+    /// the pages listed in `touched` (others it may only zero if they were
+    /// written before). No page is code afterwards, so no decoded block
+    /// survives, and the touched pages count as written now. Pages written
+    /// before this call are no longer reported by [`Ram::take_dirty_pages`].
+    pub fn overwrite<R>(&mut self, touched: &[usize], fill: impl FnOnce(&mut [u8]) -> R) -> R {
+        let result = fill(&mut self.bytes);
+        for page in 0..self.code.len() {
+            if self.code[page] {
+                self.code[page] = false;
+                self.generation[page] = self.generation[page].wrapping_add(1);
+            }
+        }
+        self.code_epoch += 1;
+        let now = self.mark();
+        for &page in touched {
+            if let Some(stamp) = self.written.get_mut(page) {
+                *stamp = now.0;
+            }
+        }
+        self.dirty_mark = self.mark();
+        result
+    }
+
+    /// Pages stored to since power-on, ascending: every other page is zero,
+    /// so a full snapshot need not look at them.
+    pub fn ever_written(&self) -> Vec<usize> {
+        self.written_since(WriteMark(1))
+    }
+
+    /// The content of page `index` (counting from the start of RAM).
+    pub fn page(&self, index: usize) -> &[u8] {
+        let page = PAGE_SIZE as usize;
+        &self.bytes[index * page..(index + 1) * page]
+    }
+
+    /// Number of pages.
+    pub fn pages(&self) -> usize {
+        self.written.len()
+    }
+
     /// Indices of pages written since the last call, in ascending order.
     pub fn take_dirty_pages(&mut self) -> Vec<usize> {
-        let pages: Vec<usize> = (0..self.dirty.len()).filter(|&p| self.dirty[p]).collect();
-        for &p in &pages {
-            self.dirty[p] = false;
-        }
+        let pages = self.written_since(self.dirty_mark);
+        self.dirty_mark = self.mark();
         pages
     }
 }

@@ -11,6 +11,7 @@ pub mod fdt;
 pub mod loader;
 pub mod machine;
 pub mod sbi;
+pub mod state;
 pub mod virtio;
 
 pub use boot::Firmware;

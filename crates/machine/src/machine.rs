@@ -96,6 +96,11 @@ pub struct Machine {
     pub round_start: u64,
     /// Number of resets the guest asked for.
     pub resets: u64,
+    /// Rounds run since power-on; never restarts, so it names a round
+    /// boundary exactly (inputs are recorded at round boundaries).
+    pub rounds: u64,
+    /// Instructions the harts retired before the last guest reset.
+    pub retired_before_reset: u64,
 }
 
 /// 32 bytes derived from the seed (splitmix64), for the guest's entropy pool.
@@ -169,6 +174,8 @@ impl Machine {
             board,
             round_start: 0,
             resets: 0,
+            rounds: 0,
+            retired_before_reset: 0,
         })
     }
 
@@ -210,7 +217,9 @@ impl Machine {
         // their transports start over.
         board.virtio = std::mem::take(&mut self.board.virtio);
         board.virtio.reset();
+        board.ram.continue_history(&self.board.ram);
         self.board = board;
+        self.retired_before_reset += self.harts.iter().map(|h| h.instret).sum::<u64>();
         let (harts, states) = Self::reset_harts(&self.config, &self.plan);
         self.harts = harts;
         self.states = states;
@@ -220,6 +229,7 @@ impl Machine {
 
     /// Runs one round.
     pub fn run_round(&mut self) -> Round {
+        self.rounds += 1;
         let until = self.round_start.saturating_add(QUANTUM);
         let mut all_idle = true;
         let several = self.harts.len() > 1;
@@ -431,43 +441,59 @@ impl Machine {
         self.harts.iter().map(|h| h.instret).collect()
     }
 
+    /// Instructions retired by all harts since power-on (across resets).
+    pub fn icount(&self) -> u64 {
+        self.retired_before_reset + self.harts.iter().map(|h| h.instret).sum::<u64>()
+    }
+
     /// Guest time in nanoseconds.
     pub fn guest_time_ns(&self) -> u64 {
         self.round_start
     }
 
+    /// Every part of the guest-visible state besides the harts' registers
+    /// and RAM, by name, in one fixed encoding: HSM states, each device, the
+    /// clock. Replay checkpoints hash these one by one to name what differs.
+    pub fn state_parts(&self) -> Vec<(String, Vec<u8>)> {
+        use erased::Encode;
+        let b = &self.board;
+        let mut parts = vec![
+            ("hart states (HSM)".to_string(), self.states.encode()),
+            ("UART".to_string(), b.uart.encode()),
+            ("CLINT".to_string(), b.clint.encode()),
+            ("PLIC".to_string(), b.plic.encode()),
+            ("RTC".to_string(), b.rtc.encode()),
+            ("test finisher".to_string(), b.finisher.encode()),
+        ];
+        for slot in b.virtio.state() {
+            let kind = match slot.device {
+                crate::virtio::DeviceState::Blk(_) => "block",
+                crate::virtio::DeviceState::Net(_) => "network",
+                crate::virtio::DeviceState::Console(_) => "console",
+                crate::virtio::DeviceState::Rng(_) => "entropy",
+            };
+            parts.push((format!("virtio slot {} ({kind})", slot.slot), slot.encode()));
+        }
+        parts.push(("clock".to_string(), self.round_start.encode()));
+        parts
+    }
+
     /// A hash of the whole guest-visible machine state: every hart's
     /// architectural state, HSM states, every device, the clock, and RAM.
     /// Two machines with equal hashes behave identically from here on.
+    /// (Output already handed to the host is not state; what is queued is.)
     pub fn state_hash(&self) -> [u8; 32] {
-        #[derive(serde::Serialize)]
-        struct Devices<'a> {
-            uart: &'a crate::devices::uart::Uart,
-            clint: &'a crate::devices::clint::Clint,
-            plic: &'a crate::devices::plic::Plic,
-            rtc: &'a crate::devices::rtc::GoldfishRtc,
-            finisher: &'a crate::devices::finisher::Finisher,
-            virtio: Vec<crate::virtio::mmio::SlotState<'a>>,
-        }
+        use erased::Encode;
         let mut hasher = blake3::Hasher::new();
-        let mut add = |part: &dyn erased::Encode| {
-            let bytes = part.encode();
+        let mut add = |bytes: &[u8]| {
             hasher.update(&(bytes.len() as u64).to_le_bytes());
-            hasher.update(&bytes);
+            hasher.update(bytes);
         };
         let harts: Vec<_> = self.harts.iter().map(Hart::arch_state).collect();
-        add(&harts);
-        add(&self.states);
-        // Output already handed to the host is not state; what is queued is.
-        add(&Devices {
-            uart: &self.board.uart,
-            clint: &self.board.clint,
-            plic: &self.board.plic,
-            rtc: &self.board.rtc,
-            finisher: &self.board.finisher,
-            virtio: self.board.virtio.state(),
-        });
-        add(&self.round_start);
+        add(&harts.encode());
+        for (_, bytes) in self.state_parts() {
+            add(&bytes);
+        }
         hasher.update(self.board.ram.bytes());
         *hasher.finalize().as_bytes()
     }

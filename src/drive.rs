@@ -1,0 +1,291 @@
+//! The loop that runs a machine round by round with its consoles attached.
+//!
+//! It is the same loop for `run`, `record` and `replay`; what differs is
+//! where inputs come from ([`Inputs`]): the host's consoles, network and
+//! entropy (optionally written to a recording), or a recording. Everything
+//! that reaches the guest from outside passes through an `Inputs` at a round
+//! boundary, in the order this loop fixes, which is what makes a recording
+//! replayable: replay calls the same hooks at the same boundaries.
+
+use crate::console::{Command, Consoles, PortId, HELP};
+use crate::control::{self, Control, Request};
+use crate::panic_watch::PanicWatch;
+use crate::snapshot::{Snapshotter, Written};
+use rewind_machine::{Machine, Round, StopReason};
+use rewind_replay::EndPhase;
+use serde_json::json;
+use std::io::Write;
+use std::time::Duration;
+
+/// How a run ended, before it is turned into an exit status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Stopped(StopReason),
+    Panic(String),
+    /// Ctrl-A x.
+    Quit,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Interrupted,
+    /// Replay only: the replay left the recorded run; the phrase says where
+    /// and how.
+    Diverged(String),
+    /// Replay only: a recording cut short was replayed to its last complete
+    /// frame.
+    RecordingCut,
+    /// Rewind could not go on (e.g. a snapshot could not be written).
+    Failed(String),
+}
+
+impl Ending {
+    /// The name `--report` gives it, and the process exit status.
+    pub fn reason_and_code(&self) -> (&'static str, u8) {
+        match self {
+            Ending::Stopped(StopReason::PowerOff) => ("poweroff", 0),
+            // As QEMU's test finisher: the exit status is the guest's code.
+            Ending::Stopped(StopReason::Fail(c)) => ("fail", *c as u8),
+            Ending::Stopped(StopReason::Deadlock) => ("deadlock", 1),
+            Ending::Stopped(StopReason::FirmwareTrap { .. }) => ("firmware-trap", 1),
+            Ending::Panic(_) => ("kernel-panic", 1),
+            Ending::Quit => ("quit", 0),
+            Ending::Interrupted => ("interrupted", 130),
+            Ending::Diverged(_) => ("diverged", 3),
+            Ending::RecordingCut => ("recording-cut", 0),
+            Ending::Failed(_) => ("failed", 1),
+        }
+    }
+
+    /// The sentence to print about it, if it deserves one.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            Ending::Stopped(StopReason::Deadlock) => Some(
+                "the guest stopped: every hart waits for an interrupt that nothing can raise"
+                    .to_string(),
+            ),
+            Ending::Stopped(StopReason::FirmwareTrap { hart, mcause, mepc, mtval }) => Some(format!(
+                "hart {hart} trapped into M-mode, where the built-in firmware runs no code (mcause {mcause:#x}, mepc {mepc:#x}, mtval {mtval:#x})"
+            )),
+            Ending::Panic(line) => Some(format!("the guest kernel panicked: {line}")),
+            Ending::Interrupted => Some("interrupted by a signal".to_string()),
+            Ending::Diverged(what) => Some(format!("the replay diverged from the recording: {what}")),
+            Ending::Failed(what) => Some(what.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Where a machine's inputs come from, and what happens at each boundary.
+pub trait Inputs {
+    /// At the top of every boundary, before the next round: the state here
+    /// includes everything delivered at the previous boundary.
+    fn boundary(&mut self, machine: &mut Machine) -> Result<(), Ending>;
+
+    /// After a round: the host side of network devices.
+    fn after_round(&mut self, machine: &mut Machine);
+
+    /// Hands the machine its inputs for this boundary; true if it took any.
+    fn deliver(&mut self, machine: &mut Machine, consoles: &mut Consoles) -> Result<bool, Ending>;
+
+    /// Every hart is idle and nothing was delivered: moves the clock on,
+    /// perhaps after waiting for input in real time (Ctrl-A commands typed
+    /// meanwhile go to `commands`).
+    fn idle(
+        &mut self,
+        machine: &mut Machine,
+        consoles: &mut Consoles,
+        wake: u64,
+        commands: &mut Vec<Command>,
+    ) -> Result<(), Ending>;
+
+    /// After the boundary's inputs and idle step.
+    fn after_boundary(&mut self, machine: &mut Machine) -> Result<(), Ending>;
+
+    /// The run ends with `ending` at `phase` of this boundary; returns how
+    /// it really ends (replay may find that the recording disagrees).
+    fn finish(&mut self, machine: &mut Machine, phase: EndPhase, ending: Ending) -> Ending;
+}
+
+/// What serves the user and other programs besides the consoles: snapshots
+/// and the control socket. Neither changes what the guest sees.
+#[derive(Default)]
+pub struct Services {
+    pub snapshots: Option<Snapshotter>,
+    pub control: Option<Control>,
+    /// Set by the control socket's pause, cleared by resume.
+    paused: bool,
+    /// A snapshot the user asked for with Ctrl-A s, taken at the next boundary.
+    snapshot_asked: bool,
+}
+
+impl Services {
+    pub fn new(snapshots: Option<Snapshotter>, control: Option<Control>) -> Self {
+        Services {
+            snapshots,
+            control,
+            ..Services::default()
+        }
+    }
+
+    /// At the top of every boundary: snapshots that are due, and requests
+    /// from the control socket. Err: the run is to end (quit, a signal, a
+    /// snapshot that could not be written).
+    fn boundary(&mut self, machine: &mut Machine, consoles: &Consoles) -> Result<(), Ending> {
+        if let Some(snapshots) = &mut self.snapshots {
+            match snapshots.boundary(machine) {
+                Ok(written) => written.iter().for_each(announce),
+                Err(e) => return Err(Ending::Failed(e)),
+            }
+            if std::mem::take(&mut self.snapshot_asked) {
+                let path = snapshots.default_path(machine);
+                match snapshots.full(machine, &path) {
+                    Ok(w) => announce(&w),
+                    Err(e) => eprint!("\r\nrewind: {e}\r\n"),
+                }
+            }
+        }
+        let Some(control) = &mut self.control else {
+            return Ok(());
+        };
+        let mut requests = control.poll();
+        loop {
+            for pending in requests.drain(..) {
+                let answer = match &pending.request {
+                    Request::Status => json!({
+                        "ok": true,
+                        "state": if self.paused { "paused" } else { "running" },
+                        "icount": machine.icount(),
+                        "guest_ns": machine.guest_time_ns(),
+                        "rounds": machine.rounds,
+                        "instructions_retired": machine.instret(),
+                    }),
+                    Request::Pause => {
+                        self.paused = true;
+                        json!({"ok": true})
+                    }
+                    Request::Resume => {
+                        self.paused = false;
+                        json!({"ok": true})
+                    }
+                    Request::Snapshot { path } => match &mut self.snapshots {
+                        Some(snapshots) => match snapshots.full(machine, path) {
+                            Ok(w) => json!({
+                                "ok": true,
+                                "path": w.path,
+                                "bytes": w.bytes,
+                                "ms": w.millis,
+                                "icount": machine.icount(),
+                            }),
+                            Err(e) => control::error(e),
+                        },
+                        None => control::error("this run cannot take snapshots".to_string()),
+                    },
+                    Request::Quit => {
+                        pending.answer(json!({"ok": true}));
+                        return Err(Ending::Quit);
+                    }
+                };
+                pending.answer(answer);
+            }
+            if !self.paused {
+                return Ok(());
+            }
+            if consoles.interrupted() {
+                return Err(Ending::Interrupted);
+            }
+            // Paused: the guest and its clock stand still until a request.
+            requests.extend(control.wait(Duration::from_millis(100)));
+        }
+    }
+}
+
+fn announce(w: &Written) {
+    eprint!(
+        "\r\nrewind: {} snapshot {} written ({} bytes, {:.1} ms)\r\n",
+        if w.incremental { "incremental" } else { "full" },
+        w.path.display(),
+        w.bytes,
+        w.millis
+    );
+}
+
+/// Runs the machine until it stops, the user quits, or `inputs` ends it.
+pub fn drive(
+    machine: &mut Machine,
+    consoles: &mut Consoles,
+    inputs: &mut dyn Inputs,
+    services: &mut Services,
+) -> Ending {
+    let mut serial_watch = PanicWatch::default();
+    let mut hvc_watch = PanicWatch::default();
+    loop {
+        // Services first, so that a snapshot taken here is at the same
+        // point of the recording as the boundary's checkpoint would be.
+        if let Err(ending) = services.boundary(machine, consoles) {
+            return match ending {
+                Ending::Failed(_) => ending,
+                _ => inputs.finish(machine, EndPhase::AfterInput, ending),
+            };
+        }
+        if let Err(ending) = inputs.boundary(machine) {
+            return ending;
+        }
+        let round = machine.run_round();
+        // Outputs first: what the guest did in this round.
+        for (id, watch) in [
+            (PortId::Serial, &mut serial_watch),
+            (PortId::Hvc, &mut hvc_watch),
+        ] {
+            let output = match id {
+                PortId::Serial => machine.take_console_output(),
+                PortId::Hvc => machine.take_hvc_output(),
+            };
+            if !output.is_empty() {
+                consoles.write(id, &output);
+                if watch.feed(&output) {
+                    let line = watch.reason().unwrap_or_default().trim().to_string();
+                    return inputs.finish(machine, EndPhase::BeforeInput, Ending::Panic(line));
+                }
+            }
+        }
+        inputs.after_round(machine);
+        for warning in machine.take_warnings() {
+            eprintln!("rewind: warning: {warning}");
+        }
+        if consoles.interrupted() {
+            return inputs.finish(machine, EndPhase::BeforeInput, Ending::Interrupted);
+        }
+        let mut commands = consoles.poll();
+        if let Round::Stopped(reason) = round {
+            return inputs.finish(machine, EndPhase::BeforeInput, Ending::Stopped(reason));
+        }
+        // Inputs enter here, between rounds, and only here.
+        let delivered = match inputs.deliver(machine, consoles) {
+            Ok(delivered) => delivered,
+            Err(ending) => return ending,
+        };
+        if let Round::Idle { wake } = round {
+            if !delivered {
+                if let Err(ending) = inputs.idle(machine, consoles, wake, &mut commands) {
+                    return ending;
+                }
+            }
+        }
+        if let Err(ending) = inputs.after_boundary(machine) {
+            return ending;
+        }
+        for command in commands {
+            match command {
+                Command::Quit => return inputs.finish(machine, EndPhase::AfterInput, Ending::Quit),
+                Command::Snapshot if services.snapshots.is_some() => services.snapshot_asked = true,
+                Command::Snapshot => {
+                    eprint!("\r\nrewind: this run cannot take snapshots\r\n");
+                }
+                Command::Help => {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout
+                        .write_all(HELP.as_bytes())
+                        .and_then(|()| stdout.flush());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Snapshots of a running machine, and restoring them.
+//!
+//! A snapshot file (crates/snapshot) holds named components and RAM pages.
+//! The components are the machine's own state (`Machine::save_state`), and
+//! beside it, under names starting with `host:`, what a new process needs to
+//! rebuild the same machine: the configuration with the content hashes of
+//! its boot files and disks (`host:config`), each disk's overlay
+//! (`host:disk N`), and, when the run is being recorded, the position in the
+//! recording (`host:recording`). Restoring builds a fresh machine from the
+//! configuration (checking every file against its hash, as replay does) and
+//! then overwrites its state, RAM and overlays.
+//!
+//! A series (`--snapshot-every`) starts with a full snapshot; each later one
+//! holds only the pages written since the one before (from RAM's write
+//! history, not by comparing memory) and names it as its parent. Other
+//! snapshots (`--snapshot-at`, Ctrl-A s, the control socket) are full, so
+//! each file restores on its own.
+
+use crate::replay::build_machine;
+use crate::run::DiskBackend;
+use crate::CliError;
+use rewind_hart::WriteMark;
+use rewind_machine::Machine;
+use rewind_replay::{Position, RecordedConfig};
+use rewind_snapshot::{ApplyOptions, Pages, Snapshot, SnapshotChain, SnapshotId, SnapshotWriter};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Component names of the host side.
+const CONFIG: &str = "host:config";
+const RECORDING: &str = "host:recording";
+
+fn disk_component(n: usize) -> String {
+    format!("host:disk {n}")
+}
+
+/// When to take snapshots, from the options.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotOptions {
+    /// `--snapshot-at ICOUNT --snapshot-out FILE`.
+    pub at: Option<(u64, PathBuf)>,
+    /// `--snapshot-every N --snapshot-dir DIR`.
+    pub every: Option<(u64, PathBuf)>,
+    /// Where Ctrl-A s writes (the --snapshot-dir, else the current directory).
+    pub dir: Option<PathBuf>,
+}
+
+/// A snapshot written: where, how big, how long it took.
+pub struct Written {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub millis: f64,
+    pub incremental: bool,
+}
+
+/// Takes the snapshots a run asks for.
+pub struct Snapshotter {
+    config: RecordedConfig,
+    options: SnapshotOptions,
+    /// The series: the next snapshot's instruction count and number, and
+    /// the last one's id and write mark.
+    series_next: u64,
+    series_count: u64,
+    series_parent: Option<(SnapshotId, WriteMark)>,
+    /// Set while a recording is made: its header's hash.
+    recording: Option<[u8; 32]>,
+}
+
+impl Snapshotter {
+    pub fn new(config: RecordedConfig, options: SnapshotOptions, machine: &Machine) -> Self {
+        let series_next = match &options.every {
+            Some((every, _)) => machine.icount().saturating_add(*every),
+            None => u64::MAX,
+        };
+        Snapshotter {
+            config,
+            options,
+            series_next,
+            series_count: 0,
+            series_parent: None,
+            recording: None,
+        }
+    }
+
+    /// Snapshots taken from now on name the position in this recording.
+    pub fn within_recording(&mut self, header_hash: [u8; 32]) {
+        self.recording = Some(header_hash);
+    }
+
+    /// At a round boundary: takes the snapshots that are due.
+    pub fn boundary(&mut self, machine: &mut Machine) -> Result<Vec<Written>, String> {
+        let mut written = Vec::new();
+        let icount = machine.icount();
+        if let Some((at, _)) = &self.options.at {
+            if icount >= *at {
+                let (_, path) = self.options.at.take().expect("checked above");
+                written.push(self.full(machine, &path)?);
+            }
+        }
+        if icount >= self.series_next {
+            let (every, dir) = self.options.every.clone().expect("a series has options");
+            self.series_next = (icount / every + 1).saturating_mul(every);
+            self.series_count += 1;
+            let path = dir.join(format!("snap-{:05}-{icount}.rws", self.series_count));
+            written.push(self.series(machine, &path)?);
+        }
+        Ok(written)
+    }
+
+    /// A full snapshot to `path` now (Ctrl-A s, the control socket).
+    pub fn full(&mut self, machine: &mut Machine, path: &Path) -> Result<Written, String> {
+        self.write(machine, path, None).map(|(w, _)| w)
+    }
+
+    /// Where Ctrl-A s writes.
+    pub fn default_path(&self, machine: &Machine) -> PathBuf {
+        let name = format!("rewind-{}.rws", machine.icount());
+        match &self.options.dir {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+
+    fn series(&mut self, machine: &mut Machine, path: &Path) -> Result<Written, String> {
+        let parent = self.series_parent;
+        let (written, id) = self.write(machine, path, parent)?;
+        let mark = machine.board.ram.mark();
+        self.series_parent = Some((id, mark));
+        Ok(written)
+    }
+
+    fn write(
+        &mut self,
+        machine: &mut Machine,
+        path: &Path,
+        parent: Option<(SnapshotId, WriteMark)>,
+    ) -> Result<(Written, SnapshotId), String> {
+        #[allow(clippy::disallowed_types)] // how long it took, for the user
+        let started = std::time::Instant::now();
+        let components = self.components(machine)?;
+        // Pages never written since power-on are zero: a full snapshot
+        // need not read them (which would fault in all of a large RAM).
+        let listed;
+        let pages = match parent {
+            Some((id, mark)) => {
+                listed = machine.board.ram.written_since(mark);
+                Pages::Dirty {
+                    parent: id,
+                    pages: &listed,
+                }
+            }
+            None => {
+                listed = machine.board.ram.ever_written();
+                Pages::AllOf(&listed)
+            }
+        };
+        let fail = |e: std::io::Error| format!("cannot write the snapshot {}: {e}", path.display());
+        // Through a temporary file renamed into place, so that a crash never
+        // leaves a half-written snapshot under the real name.
+        let tmp = path.with_extension("rws.tmp");
+        let result = (|| {
+            let file = File::create(&tmp)?;
+            let mut out = BufWriter::new(file);
+            let id = SnapshotWriter::new().write(
+                &mut out,
+                &components,
+                machine.board.ram.bytes(),
+                pages,
+            )?;
+            out.flush()?;
+            std::fs::rename(&tmp, path)?;
+            Ok(id)
+        })();
+        let id = result.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            fail(e)
+        })?;
+        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Ok((
+            Written {
+                path: path.to_path_buf(),
+                bytes,
+                millis: started.elapsed().as_secs_f64() * 1e3,
+                incremental: parent.is_some(),
+            },
+            id,
+        ))
+    }
+
+    fn components(&self, machine: &mut Machine) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut parts = machine.save_state();
+        parts.push((
+            CONFIG.to_string(),
+            serde_json::to_vec(&self.config).expect("the configuration serializes"),
+        ));
+        if let Some(header) = self.recording {
+            let position = RecordingPosition {
+                header_blake3: header,
+                at: Position {
+                    round: machine.rounds,
+                    icount: machine.icount(),
+                },
+            };
+            parts.push((
+                RECORDING.to_string(),
+                serde_json::to_vec(&position).expect("a position serializes"),
+            ));
+        }
+        for n in 0..self.config.disks.len() {
+            let disk = machine
+                .disk_mut(n)
+                .and_then(|d| (d as &mut dyn std::any::Any).downcast_mut::<DiskBackend>());
+            if let Some(DiskBackend(disk)) = disk {
+                if disk.overlay().is_some() {
+                    let mut bytes = Vec::new();
+                    disk.write_overlay(&mut bytes, Path::new("the snapshot"))
+                        .map_err(|e| format!("cannot save disk {n}'s overlay: {e}"))?;
+                    parts.push((disk_component(n), bytes));
+                }
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// Identifies a recording by its header (configuration and all).
+pub fn header_hash(header: &rewind_replay::Header) -> [u8; 32] {
+    *blake3::hash(&serde_json::to_vec(header).expect("a header serializes")).as_bytes()
+}
+
+/// Where in a recording a snapshot was taken.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RecordingPosition {
+    /// BLAKE3 of the recording's header (its configuration).
+    pub header_blake3: [u8; 32],
+    /// The boundary: every event up to this round was delivered before.
+    pub at: Position,
+}
+
+/// A snapshot file and the incremental chain it ends, read and checked.
+pub struct Restored {
+    pub machine: Machine,
+    pub config: RecordedConfig,
+    pub recording: Option<RecordingPosition>,
+}
+
+/// Reads the snapshot at `path` (and, for an incremental one, its parents,
+/// found among the snapshots in the same directory).
+pub fn open_chain(path: &Path) -> Result<SnapshotChain, CliError> {
+    let message = |e: rewind_snapshot::SnapshotError| CliError::Message(e.to_string());
+    let head = Snapshot::open(path).map_err(message)?;
+    let mut chain = vec![head];
+    let mut siblings: Option<Vec<PathBuf>> = None;
+    while let Some(parent) = chain.last().and_then(Snapshot::parent) {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let candidates = siblings.get_or_insert_with(|| {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "rws"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            files
+        });
+        let found = candidates
+            .iter()
+            .filter_map(|p| Snapshot::open(p).ok())
+            .find(|s| s.id() == parent);
+        match found {
+            Some(s) => chain.push(s),
+            None => {
+                return Err(CliError::Message(format!(
+                "{} is an incremental snapshot whose parent ({}) is not among the snapshots in {}",
+                chain.last().expect("not empty").file().display(),
+                parent,
+                dir.display()
+            )))
+            }
+        }
+    }
+    chain.reverse();
+    SnapshotChain::new(chain).map_err(message)
+}
+
+/// Rebuilds the machine of a snapshot chain.
+pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
+    let head = chain.head();
+    let file = head.file().display().to_string();
+    let damaged = |what: String| CliError::Message(format!("{file}: {what}"));
+    let config: RecordedConfig = serde_json::from_slice(
+        head.component(CONFIG)
+            .ok_or_else(|| damaged("it has no machine configuration".to_string()))?,
+    )
+    .map_err(|e| damaged(format!("its machine configuration does not decode: {e}")))?;
+    if chain.ram_size() != config.mem_size {
+        return Err(damaged(format!(
+            "its RAM holds {} bytes but its configuration says {}",
+            chain.ram_size(),
+            config.mem_size
+        )));
+    }
+    let overlays = |n: usize| head.component(&disk_component(n));
+    let mut machine = build_machine(&config, &overlays, crate::images::Origin::Snapshot)?;
+    let parts: Vec<(String, Vec<u8>)> = head
+        .components()
+        .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+        .collect();
+    machine
+        .restore_state(&parts)
+        .map_err(|e| damaged(e.to_string()))?;
+    let mut touched: Vec<usize> = chain
+        .snapshots()
+        .iter()
+        .flat_map(|s| s.page_indices().map(|p| p as usize))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    // The fresh machine's RAM is zero but for the boot images it loaded:
+    // zeroing those pages lets the snapshot skip every page it leaves out
+    // instead of reading (and faulting in) all of RAM.
+    let loaded = machine.board.ram.ever_written();
+    let options = ApplyOptions {
+        ram_is_zeroed: true,
+        ..ApplyOptions::default()
+    };
+    machine
+        .board
+        .ram
+        .overwrite(&touched, |ram| {
+            for &page in &loaded {
+                let start = page * rewind_snapshot::PAGE_SIZE;
+                ram[start..start + rewind_snapshot::PAGE_SIZE].fill(0);
+            }
+            chain.apply_pages_with(ram, options)
+        })
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    let recording = match head.component(RECORDING) {
+        Some(bytes) => Some(
+            serde_json::from_slice(bytes)
+                .map_err(|e| damaged(format!("its recording position does not decode: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Restored {
+        machine,
+        config,
+        recording,
+    })
+}
