@@ -5,6 +5,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -62,3 +63,42 @@ def first_line(cmd: list[str]) -> str:
     except OSError:
         return "not installed"
     return out.strip().splitlines()[0] if out.strip() else "unknown"
+
+
+def log(msg: str) -> None:
+    """A progress line on stderr, shown at once."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def rewind_binary(no_build: bool, path: Path) -> tuple[Path | None, str]:
+    """Build rewind (unless no_build); return the binary's absolute path and
+    '', or None and why Rewind cannot be measured (also logged)."""
+    reason = "" if no_build else build_rewind(os.environ.get("CARGO", "cargo"))
+    if not reason and not path.is_file():
+        reason = f"{path} does not exist"
+    if reason:
+        log(f"rewind: n/a: {reason}")
+        return None, reason
+    return path.resolve(), ""
+
+
+def run_in_build_dir(build_dir: Path | None, prefix: str, bench,
+                     errors: list[tuple[type, int]]) -> int:
+    """Run bench(dir) in build_dir (kept) or a temporary directory (removed
+    afterwards). An exception of a class in errors is printed as one
+    sentence and turned into that exit status."""
+    tmp = None
+    if build_dir:
+        work = build_dir.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        work = Path(tmp.name)
+    try:
+        return bench(work)
+    except tuple(cls for cls, _ in errors) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return next(code for cls, code in errors if isinstance(e, cls))
+    finally:
+        if tmp:
+            tmp.cleanup()

@@ -50,7 +50,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import build_rewind, first_line, host_cpu
+from benchlib import first_line, host_cpu, log, rewind_binary, run_in_build_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -849,21 +849,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
 
-    tmp = None
-    if args.build_dir:
-        build_dir = args.build_dir.resolve()
-        build_dir.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="linux_boot.")
-        build_dir = Path(tmp.name)
-    try:
-        return bench(args, build_dir)
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        if tmp:
-            tmp.cleanup()
+    return run_in_build_dir(args.build_dir, "linux_boot.",
+                            lambda work: bench(args, work), [(BenchError, 2)])
 
 
 @dataclass
@@ -878,19 +865,9 @@ class Case:
 
 
 def bench(args: argparse.Namespace, build_dir: Path) -> int:
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     start_load = os.getloadavg()
 
-    rewind_reason = ""
-    if not args.no_build:
-        rewind_reason = build_rewind(os.environ.get("CARGO", "cargo"))
-    if not rewind_reason and not args.rewind.is_file():
-        rewind_reason = f"{args.rewind} does not exist"
-    if rewind_reason:
-        log(f"rewind: n/a: {rewind_reason}")
-    rewind = None if rewind_reason else args.rewind.resolve()
+    rewind, rewind_reason = rewind_binary(args.no_build, args.rewind)
 
     gdir = args.guest_dir or cache_dir() / GUEST_SUBDIR
     guest = find_guest(gdir, rewind, args.timeout)

@@ -51,12 +51,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import build_rewind, first_line, host_cpu
+from benchlib import first_line, host_cpu, log, rewind_binary, run_in_build_dir
 from linux_boot import (GUEST_SUBDIR, BenchError, Guest, HostCpu,
                         build_initrd, cache_dir, find_guest, rewind_revision)
 from virtio_io import default_rewind, table
@@ -530,40 +529,17 @@ def main() -> int:
               file=sys.stderr)
         return 2
 
-    tmp = None
-    if args.build_dir:
-        build_dir = args.build_dir.resolve()
-        build_dir.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="snapshot.")
-        build_dir = Path(tmp.name)
-    try:
-        return bench(args, build_dir)
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if tmp:
-            tmp.cleanup()
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    return run_in_build_dir(args.build_dir, "snapshot.",
+                            lambda work: bench(args, work), [(BenchError, 1)])
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:
     start_load = os.getloadavg()
-    rewind_reason = ""
-    if not args.no_build:
-        rewind_reason = build_rewind(os.environ.get("CARGO", "cargo"))
-    if not rewind_reason and not args.rewind.is_file():
-        rewind_reason = f"{args.rewind} does not exist"
-    if rewind_reason:
-        log(f"rewind: n/a: {rewind_reason}")
-    rewind = None if rewind_reason else str(args.rewind.resolve())
+    rewind_path, rewind_reason = rewind_binary(args.no_build, args.rewind)
+    rewind = str(rewind_path) if rewind_path else None
 
     gdir = args.guest_dir or cache_dir() / GUEST_SUBDIR
-    guest = find_guest(gdir, Path(rewind) if rewind else None, args.timeout)
+    guest = find_guest(gdir, rewind_path, args.timeout)
     script = work / GUEST_SCRIPT
     script.write_text(GUEST_SCRIPT_TEXT
                       .replace("@LINES@", str(DEFAULT_LINES))
