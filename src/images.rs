@@ -191,16 +191,10 @@ pub fn from_recording(
     default_guest: bool,
     origin: Origin,
 ) -> Result<BootFiles, CliError> {
-    let noun = origin.noun();
     let mut guest: Option<rewind_guest::GuestFiles> = None;
     let mut find = |what: &str, recorded: &ImageRef| -> Result<Image, CliError> {
-        let at_path = Image::read(what, Path::new(&recorded.path));
-        if let Ok(image) = &at_path {
-            if image.reference.blake3 == recorded.blake3 {
-                return at_path;
-            }
-        }
-        if default_guest {
+        let at_path = checked_image(what, recorded, origin);
+        if at_path.is_err() && default_guest {
             if guest.is_none() {
                 guest = Some(fetch_default_guest()?);
             }
@@ -215,13 +209,9 @@ pub fn from_recording(
                 return Ok(image);
             }
         }
-        Err(CliError::Message(match at_path {
-            Err(e) => format!("{e}, which the {noun} was made with"),
-            Ok(_) => format!(
-                "the {what} {} is not the one the {noun} was made with (its content hash differs)",
-                recorded.path
-            ),
-        }))
+        // The error names the recorded path, where the file was looked for
+        // first.
+        at_path
     };
     let (firmware, firmware_builtin) = match firmware {
         FirmwareRef::None => (None, false),

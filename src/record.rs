@@ -97,7 +97,8 @@ pub struct Recorder {
     events: u64,
     /// The first failure to write; the run goes on, the recording stops.
     error: Option<String>,
-    end: Option<(Position, String)>,
+    /// Where the run ended and its final state hash.
+    end: Option<(Position, [u8; 32])>,
     header_hash: [u8; 32],
 }
 
@@ -196,20 +197,22 @@ impl Recorder {
     /// The run ends: the last event, with the final state hash.
     pub fn end(&mut self, machine: &mut Machine, phase: EndPhase, ending: &Ending) {
         let at = self.position(machine);
-        let reason = ending.reason_and_code().0.to_string();
+        let state_hash = machine.state_hash();
         self.push(Event::End {
             at,
             phase,
             guest_ns: machine.guest_time_ns(),
-            reason: reason.clone(),
-            state_hash: machine.state_hash(),
+            reason: ending.reason_and_code().0.to_string(),
+            state_hash,
         });
-        self.end = Some((at, reason));
+        self.end = Some((at, state_hash));
         self.flush();
     }
 
-    /// Finishes the file; returns the summary line, or what went wrong.
-    pub fn close(mut self) -> Result<String, String> {
+    /// Finishes the file; returns the summary line (without the state
+    /// hash) and the final state hash if the end was recorded, or what went
+    /// wrong.
+    pub fn close(mut self) -> Result<(String, Option<[u8; 32]>), String> {
         if let Some(writer) = self.writer.take() {
             match writer.finish() {
                 Ok(mut out) => {
@@ -225,10 +228,11 @@ impl Recorder {
         }
         let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         let icount = self.end.as_ref().map_or(0, |(at, _)| at.icount);
-        Ok(format!(
+        let summary = format!(
             "recorded {icount} instructions and {} events in {} ({size} bytes)",
             self.events,
             self.path.display()
-        ))
+        );
+        Ok((summary, self.end.map(|(_, hash)| hash)))
     }
 }

@@ -59,7 +59,12 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         )
     };
     let (reason, code) = ending.reason_and_code();
-    let state_hash = machine.state_hash();
+    // Reaching the recorded end compared the machine's hash with the
+    // recorded one already; hashing all of RAM again is not needed.
+    let state_hash = match inputs.end_hash {
+        Some(hash) if inputs.reached_end => hash,
+        _ => machine.state_hash(),
+    };
     let matches = inputs
         .end_hash
         .map(|h| h == state_hash && inputs.reached_end);
@@ -207,15 +212,11 @@ impl Replayer {
         // A machine restored from a snapshot has taken every event up to its
         // round already.
         let done = machine.rounds;
-        let start = if done == 0 {
-            0
-        } else {
-            recording
-                .events
-                .iter()
-                .position(|e| e.at().round > done)
-                .unwrap_or(recording.events.len())
-        };
+        let start = recording
+            .events
+            .iter()
+            .position(|e| e.at().round > done)
+            .unwrap_or(recording.events.len());
         Replayer {
             events: recording.events[start..].iter().cloned().collect(),
             checkpoints: Checkpointer::new(machine, recording.header.checkpoint_every),

@@ -89,24 +89,31 @@ fn open_nets(args: &RunArgs) -> Result<(Vec<NetPort>, Vec<[u8; 6]>), CliError> {
     let mut ports = Vec::new();
     let mut macs = Vec::new();
     for (i, spec) in args.nets.iter().enumerate() {
-        let (backend, mac): (Box<dyn NetBackend>, [u8; 6]) = match spec {
-            NetSpec::User(cfg) => {
-                let mut cfg = cfg.clone();
-                if cfg.guest_mac == UserNetConfig::default().guest_mac {
-                    cfg.guest_mac = default_mac(i);
-                }
-                let mac = cfg.guest_mac;
-                (Box::new(UserNet::new(cfg)?), mac)
+        let mac = match spec {
+            NetSpec::User(cfg) if cfg.guest_mac != UserNetConfig::default().guest_mac => {
+                cfg.guest_mac
             }
-            NetSpec::Tap(name) => (Box::new(Tap::open(name)?), default_mac(i)),
+            _ => default_mac(i),
         };
-        ports.push(NetPort {
-            backend,
-            backlog: VecDeque::new(),
-        });
+        ports.push(open_net(spec, mac)?);
         macs.push(mac);
     }
     Ok((ports, macs))
+}
+
+/// Opens the backend of a network device whose guest has address `mac`.
+fn open_net(spec: &NetSpec, mac: [u8; 6]) -> Result<NetPort, CliError> {
+    let backend: Box<dyn NetBackend> = match spec {
+        NetSpec::User(cfg) => Box::new(UserNet::new(UserNetConfig {
+            guest_mac: mac,
+            ..cfg.clone()
+        })?),
+        NetSpec::Tap(name) => Box::new(Tap::open(name)?),
+    };
+    Ok(NetPort {
+        backend,
+        backlog: VecDeque::new(),
+    })
 }
 
 /// What every machine is built from besides its boot files and disks.
@@ -242,18 +249,11 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     // the old host's connections were is not part of the machine.
     let mut nets = Vec::new();
     for net in &config.nets {
-        let backend: Box<dyn NetBackend> = if let Some(name) = net.backend.strip_prefix("tap=") {
-            Box::new(Tap::open(name)?)
-        } else {
-            Box::new(UserNet::new(UserNetConfig {
-                guest_mac: net.mac,
-                ..UserNetConfig::default()
-            })?)
-        };
-        nets.push(NetPort {
-            backend,
-            backlog: VecDeque::new(),
-        });
+        // `backend` is "user" or "tap=NAME", both --net forms.
+        let spec = NetSpec::parse(&net.backend).map_err(|e| {
+            CliError::Message(format!("the snapshot's network device is unusable: {e}"))
+        })?;
+        nets.push(open_net(&spec, net.mac)?);
     }
     let entropy = match config.entropy {
         Some(rewind_replay::EntropyRef::Host) => open_entropy(Some(Entropy::Host))?,
@@ -356,7 +356,13 @@ impl Session<'_> {
         let recording = inputs.recorder.take().map(Recorder::close);
         let overlay_error = save(&mut machine);
         let (reason, code) = ending.reason_and_code();
-        let state_hash = machine.state_hash();
+        // Hashing all of RAM takes a while for a large guest: only when the
+        // report or the recording's summary shows it, and at most once.
+        let mut hash = match &recording {
+            Some(Ok((_, end_hash))) => *end_hash,
+            _ => None,
+        };
+        let mut state_hash = |machine: &Machine| *hash.get_or_insert_with(|| machine.state_hash());
         if let Some(path) = self.report {
             let report = Report {
                 exit_reason: reason,
@@ -364,7 +370,7 @@ impl Session<'_> {
                 instructions_retired: machine.instret(),
                 guest_time_ns: machine.guest_time_ns(),
                 wall_seconds: self.started.elapsed().as_secs_f64(),
-                state_hash: hex(&state_hash),
+                state_hash: hex(&state_hash(&machine)),
                 replay: None,
             };
             report.write(path).map_err(CliError::Message)?;
@@ -373,8 +379,11 @@ impl Session<'_> {
             eprintln!("\nrewind: {message}");
         }
         let recording_error = match recording {
-            Some(Ok(summary)) => {
-                eprintln!("rewind: {summary}; state hash {}", hex(&state_hash));
+            Some(Ok((summary, _))) => {
+                eprintln!(
+                    "rewind: {summary}; state hash {}",
+                    hex(&state_hash(&machine))
+                );
                 None
             }
             Some(Err(error)) => Some(error),
@@ -402,14 +411,18 @@ fn save_disks(machine: &mut Machine, args: &RunArgs) -> Option<String> {
         }
     }
     for (n, file) in &args.save_overlays {
-        let disk = machine
-            .disk_mut(*n)
-            .and_then(|d| (d as &mut dyn std::any::Any).downcast_mut::<DiskBackend>());
-        if let Some(DiskBackend(disk)) = disk {
+        if let Some(disk) = image_disk(machine, *n) {
             if let Err(e) = disk.save_overlay(file) {
                 first_error.get_or_insert(e.to_string());
             }
         }
     }
     first_error
+}
+
+/// The disk image behind virtio-blk device `n`.
+pub fn image_disk(machine: &mut Machine, n: usize) -> Option<&mut rewind_disk::Disk> {
+    let backend = machine.disk_mut(n)?;
+    let DiskBackend(disk) = (backend as &mut dyn std::any::Any).downcast_mut::<DiskBackend>()?;
+    Some(disk)
 }

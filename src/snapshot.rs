@@ -17,7 +17,7 @@
 //! each file restores on its own.
 
 use crate::replay::build_machine;
-use crate::run::DiskBackend;
+use crate::run::image_disk;
 use crate::CliError;
 use rewind_hart::WriteMark;
 use rewind_machine::Machine;
@@ -208,10 +208,7 @@ impl Snapshotter {
             ));
         }
         for n in 0..self.config.disks.len() {
-            let disk = machine
-                .disk_mut(n)
-                .and_then(|d| (d as &mut dyn std::any::Any).downcast_mut::<DiskBackend>());
-            if let Some(DiskBackend(disk)) = disk {
+            if let Some(disk) = image_disk(machine, n) {
                 if disk.overlay().is_some() {
                     let mut bytes = Vec::new();
                     disk.write_overlay(&mut bytes, Path::new("the snapshot"))

@@ -357,10 +357,7 @@ impl Machine {
             }
             taken += 1;
         }
-        self.board.sync_interrupts(self.round_start);
-        for hart in &mut self.harts {
-            hart.request_interrupt_resample();
-        }
+        self.after_input();
         taken
     }
 
@@ -374,8 +371,9 @@ impl Machine {
         std::mem::take(&mut self.board.uart.output)
     }
 
-    /// Makes the harts see interrupt lines changed by an input.
-    fn after_input(&mut self) {
+    /// Makes the harts see interrupt lines changed by an input (or a
+    /// restored state).
+    pub(crate) fn after_input(&mut self) {
         self.board.sync_interrupts(self.round_start);
         for hart in &mut self.harts {
             hart.request_interrupt_resample();

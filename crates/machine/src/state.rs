@@ -288,10 +288,7 @@ impl Machine {
                 _ => unreachable!("kinds were checked above"),
             }
         }
-        self.board.sync_interrupts(self.round_start);
-        for hart in &mut self.harts {
-            hart.request_interrupt_resample();
-        }
+        self.after_input();
         Ok(())
     }
 }
