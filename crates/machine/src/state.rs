@@ -14,10 +14,15 @@
 //! checked against the fresh machine's shape (vector lengths, device kinds,
 //! queue counts) before anything is replaced, so a bad one is an error, never
 //! a panic or a machine in a half-restored state.
+//!
+//! Each device says what it stores and what fits it beside its own code, by
+//! implementing [`Saved`]; this module holds what they share (the codec and
+//! the error) and the machine's side: its own counters, the harts (whose
+//! crate knows nothing of snapshots), the list of components and the
+//! all-or-nothing replace.
 
 use crate::machine::Machine;
 use crate::sbi::HartState;
-use crate::virtio::{blk, console, net, rng, Device};
 use bincode::Options;
 use rewind_hart::{ArchState, Hart};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -60,46 +65,47 @@ fn decode<T: DeserializeOwned>(part: &str, bytes: &[u8]) -> Result<T, StateError
         })
 }
 
-/// The machine's own counters.
-#[derive(Serialize, Deserialize)]
-struct Counters {
-    round_start: u64,
-    rounds: u64,
-    resets: u64,
-    retired_before_reset: u64,
-    hart_states: Vec<HartState>,
-}
+/// A part of the machine whose state is one snapshot component (or, for a
+/// virtio device, the second half of its transport's component).
+///
+/// A part names the type it stores and how a stored value is checked and
+/// put back; the bytes are made and read only by the provided methods here,
+/// so every part uses the one size-limited codec. Restoring is split into
+/// [`Saved::load`], which may fail and changes nothing, and
+/// [`Saved::apply`], which cannot fail, so that the machine can check every
+/// component before it replaces any.
+pub(crate) trait Saved {
+    /// What the part stores. Its bincode encoding is the snapshot format:
+    /// changing it makes older snapshots unreadable.
+    type State: Serialize + DeserializeOwned;
 
-/// A virtio device's state without its host backend.
-#[derive(Serialize, Deserialize)]
-enum SavedDevice {
-    Blk(blk::BlkState),
-    Net(net::Net),
-    Console(console::Console),
-    Rng(rng::Rng),
-}
+    /// A copy of the part's state. (A copy rather than a borrow so that
+    /// what is written is the very type that is read back; snapshots are
+    /// rare and RAM, not devices, dominates their cost.)
+    fn saved(&self) -> Self::State;
 
-impl SavedDevice {
-    fn kind(&self) -> &'static str {
-        match self {
-            SavedDevice::Blk(_) => "block",
-            SavedDevice::Net(_) => "network",
-            SavedDevice::Console(_) => "console",
-            SavedDevice::Rng(_) => "entropy",
-        }
+    /// Refuses a decoded state that does not fit `self`, the part of a
+    /// fresh machine built from the snapshot's configuration: one that
+    /// contradicts the configuration or that later code could not handle
+    /// without panicking. `part` names the component for the error.
+    fn check(&self, part: &str, state: &Self::State) -> Result<(), StateError>;
+
+    /// Replaces the part's state with one that [`Saved::check`] accepted.
+    fn apply(&mut self, state: Self::State);
+
+    fn save(&self) -> Vec<u8> {
+        encode(&self.saved())
+    }
+
+    /// Decodes a component and checks it fits, changing nothing.
+    fn load(&self, part: &str, bytes: &[u8]) -> Result<Self::State, StateError> {
+        let state = decode(part, bytes)?;
+        self.check(part, &state)?;
+        Ok(state)
     }
 }
 
-fn device_kind(device: &Device) -> &'static str {
-    match device {
-        Device::Blk(_) => "block",
-        Device::Net(_) => "network",
-        Device::Console(_) => "console",
-        Device::Rng(_) => "entropy",
-    }
-}
-
-fn mismatch(part: &str, reason: String) -> StateError {
+pub(crate) fn mismatch(part: &str, reason: String) -> StateError {
     StateError::Mismatch {
         part: part.to_string(),
         reason,
@@ -107,7 +113,12 @@ fn mismatch(part: &str, reason: String) -> StateError {
 }
 
 /// Checks that a restored vector has the length the machine gives it.
-fn same_len(part: &str, what: &str, restored: usize, fresh: usize) -> Result<(), StateError> {
+pub(crate) fn same_len(
+    part: &str,
+    what: &str,
+    restored: usize,
+    fresh: usize,
+) -> Result<(), StateError> {
     if restored == fresh {
         Ok(())
     } else {
@@ -118,8 +129,81 @@ fn same_len(part: &str, what: &str, restored: usize, fresh: usize) -> Result<(),
     }
 }
 
+/// The machine's own counters.
+#[derive(Serialize, Deserialize)]
+struct Counters {
+    round_start: u64,
+    rounds: u64,
+    resets: u64,
+    retired_before_reset: u64,
+    hart_states: Vec<HartState>,
+}
+
+/// Harts live in rewind-hart, which knows nothing of snapshots; what the
+/// machine stores of one is its architectural state.
+impl Saved for Hart {
+    type State = ArchState;
+
+    fn saved(&self) -> ArchState {
+        self.arch_state()
+    }
+
+    /// What the executor assumes of a hart's state.
+    fn check(&self, part: &str, state: &ArchState) -> Result<(), StateError> {
+        if state.x[0] != 0 {
+            return Err(mismatch(part, "register x0 is not zero".to_string()));
+        }
+        if ![0, 1, 3].contains(&state.prv) {
+            return Err(mismatch(
+                part,
+                format!("privilege mode {} does not exist", state.prv),
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, state: ArchState) {
+        // A new hart, so that no decoded code or TLB entry of the old
+        // state survives.
+        *self = Hart::from_arch_state(self.id, &state);
+    }
+}
+
+/// The components of a snapshot being restored, and the names of those
+/// read so far: any left unread belongs to nothing in this machine.
+struct Components<'a> {
+    parts: &'a [(String, Vec<u8>)],
+    read: Vec<&'a str>,
+}
+
+impl<'a> Components<'a> {
+    fn bytes(&mut self, name: &str) -> Result<&'a [u8], StateError> {
+        let (name, bytes) = self
+            .parts
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| StateError::Missing(name.to_string()))?;
+        self.read.push(name);
+        Ok(bytes)
+    }
+
+    fn load<T: Saved>(&mut self, name: &str, fresh: &T) -> Result<T::State, StateError> {
+        fresh.load(name, self.bytes(name)?)
+    }
+
+    /// The first component not read. Components named `host:...` belong to
+    /// the embedding program, which restores them itself.
+    fn unexpected(&self) -> Option<&'a str> {
+        self.parts
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .find(|n| !self.read.contains(n) && !n.starts_with("host:"))
+    }
+}
+
 impl Machine {
     /// The machine's state as named components (see the module comment).
+    /// Their names and order are part of the snapshot format.
     pub fn save_state(&self) -> Vec<(String, Vec<u8>)> {
         let b = &self.board;
         let mut parts = vec![(
@@ -133,24 +217,15 @@ impl Machine {
             }),
         )];
         for (id, hart) in self.harts.iter().enumerate() {
-            parts.push((format!("hart {id}"), encode(&hart.arch_state())));
+            parts.push((format!("hart {id}"), hart.save()));
         }
-        parts.push(("uart".to_string(), encode(&b.uart)));
-        parts.push(("clint".to_string(), encode(&b.clint)));
-        parts.push(("plic".to_string(), encode(&b.plic)));
-        parts.push(("rtc".to_string(), encode(&b.rtc)));
-        parts.push(("finisher".to_string(), encode(&b.finisher)));
+        parts.push(("uart".to_string(), b.uart.save()));
+        parts.push(("clint".to_string(), b.clint.save()));
+        parts.push(("plic".to_string(), b.plic.save()));
+        parts.push(("rtc".to_string(), b.rtc.save()));
+        parts.push(("finisher".to_string(), b.finisher.save()));
         for slot in &b.virtio.slots {
-            let device = match &slot.device {
-                Device::Blk(d) => SavedDevice::Blk(d.state.clone()),
-                Device::Net(d) => SavedDevice::Net(d.clone()),
-                Device::Console(d) => SavedDevice::Console(d.clone()),
-                Device::Rng(d) => SavedDevice::Rng(d.clone()),
-            };
-            parts.push((
-                format!("virtio {}", slot.slot),
-                encode(&(&slot.state, &device)),
-            ));
+            parts.push((format!("virtio {}", slot.slot), slot.save()));
         }
         parts
     }
@@ -160,106 +235,33 @@ impl Machine {
     /// Everything is decoded and checked first; on an error the machine is
     /// unchanged. RAM is restored separately.
     pub fn restore_state(&mut self, parts: &[(String, Vec<u8>)]) -> Result<(), StateError> {
-        let find = |name: &str| -> Result<&[u8], StateError> {
-            parts
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, bytes)| bytes.as_slice())
-                .ok_or_else(|| StateError::Missing(name.to_string()))
+        let mut saved = Components {
+            parts,
+            read: Vec::new(),
         };
-        let harts = self.harts.len();
-        let counters: Counters = decode("machine", find("machine")?)?;
-        same_len("machine", "hart states", counters.hart_states.len(), harts)?;
-        let mut arch = Vec::with_capacity(harts);
-        for id in 0..harts {
-            let name = format!("hart {id}");
-            let state: ArchState = decode(&name, find(&name)?)?;
-            check_hart(&name, &state)?;
-            arch.push(state);
+        let counters: Counters = decode("machine", saved.bytes("machine")?)?;
+        same_len(
+            "machine",
+            "hart states",
+            counters.hart_states.len(),
+            self.harts.len(),
+        )?;
+        let mut harts = Vec::with_capacity(self.harts.len());
+        for (id, hart) in self.harts.iter().enumerate() {
+            harts.push(saved.load(&format!("hart {id}"), hart)?);
         }
         let b = &self.board;
-        let uart: crate::devices::uart::Uart = decode("uart", find("uart")?)?;
-        let clint: crate::devices::clint::Clint = decode("clint", find("clint")?)?;
-        same_len(
-            "clint",
-            "software interrupt bits",
-            clint.msip.len(),
-            b.clint.msip.len(),
-        )?;
-        same_len(
-            "clint",
-            "timer compares",
-            clint.mtimecmp.len(),
-            b.clint.mtimecmp.len(),
-        )?;
-        let plic: crate::devices::plic::Plic = decode("plic", find("plic")?)?;
-        same_len(
-            "plic",
-            "priorities",
-            plic.priority.len(),
-            b.plic.priority.len(),
-        )?;
-        same_len("plic", "contexts", plic.enable.len(), b.plic.enable.len())?;
-        same_len(
-            "plic",
-            "thresholds",
-            plic.threshold.len(),
-            b.plic.threshold.len(),
-        )?;
-        let rtc: crate::devices::rtc::GoldfishRtc = decode("rtc", find("rtc")?)?;
-        let finisher: crate::devices::finisher::Finisher = decode("finisher", find("finisher")?)?;
-        let mut virtio = Vec::new();
+        let uart = saved.load("uart", &b.uart)?;
+        let clint = saved.load("clint", &b.clint)?;
+        let plic = saved.load("plic", &b.plic)?;
+        let rtc = saved.load("rtc", &b.rtc)?;
+        let finisher = saved.load("finisher", &b.finisher)?;
+        let mut virtio = Vec::with_capacity(b.virtio.slots.len());
         for slot in &b.virtio.slots {
-            let name = format!("virtio {}", slot.slot);
-            let (transport, device): (crate::virtio::mmio::TransportState, SavedDevice) =
-                decode(&name, find(&name)?)?;
-            if device.kind() != device_kind(&slot.device) {
-                return Err(mismatch(
-                    &name,
-                    format!(
-                        "it is a {} device where this machine has a {} device",
-                        device.kind(),
-                        device_kind(&slot.device)
-                    ),
-                ));
-            }
-            same_len(
-                &name,
-                "queues",
-                transport.queues.len(),
-                slot.state.queues.len(),
-            )?;
-            for (q, (restored, fresh)) in
-                transport.queues.iter().zip(&slot.state.queues).enumerate()
-            {
-                if restored.max_size != fresh.max_size {
-                    return Err(mismatch(
-                        &name,
-                        format!("queue {q} has another maximum size"),
-                    ));
-                }
-            }
-            if let (SavedDevice::Blk(saved), Device::Blk(d)) = (&device, &slot.device) {
-                if saved.capacity != d.state.capacity || saved.index != d.state.index {
-                    return Err(mismatch(&name, "the disk has another size".to_string()));
-                }
-            }
-            virtio.push((transport, device));
+            virtio.push(saved.load(&format!("virtio {}", slot.slot), slot)?);
         }
-        let known = |name: &str| {
-            name == "machine"
-                || ["uart", "clint", "plic", "rtc", "finisher"].contains(&name)
-                || (0..harts).any(|id| name == format!("hart {id}"))
-                || b.virtio
-                    .slots
-                    .iter()
-                    .any(|s| name == format!("virtio {}", s.slot))
-        };
-        if let Some((name, _)) = parts
-            .iter()
-            .find(|(n, _)| !known(n) && !n.starts_with("host:"))
-        {
-            return Err(StateError::Unexpected(name.clone()));
+        if let Some(name) = saved.unexpected() {
+            return Err(StateError::Unexpected(name.to_string()));
         }
         // Everything fits: replace.
         self.round_start = counters.round_start;
@@ -267,44 +269,21 @@ impl Machine {
         self.resets = counters.resets;
         self.retired_before_reset = counters.retired_before_reset;
         self.states = counters.hart_states;
-        self.harts = arch
-            .iter()
-            .enumerate()
-            .map(|(id, state)| Hart::from_arch_state(id, state))
-            .collect();
+        for (hart, state) in self.harts.iter_mut().zip(harts) {
+            hart.apply(state);
+        }
         let b = &mut self.board;
-        b.uart = uart;
-        b.clint = clint;
-        b.plic = plic;
-        b.rtc = rtc;
-        b.finisher = finisher;
-        for (slot, (transport, device)) in b.virtio.slots.iter_mut().zip(virtio) {
-            slot.state = transport;
-            match (&mut slot.device, device) {
-                (Device::Blk(d), SavedDevice::Blk(s)) => d.state = s,
-                (Device::Net(d), SavedDevice::Net(s)) => *d = s,
-                (Device::Console(d), SavedDevice::Console(s)) => *d = s,
-                (Device::Rng(d), SavedDevice::Rng(s)) => *d = s,
-                _ => unreachable!("kinds were checked above"),
-            }
+        b.uart.apply(uart);
+        b.clint.apply(clint);
+        b.plic.apply(plic);
+        b.rtc.apply(rtc);
+        b.finisher.apply(finisher);
+        for (slot, state) in b.virtio.slots.iter_mut().zip(virtio) {
+            slot.apply(state);
         }
         self.after_input();
         Ok(())
     }
-}
-
-/// What the executor assumes of a hart's state.
-fn check_hart(part: &str, state: &ArchState) -> Result<(), StateError> {
-    if state.x[0] != 0 {
-        return Err(mismatch(part, "register x0 is not zero".to_string()));
-    }
-    if ![0, 1, 3].contains(&state.prv) {
-        return Err(mismatch(
-            part,
-            format!("privilege mode {} does not exist", state.prv),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -317,6 +296,11 @@ mod tests {
     /// A machine with every kind of device, two harts, and a program that
     /// counts in a register and stores the count to RAM.
     fn machine() -> Machine {
+        let (config, disk) = parts();
+        Machine::with_disks(config, vec![Box::new(disk)]).unwrap()
+    }
+
+    fn parts() -> (MachineConfig, MemDisk) {
         let program: Vec<u8> = [
             0x0010_0297u32, // auipc t0, 0x100
             0x0013_0313,    // addi t1, t1, 1
@@ -345,7 +329,7 @@ mod tests {
             bytes: vec![0; 4096],
             read_only: false,
         };
-        Machine::with_disks(config, vec![Box::new(disk)]).unwrap()
+        (config, disk)
     }
 
     fn advanced() -> Machine {
@@ -452,5 +436,111 @@ mod tests {
             .restore_state(&with("hart 0", encode(&x0)))
             .unwrap_err();
         assert!(e.to_string().contains("x0"), "{e}");
+    }
+
+    /// The names and order of the components are part of the snapshot
+    /// format: snapshots written by earlier versions must still restore.
+    #[test]
+    fn component_names_and_order_are_pinned() {
+        let m = advanced();
+        let names: Vec<String> = m.save_state().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "machine", "hart 0", "hart 1", "uart", "clint", "plic", "rtc", "finisher",
+                "virtio 0", "virtio 1", "virtio 2", "virtio 3",
+            ]
+        );
+        let kinds: Vec<u32> = m.board.virtio.slots.iter().map(|s| s.device.id()).collect();
+        assert_eq!(
+            kinds,
+            [
+                crate::virtio::blk::ID,
+                crate::virtio::net::ID,
+                crate::virtio::console::ID,
+                crate::virtio::rng::ID
+            ]
+        );
+    }
+
+    /// Each component is the plain encoding of its part's state struct, and
+    /// a virtio slot's is its transport's followed by the index of the
+    /// device's kind (0 block, 1 network, 2 console, 3 entropy) and the
+    /// device's state: the layout that snapshots on disk have.
+    #[test]
+    fn component_bytes_are_pinned() {
+        use crate::virtio::Device;
+        let m = advanced();
+        let b = &m.board;
+        let saved = m.save_state();
+        let bytes = |name: &str| &saved.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(
+            bytes("machine"),
+            &encode(&(
+                m.round_start,
+                m.rounds,
+                m.resets,
+                m.retired_before_reset,
+                &m.states
+            ))
+        );
+        for (id, hart) in m.harts.iter().enumerate() {
+            assert_eq!(bytes(&format!("hart {id}")), &encode(&hart.arch_state()));
+        }
+        assert_eq!(bytes("uart"), &encode(&b.uart));
+        assert_eq!(bytes("clint"), &encode(&b.clint));
+        assert_eq!(bytes("plic"), &encode(&b.plic));
+        assert_eq!(bytes("rtc"), &encode(&b.rtc));
+        assert_eq!(bytes("finisher"), &encode(&b.finisher));
+        for slot in &b.virtio.slots {
+            let (kind, device) = match &slot.device {
+                Device::Blk(d) => (0u32, encode(&d.state)),
+                Device::Net(d) => (1, encode(d)),
+                Device::Console(d) => (2, encode(d)),
+                Device::Rng(d) => (3, encode(d)),
+            };
+            let mut expected = encode(&slot.state);
+            expected.extend_from_slice(&kind.to_le_bytes());
+            expected.extend_from_slice(&device);
+            assert_eq!(bytes(&format!("virtio {}", slot.slot)), &expected);
+        }
+    }
+
+    /// States that decode but that the devices' code could not run with
+    /// (it would subtract past zero or index past an array).
+    #[test]
+    fn device_states_the_code_cannot_handle_are_refused() {
+        use crate::virtio::Device;
+        let source = advanced();
+        let saved = source.save_state();
+        let mut target = machine();
+        let before = target.state_hash();
+        let refused = |target: &mut Machine, name: &str, bytes: Vec<u8>, word: &str| {
+            let mut parts = saved.clone();
+            parts.iter_mut().find(|(n, _)| n == name).unwrap().1 = bytes;
+            let e = target.restore_state(&parts).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(word), "{e}");
+        };
+        let mut uart = source.board.uart.clone();
+        uart.rx = vec![b'x'; 17].into();
+        refused(&mut target, "uart", encode(&uart), "FIFO");
+        let slot = source
+            .board
+            .virtio
+            .slots
+            .iter()
+            .find(|s| matches!(s.device, Device::Rng(_)))
+            .unwrap();
+        let mut state = slot.saved();
+        if let crate::virtio::SavedDevice::Rng(r) = &mut state.1 {
+            r.generator.used = 64;
+        }
+        let name = format!("virtio {}", slot.slot);
+        refused(&mut target, &name, encode(&state), "64-byte block");
+        assert_eq!(
+            target.state_hash(),
+            before,
+            "a refused restore changed the machine"
+        );
     }
 }

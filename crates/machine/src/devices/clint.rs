@@ -4,6 +4,7 @@
 //! tick every `NS_PER_TICK` nanoseconds of virtual time, plus an offset that
 //! a guest write to mtime sets. Nothing here reads host time.
 
+use crate::state::{same_len, Saved, StateError};
 use rewind_hart::bus::irq;
 
 pub const BASE: u64 = 0x200_0000;
@@ -133,5 +134,34 @@ fn narrow(v: u64, size: u8) -> u64 {
         v
     } else {
         v & ((1u64 << (8 * size)) - 1)
+    }
+}
+
+impl Saved for Clint {
+    type State = Clint;
+
+    fn saved(&self) -> Clint {
+        self.clone()
+    }
+
+    /// The vectors are indexed by hart, so their lengths must be this
+    /// machine's number of harts.
+    fn check(&self, part: &str, state: &Clint) -> Result<(), StateError> {
+        same_len(
+            part,
+            "software interrupt bits",
+            state.msip.len(),
+            self.msip.len(),
+        )?;
+        same_len(
+            part,
+            "timer compares",
+            state.mtimecmp.len(),
+            self.mtimecmp.len(),
+        )
+    }
+
+    fn apply(&mut self, state: Clint) {
+        *self = state;
     }
 }

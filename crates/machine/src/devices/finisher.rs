@@ -1,6 +1,8 @@
 //! SiFive test finisher (QEMU `virt` "sifive,test0"): a guest writes a 32-bit
 //! command to end the run.
 
+use crate::state::{Saved, StateError};
+
 /// What the guest asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FinisherRequest {
@@ -38,5 +40,22 @@ impl Finisher {
             0x7777 => Some(FinisherRequest::Reset),
             _ => self.request,
         };
+    }
+}
+
+impl Saved for Finisher {
+    type State = Finisher;
+
+    fn saved(&self) -> Finisher {
+        self.clone()
+    }
+
+    /// Any request may be pending; none depends on the configuration.
+    fn check(&self, _part: &str, _state: &Finisher) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn apply(&mut self, state: Finisher) {
+        *self = state;
     }
 }

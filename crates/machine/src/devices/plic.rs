@@ -9,6 +9,7 @@
 //! context's threshold (lowest number on ties), clears its pending bit and
 //! marks it claimed; completing it lets a still-high line request again.
 
+use crate::state::{same_len, Saved, StateError};
 use rewind_hart::bus::irq;
 
 pub const BASE: u64 = 0x0c00_0000;
@@ -202,6 +203,36 @@ impl Plic {
             (rel / ENABLE_STRIDE) as usize,
             ((rel % ENABLE_STRIDE) / 4) as usize,
         )
+    }
+}
+
+impl Saved for Plic {
+    type State = Plic;
+
+    fn saved(&self) -> Plic {
+        self.clone()
+    }
+
+    /// The vectors are indexed by source and by context (two per hart), so
+    /// their lengths must be this machine's.
+    fn check(&self, part: &str, state: &Plic) -> Result<(), StateError> {
+        same_len(
+            part,
+            "priorities",
+            state.priority.len(),
+            self.priority.len(),
+        )?;
+        same_len(part, "contexts", state.enable.len(), self.enable.len())?;
+        same_len(
+            part,
+            "thresholds",
+            state.threshold.len(),
+            self.threshold.len(),
+        )
+    }
+
+    fn apply(&mut self, state: Plic) {
+        *self = state;
     }
 }
 

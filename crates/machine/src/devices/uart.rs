@@ -5,6 +5,7 @@
 //! FIFO; the machine pushes them in at points of its choosing, which is what
 //! keeps input deterministic.
 
+use crate::state::{mismatch, Saved, StateError};
 use std::collections::VecDeque;
 
 pub const BASE: u64 = 0x1000_0000;
@@ -133,5 +134,33 @@ impl Uart {
             7 => self.scr = value,
             _ => {}
         }
+    }
+}
+
+impl Saved for Uart {
+    type State = Uart;
+
+    fn saved(&self) -> Uart {
+        self.clone()
+    }
+
+    /// The registers are bytes any value of which the code handles, but the
+    /// receive FIFO must not be longer than a real one: the room left in it
+    /// is computed by subtraction.
+    fn check(&self, part: &str, state: &Uart) -> Result<(), StateError> {
+        if state.rx.len() > FIFO_SIZE {
+            return Err(mismatch(
+                part,
+                format!(
+                    "its receive FIFO holds {} bytes, more than the {FIFO_SIZE} it has room for",
+                    state.rx.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, state: Uart) {
+        *self = state;
     }
 }

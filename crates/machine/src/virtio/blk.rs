@@ -23,6 +23,7 @@
 
 use super::queue::{Chain, Reader, Writer};
 use super::{DeviceError, QueueCtx};
+use crate::state::{mismatch, Saved, StateError};
 use rewind_hart::Ram;
 use std::any::Any;
 
@@ -121,6 +122,29 @@ pub struct Blk {
     pub backend: Box<dyn BlockBackend>,
     /// Host I/O errors to report (taken by the transport as warnings).
     pub host_errors: Vec<String>,
+}
+
+/// The backend is the host's and stays; only the guest-visible state is
+/// stored.
+impl Saved for Blk {
+    type State = BlkState;
+
+    fn saved(&self) -> BlkState {
+        self.state.clone()
+    }
+
+    /// The capacity comes from the backend and the index from the
+    /// configuration: a snapshot of another disk does not fit this one.
+    fn check(&self, part: &str, state: &BlkState) -> Result<(), StateError> {
+        if state.capacity != self.state.capacity || state.index != self.state.index {
+            return Err(mismatch(part, "the disk has another size".to_string()));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, state: BlkState) {
+        self.state = state;
+    }
 }
 
 impl Blk {

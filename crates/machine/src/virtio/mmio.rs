@@ -22,6 +22,7 @@ use super::{
     Device, DeviceError, QueueCtx, F_INDIRECT_DESC, F_VERSION_1, INT_CONFIG_CHANGE,
     INT_USED_BUFFER, STATUS_DRIVER_OK, STATUS_FEATURES_OK, STATUS_NEEDS_RESET,
 };
+use crate::state::{mismatch, same_len, Saved, StateError};
 use rewind_hart::Ram;
 
 pub const BASE: u64 = 0x1000_1000;
@@ -375,5 +376,42 @@ impl VirtioMmio {
                 self.notify(ram, queue);
             }
         }
+    }
+}
+
+/// A slot's component is its transport's registers and queues followed by its
+/// device's state (the device has no component of its own, so that the two,
+/// which only make sense together, are restored together).
+impl Saved for VirtioMmio {
+    type State = (TransportState, super::SavedDevice);
+
+    fn saved(&self) -> Self::State {
+        (self.state.clone(), self.device.saved())
+    }
+
+    /// The device first, since another kind of device explains any other
+    /// difference; then the queues, which the fresh device sized.
+    fn check(&self, part: &str, (transport, device): &Self::State) -> Result<(), StateError> {
+        self.device.check(part, device)?;
+        same_len(
+            part,
+            "queues",
+            transport.queues.len(),
+            self.state.queues.len(),
+        )?;
+        for (q, (restored, fresh)) in transport.queues.iter().zip(&self.state.queues).enumerate() {
+            if restored.max_size != fresh.max_size {
+                return Err(mismatch(
+                    part,
+                    format!("queue {q} has another maximum size"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, (transport, device): Self::State) {
+        self.state = transport;
+        self.device.apply(device);
     }
 }

@@ -17,6 +17,7 @@
 
 use super::queue::{Reader, Writer};
 use super::{DeviceError, QueueCtx};
+use crate::state::{Saved, StateError};
 use std::collections::VecDeque;
 
 pub const ID: u32 = 1;
@@ -140,5 +141,23 @@ impl Net {
         writer.write(ctx.ram, frame);
         ctx.complete(RX, chain.head, writer.written() as u32)?;
         Ok(Delivery::Delivered)
+    }
+}
+
+impl Saved for Net {
+    type State = Net;
+
+    fn saved(&self) -> Net {
+        self.clone()
+    }
+
+    /// Any backlog and counts are handled: the backlog limit is tested with
+    /// `>=`, so a longer saved backlog only drops frames until it drains.
+    fn check(&self, _part: &str, _state: &Net) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn apply(&mut self, state: Net) {
+        *self = state;
     }
 }

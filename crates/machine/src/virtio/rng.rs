@@ -12,6 +12,7 @@
 
 use super::queue::Writer;
 use super::{DeviceError, QueueCtx};
+use crate::state::{mismatch, Saved, StateError};
 
 pub const ID: u32 = 4;
 pub const QUEUE_SIZE: u16 = 64;
@@ -91,6 +92,32 @@ impl Rng {
             ctx.complete(0, chain.head, writer.written() as u32)?;
         }
         Ok(taken)
+    }
+}
+
+impl Saved for Rng {
+    type State = Rng;
+
+    fn saved(&self) -> Rng {
+        self.clone()
+    }
+
+    /// The generator's position within its block indexes a 64-byte array.
+    fn check(&self, part: &str, state: &Rng) -> Result<(), StateError> {
+        if state.generator.used >= 64 {
+            return Err(mismatch(
+                part,
+                format!(
+                    "its generator has used {} bytes of a 64-byte block",
+                    state.generator.used
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, state: Rng) {
+        *self = state;
     }
 }
 
