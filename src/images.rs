@@ -7,7 +7,9 @@ use crate::CliError;
 use rewind_machine::loader::parse_kernel;
 use rewind_machine::{Firmware, KernelImage};
 use rewind_replay::{FirmwareRef, ImageRef};
+use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Where Debian's opensbi package puts the generic fw_dynamic firmware.
 const HOST_OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
@@ -18,15 +20,16 @@ const HOST_OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynami
 /// why, and its panic is noticed.
 const DEFAULT_APPEND: &str = "console=ttyS0 earlycon";
 
-/// A file read into memory, with its description for a recording.
+/// A file read into memory, with its description for a recording. The
+/// bytes are shared with the machine, which keeps them for resets.
 pub struct Image {
     pub reference: ImageRef,
-    pub bytes: Vec<u8>,
+    pub bytes: Arc<[u8]>,
 }
 
 impl Image {
     pub fn read(what: &str, path: &Path) -> Result<Image, CliError> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = read_shared(path).map_err(|e| {
             CliError::Message(format!("cannot read {what} {}: {e}", path.display()))
         })?;
         Ok(Image {
@@ -38,6 +41,25 @@ impl Image {
             bytes,
         })
     }
+}
+
+/// Reads a whole file straight into shared memory: reading into a vector
+/// and converting would copy every byte once more (tens of MiB for a kernel
+/// and initrd, a noticeable part of start-up). Huge pages, for the reason
+/// rewind_snapshot::read_file gives.
+fn read_shared(path: &Path) -> std::io::Result<Arc<[u8]>> {
+    let mut file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len())
+        .map_err(|_| std::io::Error::other("it is too large for this host"))?;
+    let mut zeroed = Arc::<[u8]>::new_zeroed_slice(len);
+    rewind_snapshot::advise_huge_pages(Arc::get_mut(&mut zeroed).expect("just made"));
+    // SAFETY: the memory is zeroed, and all-zero bytes are valid u8s.
+    let mut bytes = unsafe { zeroed.assume_init() };
+    file.read_exact(Arc::get_mut(&mut bytes).expect("just made, so not shared"))?;
+    if file.read(&mut [0])? != 0 {
+        return Err(std::io::Error::other("it grew while it was being read"));
+    }
+    Ok(bytes)
 }
 
 /// The firmware, kernel and initrd of a machine, and its command line.
@@ -191,9 +213,26 @@ pub fn from_recording(
     default_guest: bool,
     origin: Origin,
 ) -> Result<BootFiles, CliError> {
+    // Read and hashed side by side: reading tens of MiB into fresh memory
+    // is a good part of restoring a snapshot, and the files are independent.
+    let binary_firmware = match firmware {
+        FirmwareRef::Binary(r) => Some(r),
+        _ => None,
+    };
+    let (at_firmware, at_kernel, at_initrd) = std::thread::scope(|s| {
+        let kernel = s.spawn(|| checked_image("kernel", kernel, origin));
+        let initrd = initrd.map(|r| s.spawn(move || checked_image("initrd", r, origin)));
+        let firmware = binary_firmware.map(|r| checked_image("firmware", r, origin));
+        let join = |h: std::thread::ScopedJoinHandle<'_, _>| {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        };
+        (firmware, join(kernel), initrd.map(join))
+    });
     let mut guest: Option<rewind_guest::GuestFiles> = None;
-    let mut find = |what: &str, recorded: &ImageRef| -> Result<Image, CliError> {
-        let at_path = checked_image(what, recorded, origin);
+    let mut find = |what: &str,
+                    recorded: &ImageRef,
+                    at_path: Result<Image, CliError>|
+     -> Result<Image, CliError> {
         if at_path.is_err() && default_guest {
             if guest.is_none() {
                 guest = Some(fetch_default_guest()?);
@@ -213,13 +252,16 @@ pub fn from_recording(
         // first.
         at_path
     };
-    let (firmware, firmware_builtin) = match firmware {
-        FirmwareRef::None => (None, false),
-        FirmwareRef::Builtin => (None, true),
-        FirmwareRef::Binary(r) => (Some(find("firmware", r)?), false),
+    let (firmware, firmware_builtin) = match (firmware, at_firmware) {
+        (FirmwareRef::Binary(r), Some(at_path)) => (Some(find("firmware", r, at_path)?), false),
+        (FirmwareRef::Builtin, _) => (None, true),
+        _ => (None, false),
     };
-    let kernel = find("kernel", kernel)?;
-    let initrd = initrd.map(|r| find("initrd", r)).transpose()?;
+    let kernel = find("kernel", kernel, at_kernel)?;
+    let initrd = match (initrd, at_initrd) {
+        (Some(r), Some(at_path)) => Some(find("initrd", r, at_path)?),
+        _ => None,
+    };
     Ok(BootFiles {
         firmware,
         firmware_builtin,

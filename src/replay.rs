@@ -103,12 +103,15 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
 }
 
 /// The machine of a recording or snapshot, from files checked against its
-/// hashes; disk `n` starts from the saved overlay `overlays(n)` if any.
+/// hashes; disk `n` starts from the saved overlay `overlays(n)` if any. A
+/// snapshot's machine starts with RAM all zero, since the snapshot replaces
+/// it: loading the boot images would be work undone at once.
 pub fn build_machine<'a>(
     config: &RecordedConfig,
     overlays: &dyn Fn(usize) -> Option<&'a [u8]>,
     origin: Origin,
 ) -> Result<Machine, CliError> {
+    check_recorded_mem(config, origin)?;
     let boot = images::from_recording(
         &config.firmware,
         &config.kernel,
@@ -145,7 +148,22 @@ pub fn build_machine<'a>(
             hvc: config.hvc,
         },
     };
-    Ok(Machine::with_disks(machine_config(&boot, shape)?, disks)?)
+    let config = machine_config(&boot, shape)?;
+    Ok(match origin {
+        Origin::Recording => Machine::with_disks(config, disks)?,
+        Origin::Snapshot => Machine::with_zero_ram(config, disks)?,
+    })
+}
+
+/// Refuses a configuration whose RAM size `--mem` would not accept.
+pub fn check_recorded_mem(config: &RecordedConfig, origin: Origin) -> Result<(), CliError> {
+    crate::size::check_mem_size(config.mem_size).map_err(|why| {
+        CliError::Message(format!(
+            "the {}'s RAM size of {} bytes {why}",
+            origin.noun(),
+            config.mem_size
+        ))
+    })
 }
 
 /// The machine of a snapshot taken during this recording.

@@ -20,6 +20,7 @@ use rewind_net::{NetBackend, NetSpec, Tap, UserNet, UserNetConfig};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// 2026-01-01T00:00:00Z: what the guest's RTC reads at boot unless
 /// `--rtc-epoch` says otherwise. Guest wall time is part of the
@@ -133,7 +134,7 @@ pub fn machine_config(boot: &BootFiles, shape: Shape) -> Result<MachineConfig, C
         harts: shape.harts,
         firmware,
         kernel: Some(kernel),
-        initrd: boot.initrd.as_ref().map(|i| i.bytes.clone()),
+        initrd: boot.initrd.as_ref().map(|i| Arc::clone(&i.bytes)),
         bootargs: boot.bootargs.clone(),
         rtc_epoch_ns: shape.rtc_epoch_ns,
         seed: shape.seed,
@@ -242,7 +243,9 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
     let chain = crate::snapshot::open_chain(&args.snapshot)?;
     let restored = crate::snapshot::restore(&chain)?;
-    drop(chain);
+    // Unmapping tens of MiB of file contents takes milliseconds; the
+    // machine need not wait for it.
+    std::thread::spawn(move || drop(chain));
     let config = restored.config;
     let machine = restored.machine;
     // Network devices come back on new backends of the same kind: what

@@ -21,18 +21,34 @@ pub fn parse_mem_size(text: &str) -> Result<u64, String> {
     let bytes = number
         .checked_mul(multiplier)
         .ok_or_else(|| format!("'{text}' is too large"))?;
-    if !(1 << 20..=64 << 30).contains(&bytes) {
-        return Err(format!("'{text}' is outside the supported range 1M..64G"));
-    }
-    if bytes % 4096 != 0 {
-        return Err(format!("'{text}' is not a whole number of 4 KiB pages"));
-    }
+    check_mem_size(bytes).map_err(|why| format!("'{text}' {why}"))?;
     Ok(bytes)
+}
+
+/// Checks a RAM size that comes from a file (a recording's or snapshot's
+/// configuration) as `--mem` would: a hostile one must be an error, not an
+/// allocation the host cannot make. Says why not, to follow the size.
+pub fn check_mem_size(bytes: u64) -> Result<(), String> {
+    if !(1 << 20..=64 << 30).contains(&bytes) {
+        return Err("is outside the supported range 1M..64G".to_string());
+    }
+    if !bytes.is_multiple_of(4096) {
+        return Err("is not a whole number of 4 KiB pages".to_string());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_mem_size;
+    use super::{check_mem_size, parse_mem_size};
+
+    #[test]
+    fn sizes_from_files_are_held_to_the_same_range() {
+        assert_eq!(check_mem_size(1 << 30), Ok(()));
+        assert!(check_mem_size(1 << 40).is_err());
+        assert!(check_mem_size(0).is_err());
+        assert!(check_mem_size((1 << 30) + 1).is_err());
+    }
 
     #[test]
     fn sizes_with_suffixes_parse_as_powers_of_1024() {

@@ -16,7 +16,8 @@
 //! snapshots (`--snapshot-at`, Ctrl-A s, the control socket) are full, so
 //! each file restores on its own.
 
-use crate::replay::build_machine;
+use crate::images::Origin;
+use crate::replay::{build_machine, check_recorded_mem};
 use crate::run::image_disk;
 use crate::CliError;
 use rewind_hart::WriteMark;
@@ -287,6 +288,21 @@ pub fn open_chain(path: &Path) -> Result<SnapshotChain, CliError> {
     SnapshotChain::new(chain).map_err(message)
 }
 
+/// The RAM a snapshot chain holds, in a buffer of its own.
+fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, CliError> {
+    let size = usize::try_from(chain.ram_size())
+        .map_err(|_| CliError::Message("the snapshot's RAM is too large for this host".into()))?;
+    let mut ram = vec![0u8; size];
+    let options = ApplyOptions {
+        ram_is_zeroed: true,
+        ..ApplyOptions::default()
+    };
+    chain
+        .apply_pages_with(&mut ram, options)
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    Ok(ram)
+}
+
 /// Rebuilds the machine of a snapshot chain.
 pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
     let head = chain.head();
@@ -297,6 +313,8 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
             .ok_or_else(|| damaged("it has no machine configuration".to_string()))?,
     )
     .map_err(|e| damaged(format!("its machine configuration does not decode: {e}")))?;
+    // Checked before the RAM buffer is allocated.
+    check_recorded_mem(&config, Origin::Snapshot)?;
     if chain.ram_size() != config.mem_size {
         return Err(damaged(format!(
             "its RAM holds {} bytes but its configuration says {}",
@@ -305,7 +323,24 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
         )));
     }
     let overlays = |n: usize| head.component(&disk_component(n));
-    let mut machine = build_machine(&config, &overlays, crate::images::Origin::Snapshot)?;
+    // The pages are unpacked into RAM of their own while another thread
+    // reads and checks the boot files and builds the machine; the two are
+    // independent, and each is about half of a restore. The machine is
+    // built with RAM all zero (build_machine does so for a snapshot), and
+    // so is the buffer, so the snapshot can skip every page it leaves out
+    // instead of reading (and faulting in) all of RAM.
+    let (machine, ram) = std::thread::scope(|s| {
+        let machine = s.spawn(|| build_machine(&config, &overlays, Origin::Snapshot));
+        let ram = unpack_ram(chain);
+        (
+            machine
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            ram,
+        )
+    });
+    let mut machine = machine?;
+    let ram = ram?;
     let parts: Vec<(String, Vec<u8>)> = head
         .components()
         .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
@@ -320,25 +355,7 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
         .collect();
     touched.sort_unstable();
     touched.dedup();
-    // The fresh machine's RAM is zero but for the boot images it loaded:
-    // zeroing those pages lets the snapshot skip every page it leaves out
-    // instead of reading (and faulting in) all of RAM.
-    let loaded = machine.board.ram.ever_written();
-    let options = ApplyOptions {
-        ram_is_zeroed: true,
-        ..ApplyOptions::default()
-    };
-    machine
-        .board
-        .ram
-        .overwrite(&touched, |ram| {
-            for &page in &loaded {
-                let start = page * rewind_snapshot::PAGE_SIZE;
-                ram[start..start + rewind_snapshot::PAGE_SIZE].fill(0);
-            }
-            chain.apply_pages_with(ram, options)
-        })
-        .map_err(|e| CliError::Message(e.to_string()))?;
+    machine.board.ram.replace(ram, &touched);
     let recording = match head.component(RECORDING) {
         Some(bytes) => Some(
             serde_json::from_slice(bytes)

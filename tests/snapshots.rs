@@ -1232,6 +1232,10 @@ fn damaged_truncated_and_foreign_snapshot_files_are_refused_with_one_sentence() 
             config(&|c| c["mem_size"] = (512u64 << 20).into()),
         ),
         (
+            "the configuration with 1 TiB of RAM".to_string(),
+            config(&|c| c["mem_size"] = (1u64 << 40).into()),
+        ),
+        (
             "the kernel's hash changed".to_string(),
             config(&|c| c["kernel"]["blake3"][0] = 0.into()),
         ),

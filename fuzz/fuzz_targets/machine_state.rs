@@ -31,7 +31,7 @@ fn machine() -> Machine {
         mem_size: 16 << 20,
         harts: 2,
         firmware: Firmware::None,
-        kernel: Some(KernelImage::Flat(program)),
+        kernel: Some(KernelImage::Flat(program.into())),
         initrd: None,
         bootargs: String::new(),
         rtc_epoch_ns: 0,

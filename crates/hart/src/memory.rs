@@ -202,6 +202,25 @@ impl Ram {
     /// before this call are no longer reported by [`Ram::take_dirty_pages`].
     pub fn overwrite<R>(&mut self, touched: &[usize], fill: impl FnOnce(&mut [u8]) -> R) -> R {
         let result = fill(&mut self.bytes);
+        self.after_overwrite(touched);
+        result
+    }
+
+    /// As [`Ram::overwrite`], with the new contents made elsewhere (so that
+    /// a restore can unpack pages while the machine is being built): `bytes`
+    /// replaces RAM whole, and must be exactly as large. `touched` lists the
+    /// pages that may differ from the RAM replaced.
+    pub fn replace(&mut self, bytes: Vec<u8>, touched: &[usize]) {
+        assert_eq!(
+            bytes.len(),
+            self.bytes.len(),
+            "a restore keeps the RAM size"
+        );
+        self.bytes = bytes;
+        self.after_overwrite(touched);
+    }
+
+    fn after_overwrite(&mut self, touched: &[usize]) {
         for page in 0..self.code.len() {
             if self.code[page] {
                 self.code[page] = false;
@@ -216,7 +235,6 @@ impl Ram {
             }
         }
         self.dirty_mark = self.mark();
-        result
     }
 
     /// Pages stored to since power-on, ascending: every other page is zero,
@@ -241,5 +259,51 @@ impl Ram {
         let pages = self.written_since(self.dirty_mark);
         self.dirty_mark = self.mark();
         pages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: u64 = 0x8000_0000;
+    const PAGE: usize = PAGE_SIZE as usize;
+
+    #[test]
+    fn marks_list_the_pages_written_after_them() {
+        let mut ram = Ram::new(BASE, 8 * PAGE_SIZE);
+        ram.write_bytes(BASE + PAGE_SIZE, &[1]).unwrap();
+        assert_eq!(ram.ever_written(), [1]);
+        let mark = ram.mark();
+        // A store across a page boundary writes both pages.
+        ram.write_bytes(BASE + 4 * PAGE_SIZE - 1, &[2, 3]).unwrap();
+        assert_eq!(ram.written_since(mark), [3, 4]);
+        assert_eq!(ram.ever_written(), [1, 3, 4]);
+    }
+
+    #[test]
+    fn replacing_ram_stamps_the_touched_pages_and_drops_code() {
+        let mut ram = Ram::new(BASE, 8 * PAGE_SIZE);
+        let generation = ram.mark_code(2 * PAGE);
+        let epoch = ram.code_epoch();
+        let mark = ram.mark();
+        let mut bytes = vec![0u8; 8 * PAGE];
+        bytes[5 * PAGE] = 9;
+        ram.replace(bytes, &[5]);
+        assert_eq!(ram.page(5)[0], 9);
+        assert_eq!(ram.written_since(mark), [5]);
+        // The page was code: blocks decoded from it must not survive.
+        assert!(!ram.is_code(2 * PAGE));
+        assert_ne!(ram.generation(2 * PAGE), generation);
+        assert!(ram.code_epoch() > epoch);
+        // What was written before the restore is not reported as dirty after.
+        assert!(ram.take_dirty_pages().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "keeps the RAM size")]
+    fn replacing_ram_with_another_size_is_a_bug() {
+        let mut ram = Ram::new(BASE, 8 * PAGE_SIZE);
+        ram.replace(vec![0; PAGE], &[]);
     }
 }

@@ -17,6 +17,7 @@
 use crate::board::RAM_BASE;
 use crate::loader::{ElfImage, KernelImage, Segment};
 use rewind_hart::prv;
+use std::sync::Arc;
 
 pub const KERNEL_OFFSET: u64 = 2 << 20;
 const FDT_ALIGN: u64 = 2 << 20;
@@ -34,7 +35,7 @@ pub enum Firmware {
     /// Rewind answers SBI calls itself; the kernel starts in S-mode.
     Builtin,
     /// A firmware binary (OpenSBI fw_dynamic) loaded at the start of RAM.
-    Binary { name: String, bytes: Vec<u8> },
+    Binary { name: String, bytes: Arc<[u8]> },
 }
 
 /// How one hart starts.
@@ -145,7 +146,7 @@ pub fn plan(
     harts: usize,
     firmware: &Firmware,
     kernel: Option<&KernelImage>,
-    initrd: Option<&[u8]>,
+    initrd: Option<&Arc<[u8]>>,
     fdt: &mut dyn FnMut(Option<(u64, u64)>) -> Vec<u8>,
 ) -> Result<BootPlan, BootError> {
     let ram_end = RAM_BASE + mem_size;
@@ -217,7 +218,7 @@ pub fn plan(
             loads.push(Segment {
                 paddr: start,
                 vaddr: start,
-                data: bytes.to_vec(),
+                data: Arc::clone(bytes),
                 zero_fill: 0,
             });
             Some((start, start + bytes.len() as u64))
@@ -229,7 +230,7 @@ pub fn plan(
     loads.push(Segment {
         paddr: fdt_addr,
         vaddr: fdt_addr,
-        data: blob,
+        data: blob.into(),
         zero_fill: 0,
     });
 
@@ -277,7 +278,11 @@ pub fn plan(
         loads.push(Segment {
             paddr: info_addr,
             vaddr: info_addr,
-            data: info.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            data: info
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
             zero_fill: 0,
         });
     }
@@ -301,10 +306,10 @@ mod tests {
     fn opensbi_layout_puts_kernel_2mib_up_and_passes_dynamic_info() {
         let fw = Firmware::Binary {
             name: "fw".into(),
-            bytes: vec![1; 1000],
+            bytes: vec![1; 1000].into(),
         };
-        let kernel = KernelImage::Flat(vec![0; 5000]);
-        let initrd = vec![3u8; 10_000];
+        let kernel = KernelImage::Flat(vec![0; 5000].into());
+        let initrd: Arc<[u8]> = vec![3u8; 10_000].into();
         let p = plan(
             128 << 20,
             2,
@@ -338,7 +343,7 @@ mod tests {
         // 63 MiB declared in 64 MiB of RAM: the device tree cannot go above it.
         let mut bytes = vec![0u8; 4096];
         bytes[16..24].copy_from_slice(&(63u64 << 20).to_le_bytes());
-        let kernel = KernelImage::Flat(bytes.clone());
+        let kernel = KernelImage::Flat(bytes.clone().into());
         let err = plan(
             64 << 20,
             1,
@@ -350,7 +355,7 @@ mod tests {
         assert!(matches!(err, Err(BootError::TooLarge { .. })), "{err:?}");
         // A hostile header cannot overflow the address arithmetic.
         bytes[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        let kernel = KernelImage::Flat(bytes);
+        let kernel = KernelImage::Flat(bytes.into());
         let err = plan(
             64 << 20,
             1,
@@ -364,8 +369,8 @@ mod tests {
 
     #[test]
     fn linux_images_need_headroom_beyond_image_and_initrd() {
-        let kernel = KernelImage::Flat(vec![0; 30 << 20]);
-        let initrd = vec![3u8; 2 << 20];
+        let kernel = KernelImage::Flat(vec![0; 30 << 20].into());
+        let initrd: Arc<[u8]> = vec![3u8; 2 << 20].into();
         let err = plan(
             80 << 20,
             1,
@@ -395,7 +400,7 @@ mod tests {
 
     #[test]
     fn builtin_firmware_starts_only_hart_zero_in_supervisor_mode() {
-        let kernel = KernelImage::Flat(vec![0; 100]);
+        let kernel = KernelImage::Flat(vec![0; 100].into());
         let p = plan(
             64 << 20,
             3,
@@ -413,8 +418,8 @@ mod tests {
 
     #[test]
     fn images_that_do_not_fit_are_refused_with_what_and_how_big() {
-        let kernel = KernelImage::Flat(vec![0; 3 << 20]);
-        let initrd = vec![0u8; 2 << 20];
+        let kernel = KernelImage::Flat(vec![0; 3 << 20].into());
+        let initrd: Arc<[u8]> = vec![0u8; 2 << 20].into();
         let err = plan(
             4 << 20,
             1,
@@ -432,7 +437,7 @@ mod tests {
         let seg = |vaddr: u64, n: usize| Segment {
             paddr: 0,
             vaddr,
-            data: vec![0; n],
+            data: vec![0; n].into(),
             zero_fill: 0,
         };
         let kernel = KernelImage::Elf(ElfImage {

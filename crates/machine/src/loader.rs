@@ -5,6 +5,7 @@ use object::elf::{EM_RISCV, PT_LOAD};
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 use object::Endianness;
 use rewind_hart::Ram;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LoadError {
@@ -34,14 +35,16 @@ pub enum LoadError {
 }
 
 /// A loadable piece of an image: bytes to place at a physical address, and
-/// how many zero bytes follow them.
+/// how many zero bytes follow them. The bytes are shared, not copied, between
+/// the configuration, the boot plan and every reload at reset: a kernel and
+/// initrd are tens of MiB, and each copy costs start-up time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub paddr: u64,
     /// The virtual address the image was linked for (equal to `paddr` for
     /// bare-metal programs; the kernel's virtual address for a vmlinux).
     pub vaddr: u64,
-    pub data: Vec<u8>,
+    pub data: Arc<[u8]>,
     pub zero_fill: u64,
 }
 
@@ -96,7 +99,7 @@ pub fn parse_elf(name: &str, bytes: &[u8]) -> Result<ElfImage, LoadError> {
         segments.push(Segment {
             paddr: ph.p_paddr(endian),
             vaddr: ph.p_vaddr(endian),
-            data: data.to_vec(),
+            data: Arc::from(data),
             zero_fill: memsz - filesz,
         });
     }
@@ -113,6 +116,19 @@ pub fn parse_elf(name: &str, bytes: &[u8]) -> Result<ElfImage, LoadError> {
 
 /// Checks that every segment fits in `ram`, then copies them in.
 pub fn load_segments(name: &str, segments: &[Segment], ram: &mut Ram) -> Result<(), LoadError> {
+    check_segments(name, segments, ram)?;
+    for seg in segments {
+        ram.write_bytes(seg.paddr, &seg.data)
+            .expect("checked above");
+        let zero_at = seg.paddr + seg.data.len() as u64;
+        let zeros = vec![0u8; seg.zero_fill as usize];
+        ram.write_bytes(zero_at, &zeros).expect("checked above");
+    }
+    Ok(())
+}
+
+/// Checks that every segment fits in `ram`.
+pub fn check_segments(name: &str, segments: &[Segment], ram: &Ram) -> Result<(), LoadError> {
     for (index, seg) in segments.iter().enumerate() {
         let len = seg.data.len() as u64 + seg.zero_fill;
         let end = seg.paddr.checked_add(len);
@@ -127,13 +143,6 @@ pub fn load_segments(name: &str, segments: &[Segment], ram: &mut Ram) -> Result<
             });
         }
     }
-    for seg in segments {
-        ram.write_bytes(seg.paddr, &seg.data)
-            .expect("checked above");
-        let zero_at = seg.paddr + seg.data.len() as u64;
-        let zeros = vec![0u8; seg.zero_fill as usize];
-        ram.write_bytes(zero_at, &zeros).expect("checked above");
-    }
     Ok(())
 }
 
@@ -147,16 +156,16 @@ pub enum KernelImage {
     Elf(ElfImage),
     /// A RISC-V Linux `Image`: a flat binary, loaded at a 2 MiB aligned
     /// address and entered at its first byte.
-    Flat(Vec<u8>),
+    Flat(Arc<[u8]>),
 }
 
 /// Recognises an ELF file or a RISC-V Linux Image.
-pub fn parse_kernel(name: &str, bytes: &[u8]) -> Result<KernelImage, LoadError> {
+pub fn parse_kernel(name: &str, bytes: &Arc<[u8]>) -> Result<KernelImage, LoadError> {
     if bytes.starts_with(b"\x7fELF") {
         return parse_elf(name, bytes).map(KernelImage::Elf);
     }
     if bytes.get(IMAGE_MAGIC_OFFSET..IMAGE_MAGIC_OFFSET + 4) == Some(IMAGE_MAGIC) {
-        return Ok(KernelImage::Flat(bytes.to_vec()));
+        return Ok(KernelImage::Flat(Arc::clone(bytes)));
     }
     Err(LoadError::UnknownFormat {
         name: name.to_string(),
@@ -171,16 +180,17 @@ mod tests {
     fn image_is_recognised_by_its_magic_and_garbage_is_rejected() {
         let mut image = vec![0u8; 0x40];
         image[IMAGE_MAGIC_OFFSET..IMAGE_MAGIC_OFFSET + 4].copy_from_slice(IMAGE_MAGIC);
+        let image: Arc<[u8]> = image.into();
         assert_eq!(
             parse_kernel("k", &image),
             Ok(KernelImage::Flat(image.clone()))
         );
         assert!(matches!(
-            parse_kernel("k", b"hello"),
+            parse_kernel("k", &Arc::from(&b"hello"[..])),
             Err(LoadError::UnknownFormat { .. })
         ));
         assert!(matches!(
-            parse_kernel("k", b"\x7fELF\x02"),
+            parse_kernel("k", &Arc::from(&b"\x7fELF\x02"[..])),
             Err(LoadError::NotElf64 { .. })
         ));
     }

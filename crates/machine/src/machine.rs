@@ -16,6 +16,7 @@ use crate::sbi::{self, HartState, SbiOutcome};
 use crate::virtio::blk::BlockBackend;
 use crate::virtio::{Virtio, VirtioConfig, SLOTS};
 use rewind_hart::{Exit, Hart};
+use std::sync::Arc;
 
 /// Length of a round in virtual nanoseconds (= instructions per hart).
 pub const QUANTUM: u64 = 10_000;
@@ -32,7 +33,7 @@ pub struct MachineConfig {
     pub harts: usize,
     pub firmware: Firmware,
     pub kernel: Option<KernelImage>,
-    pub initrd: Option<Vec<u8>>,
+    pub initrd: Option<Arc<[u8]>>,
     pub bootargs: String,
     /// Wall-clock time the RTC shows at virtual time zero, in ns since 1970.
     pub rtc_epoch_ns: u64,
@@ -129,6 +130,24 @@ impl Machine {
         config: MachineConfig,
         disks: Vec<Box<dyn BlockBackend>>,
     ) -> Result<Self, MachineError> {
+        let mut machine = Self::with_zero_ram(config, disks)?;
+        loader::load_segments(
+            "the boot images",
+            &machine.plan.loads,
+            &mut machine.board.ram,
+        )?;
+        Ok(machine)
+    }
+
+    /// As [`Machine::with_disks`], but with the boot images left out of RAM,
+    /// which stays all zero: for a caller that is about to replace RAM
+    /// (restoring a snapshot), so that it neither copies the images in nor
+    /// has to zero them again. Everything else is as at power-on, and a
+    /// guest reset loads the images as usual.
+    pub fn with_zero_ram(
+        config: MachineConfig,
+        disks: Vec<Box<dyn BlockBackend>>,
+    ) -> Result<Self, MachineError> {
         let virtio = Virtio::build(&config.virtio, disks, config.seed)
             .map_err(MachineError::TooManyVirtio)?;
         let virtio_mmio = virtio.fdt_entries();
@@ -157,13 +176,14 @@ impl Machine {
             config.harts,
             &config.firmware,
             config.kernel.as_ref(),
-            config.initrd.as_deref(),
+            config.initrd.as_ref(),
             &mut fdt,
         )?;
         if let Some(e) = fdt_error {
             return Err(MachineError::Fdt(e));
         }
-        let mut board = Self::fresh_board(&config, &plan)?;
+        let mut board = Board::new(config.mem_size, config.harts, config.rtc_epoch_ns);
+        loader::check_segments("the boot images", &plan.loads, &board.ram)?;
         board.virtio = virtio;
         let (harts, states) = Self::reset_harts(&config, &plan);
         Ok(Machine {

@@ -4,7 +4,10 @@
 //!
 //! Small valid snapshots (each under 8 KiB) that between them use every part
 //! of the format, each once as it is and once behind the mode byte that makes
-//! the target reseal its input (see fuzz/fuzz_targets/snapshot.rs).
+//! the target reseal its input (see fuzz/fuzz_targets/snapshot.rs). Besides
+//! the snapshots this crate writes (zstd and raw blocks), it copies the
+//! version-1 files kept for the tests (LZ4 blocks), as `seed-v1-*`: the
+//! reader still takes them, so the fuzzer should reach that path too.
 
 use std::path::PathBuf;
 
@@ -44,6 +47,12 @@ fn main() {
     };
     write_snapshot(&mut incremental, &components, &next, pages).unwrap();
 
+    // One random page alone: a raw block.
+    let mut raw = vec![0u8; 16 * P];
+    raw[7 * P..8 * P].copy_from_slice(&ram[P..2 * P]);
+    let mut raw_file = Vec::new();
+    write_snapshot(&mut raw_file, &components, &raw, Pages::All).unwrap();
+
     // 70 distinct, compressible pages: more than one block of 64.
     let mut many = vec![0u8; 128 * P];
     for (i, page) in many.chunks_mut(P).take(70).enumerate() {
@@ -52,10 +61,18 @@ fn main() {
     let mut blocks = Vec::new();
     write_snapshot(&mut blocks, &components, &many, Pages::All).unwrap();
 
+    let v1 = |name: &str| {
+        let path = format!("{}/tests/data/v1-{name}.rws", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
     for (name, bytes) in [
         ("full", full),
         ("incremental", incremental),
+        ("raw", raw_file),
         ("two-blocks", blocks),
+        ("v1-full", v1("full")),
+        ("v1-incremental", v1("incremental")),
+        ("v1-two-blocks", v1("two-blocks")),
     ] {
         assert!(bytes.len() < 8192, "{name} is {} bytes", bytes.len());
         std::fs::write(dir.join(format!("seed-{name}")), &bytes).unwrap();

@@ -11,8 +11,7 @@
 
 use std::ops::Range;
 
-use lz4_flex::block::decompress_into;
-
+use crate::codec::{BlockDecompressor, Method};
 use crate::error::SnapshotError;
 use crate::format::{PAGE_SIZE, ZERO_REF};
 use crate::pages::{is_zero, page_range, parallel, split, useful_threads};
@@ -50,7 +49,9 @@ impl Snapshot {
     /// top of RAM as its parent left it (see [`crate::SnapshotChain`]).
     ///
     /// Can fail only for a file made to pass every checksum yet holding
-    /// blocks that do not decompress; RAM is then partly written.
+    /// blocks that do not decompress (`Malformed`), or if zstd cannot get
+    /// the memory for its decompression context (`Io`); RAM is then partly
+    /// written.
     pub fn apply_pages(&self, ram: &mut [u8]) -> Result<(), SnapshotError> {
         self.apply_pages_with(ram, ApplyOptions::default())
     }
@@ -122,6 +123,7 @@ impl Snapshot {
     ) -> Result<Vec<PageCopy>, SnapshotError> {
         let at = |page: u32| (page as usize - pages.start) * PAGE_SIZE;
         let mut scratch = Vec::new();
+        let mut decompressor = BlockDecompressor::default();
         for b in blocks {
             let block = &self.blocks[b];
             let first = b * self.pages_per_block;
@@ -132,16 +134,16 @@ impl Snapshot {
             // first_use ascends, so equal spans mean adjacent pages.
             let contiguous =
                 (targets[targets.len() - 1] - targets[0]) as usize == targets.len() - 1;
-            let src: &[u8] = if !block.lz4 {
+            let src: &[u8] = if block.method == Method::Raw {
                 stored
             } else if contiguous {
                 // Straight into RAM: no copy through a scratch buffer.
                 let dst = &mut region[at(targets[0])..at(targets[0]) + len];
-                self.decompress(b, stored, dst)?;
+                self.decompress(&mut decompressor, b, stored, dst)?;
                 continue;
             } else {
                 scratch.resize(len, 0);
-                self.decompress(b, stored, &mut scratch)?;
+                self.decompress(&mut decompressor, b, stored, &mut scratch)?;
                 &scratch
             };
             if contiguous {
@@ -170,10 +172,22 @@ impl Snapshot {
         Ok(elsewhere)
     }
 
-    fn decompress(&self, block: usize, stored: &[u8], dst: &mut [u8]) -> Result<(), SnapshotError> {
-        match decompress_into(stored, dst) {
-            Ok(n) if n == dst.len() => Ok(()),
-            _ => Err(SnapshotError::Malformed {
+    /// Unpacks block `block` into `dst`, which is exactly its size.
+    fn decompress(
+        &self,
+        decompressor: &mut BlockDecompressor,
+        block: usize,
+        stored: &[u8],
+        dst: &mut [u8],
+    ) -> Result<(), SnapshotError> {
+        let method = self.blocks[block].method;
+        match decompressor.unpack(method, stored, dst) {
+            Ok(true) => Ok(()),
+            Err(source) => Err(SnapshotError::Io {
+                file: self.file.clone(),
+                source,
+            }),
+            Ok(false) => Err(SnapshotError::Malformed {
                 file: self.file.clone(),
                 at: self.blocks[block].data.start as u64,
                 what: format!(

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::format::{SnapshotId, FORMAT_VERSION};
+use crate::format::{SnapshotId, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -19,7 +19,7 @@ pub enum SnapshotError {
     NotASnapshot { file: PathBuf },
 
     #[error(
-        "{} has format version {found}, but this Rewind reads version {FORMAT_VERSION}",
+        "{} has format version {found}, but this Rewind reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}",
         file.display()
     )]
     UnsupportedVersion { file: PathBuf, found: u32 },

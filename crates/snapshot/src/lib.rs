@@ -2,7 +2,7 @@
 //!
 //! This crate knows nothing about the machine. It stores named *components*
 //! (opaque byte strings that the machine produces, one per hart or device) and
-//! guest RAM as 4 KiB pages, deduplicated by content, compressed with LZ4, and
+//! guest RAM as 4 KiB pages, deduplicated by content, compressed with zstd, and
 //! with zero pages left out. An *incremental* snapshot holds only the pages the
 //! caller says were dirtied since its parent, and names that parent by id; the
 //! crate never compares memory itself.
@@ -14,12 +14,12 @@
 //!          then chain.head().component("uart") for each component
 //! ```
 //!
-//! # File layout (version 1, every integer little-endian)
+//! # File layout (version 2, every integer little-endian)
 //!
 //! ```text
 //! offset size  header (176 bytes)
 //!      0    8  magic "RWNDSNAP"
-//!      8    4  format version = 1
+//!      8    4  format version = 2 (1 for older files, see below)
 //!     12    4  flags: bit 0 = incremental; the other bits must be zero
 //!     16   32  id: BLAKE3 of header bytes 0..16 and 48..176 (everything but the id)
 //!     48   32  parent id; all zero in a full snapshot
@@ -49,13 +49,28 @@
 //!      is a copy of that page.
 //!
 //! block table: ceil(U / pages per block) entries of 24 bytes
-//!      u32 method (0 = stored raw, 1 = LZ4 block format), u32 stored length,
-//!      u128 XXH3-128 of the stored bytes. Block b holds unique pages
-//!      b*ppb .. min((b+1)*ppb, U), so it always unpacks to a known size; a raw
-//!      block's stored length is exactly that size.
+//!      u32 method, u32 stored length, u128 XXH3-128 of the stored bytes.
+//!      Block b holds unique pages b*ppb .. min((b+1)*ppb, U), so it always
+//!      unpacks to a known size. Methods:
+//!        0 = stored raw: the stored length is exactly that size;
+//!        2 = zstd: exactly one standard zstd frame (RFC 8878; no legacy or
+//!            skippable frames, no dictionary, window at most 4 MiB), of 1
+//!            byte to one less than that size, that decompresses to exactly
+//!            that size. The writer uses level 1, no checksum flag (the block
+//!            table has a checksum), and stores a block raw when the frame
+//!            would not be smaller.
 //!
 //! page data: the stored bytes of every block, back to back.
 //! ```
+//!
+//! # Version 1
+//!
+//! Version 1 is the same layout with method 1 (the LZ4 block format, 1 byte
+//! to one less than the block's size) in place of method 2. This crate
+//! writes version 2 only and reads both. A file may use only the compressed
+//! method of its version: method 2 in a version-1 file, or method 1 in a
+//! version-2 file, is a damaged file. So each version has one encoding, and
+//! LZ4 is needed only to restore old files.
 //!
 //! A full snapshot lists every non-zero page and no zero page: a page it does
 //! not list is zero. An incremental one lists every dirty page, zero or not.
@@ -79,11 +94,16 @@
 //!
 //! The same components, RAM and page selection always give the same bytes,
 //! whatever the number of threads: blocks are formed from unique pages in page
-//! order before any thread starts, and written in block order.
+//! order before any thread starts, each is compressed on its own (zstd at a
+//! fixed level, one thread per block, no state kept between blocks), and
+//! they are written in block order. The compressed bytes may change with the
+//! zstd version, which Cargo.lock pins; what a file restores never does.
 
 mod apply;
 mod chain;
+mod codec;
 mod error;
+mod file;
 mod format;
 mod pages;
 mod read;
@@ -92,8 +112,10 @@ mod write;
 pub use apply::ApplyOptions;
 pub use chain::SnapshotChain;
 pub use error::SnapshotError;
+pub use file::{advise_huge_pages, read_file};
 pub use format::{
-    SnapshotId, FORMAT_VERSION, MAX_COMPONENTS, MAX_COMPONENT_NAME_LEN, MAX_RAM_SIZE, PAGE_SIZE,
+    SnapshotId, FORMAT_VERSION, MAX_COMPONENTS, MAX_COMPONENT_NAME_LEN, MAX_RAM_SIZE,
+    OLDEST_FORMAT_VERSION, PAGE_SIZE,
 };
 pub use read::Snapshot;
 pub use write::{write_snapshot, Pages, SnapshotWriter};

@@ -10,21 +10,26 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::codec::Method;
 use crate::error::SnapshotError;
 use crate::format::{
     checksum, header_id, Header, Section, SnapshotId, BLOCK_ENTRY_LEN, FLAG_INCREMENTAL,
     FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_COMPONENTS, MAX_COMPONENT_NAME_LEN, MAX_PAGES_PER_BLOCK,
-    MAX_RAM_SIZE, METHOD_LZ4, METHOD_RAW, OFF_BLOCK_DATA_LEN, OFF_FLAGS, OFF_PAGES_PER_BLOCK,
-    OFF_PAGE_SIZE, OFF_PARENT, OFF_RAM_SIZE, OFF_SECTIONS, OFF_VERSION, PAGE_SIZE,
-    SECTION_DESC_LEN, ZERO_REF,
+    MAX_RAM_SIZE, METHOD_LZ4, METHOD_RAW, METHOD_ZSTD, OFF_BLOCK_DATA_LEN, OFF_FLAGS,
+    OFF_PAGES_PER_BLOCK, OFF_PAGE_SIZE, OFF_PARENT, OFF_RAM_SIZE, OFF_SECTIONS, OFF_VERSION,
+    OLDEST_FORMAT_VERSION, PAGE_SIZE, SECTION_DESC_LEN, ZERO_REF,
 };
 use crate::pages::{parallel, split, useful_threads};
+
+/// The format versions this crate reads.
+const READ_VERSIONS: std::ops::RangeInclusive<u32> = OLDEST_FORMAT_VERSION..=FORMAT_VERSION;
 
 /// A snapshot read and fully checked. It owns the file's bytes; pages stay
 /// compressed until [`Snapshot::apply_pages`].
 pub struct Snapshot {
     pub(crate) file: PathBuf,
     pub(crate) bytes: Vec<u8>,
+    version: u32,
     id: SnapshotId,
     parent: Option<SnapshotId>,
     pub(crate) ram_size: u64,
@@ -54,7 +59,7 @@ pub(crate) struct PageEntry {
 pub(crate) struct BlockRef {
     /// Where the stored bytes are in the file.
     pub data: Range<usize>,
-    pub lz4: bool,
+    pub method: Method,
     checksum: u128,
 }
 
@@ -62,6 +67,7 @@ impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Snapshot")
             .field("file", &self.file)
+            .field("version", &self.version)
             .field("id", &self.id)
             .field("parent", &self.parent)
             .field("ram_size", &self.ram_size)
@@ -76,7 +82,7 @@ impl Snapshot {
     /// Reads and checks the snapshot file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Snapshot, SnapshotError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io {
+        let bytes = crate::file::read_file(path).map_err(|source| SnapshotError::Io {
             file: path.to_path_buf(),
             source,
         })?;
@@ -104,6 +110,7 @@ impl Snapshot {
         Ok(Snapshot {
             file,
             bytes,
+            version: parsed.version,
             id: parsed.id,
             parent: parsed.parent,
             ram_size: parsed.ram_size,
@@ -122,6 +129,13 @@ impl Snapshot {
 
     pub fn id(&self) -> SnapshotId {
         self.id
+    }
+
+    /// The format version of the file: [`crate::FORMAT_VERSION`] for files
+    /// this crate writes, as low as [`crate::OLDEST_FORMAT_VERSION`] for
+    /// older ones.
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     /// The snapshot this one is incremental to, or None for a full one.
@@ -167,6 +181,7 @@ impl Snapshot {
 
 /// What parsing finds; becomes a [`Snapshot`] together with the bytes.
 struct Parsed {
+    version: u32,
     id: SnapshotId,
     parent: Option<SnapshotId>,
     ram_size: u64,
@@ -219,7 +234,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse(&self, threads: usize) -> Result<Parsed, SnapshotError> {
-        let header = self.header()?;
+        let (version, header) = self.header()?;
         let incremental = header.flags & FLAG_INCREMENTAL != 0;
         let page_count = header.ram_size / PAGE_SIZE as u64;
 
@@ -276,10 +291,12 @@ impl<'a> Parser<'a> {
             block_data,
             &first_use,
             header.pages_per_block as usize,
+            version,
         )?;
         self.verify_blocks(&blocks, threads)?;
 
         Ok(Parsed {
+            version,
             id: header.id,
             parent: incremental.then_some(header.parent),
             ram_size: header.ram_size,
@@ -291,8 +308,9 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Checks magic, version and id, then the header's fields.
-    fn header(&self) -> Result<Header, SnapshotError> {
+    /// Checks magic, version and id, then the header's fields; returns the
+    /// version with them.
+    fn header(&self) -> Result<(u32, Header), SnapshotError> {
         let b = self.bytes;
         let magic_len = b.len().min(MAGIC.len());
         if b[..magic_len] != MAGIC[..magic_len] {
@@ -305,7 +323,7 @@ impl<'a> Parser<'a> {
             // a newer format's header may well be shorter or longer.
             if let Some(v) = b.get(OFF_VERSION..OFF_VERSION + 4) {
                 let found = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
-                if found != FORMAT_VERSION {
+                if !READ_VERSIONS.contains(&found) {
                     return Err(self.version(found));
                 }
             }
@@ -314,7 +332,7 @@ impl<'a> Parser<'a> {
         let mut hb_array = [0u8; HEADER_LEN];
         hb_array.copy_from_slice(hb);
         let found = u32::from_le_bytes([hb[8], hb[9], hb[10], hb[11]]);
-        if found != FORMAT_VERSION {
+        if !READ_VERSIONS.contains(&found) {
             return Err(self.version(found));
         }
         let header = Header::decode(&hb_array);
@@ -370,7 +388,7 @@ impl<'a> Parser<'a> {
                 "it is a full snapshot but names a parent".into(),
             ));
         }
-        Ok(header)
+        Ok((found, header))
     }
 
     fn version(&self, found: u32) -> SnapshotError {
@@ -545,6 +563,7 @@ impl<'a> Parser<'a> {
         data: Range<usize>,
         first_use: &[u32],
         pages_per_block: usize,
+        version: u32,
     ) -> Result<Vec<BlockRef>, SnapshotError> {
         let unique = first_use.len();
         let count = unique.div_ceil(pages_per_block);
@@ -570,17 +589,37 @@ impl<'a> Parser<'a> {
             sum.copy_from_slice(&entry[8..24]);
             let pages = pages_per_block.min(unique - b * pages_per_block);
             let raw_len = pages * PAGE_SIZE;
-            let lz4 = match method {
-                METHOD_RAW if len == raw_len => false,
-                METHOD_LZ4 if (1..raw_len).contains(&len) => true,
-                METHOD_RAW | METHOD_LZ4 => {
-                    return Err(self.malformed(
-                        at,
-                        format!("block {b} claims {len} stored bytes, impossible for {pages} pages stored that way"),
-                    ))
+            // Each version has one compressed method: LZ4 in version 1,
+            // zstd in version 2. Raw blocks are in both.
+            let method = match (method, version) {
+                (METHOD_RAW, _) => Method::Raw,
+                (METHOD_LZ4, 1) => Method::Lz4,
+                (METHOD_ZSTD, 2..) => Method::Zstd,
+                (METHOD_LZ4 | METHOD_ZSTD, _) => {
+                    let what = format!(
+                        "block {b} has method {method}, which version {version} files do not use"
+                    );
+                    return Err(self.malformed(at, what));
                 }
-                _ => return Err(self.malformed(at, format!("block {b} has an unknown method {method}"))),
+                _ => {
+                    let what = format!("block {b} has an unknown method {method}");
+                    return Err(self.malformed(at, what));
+                }
             };
+            let fits = match method {
+                Method::Raw => len == raw_len,
+                // Compressing must save at least a byte, or the block is raw.
+                Method::Lz4 | Method::Zstd => (1..raw_len).contains(&len),
+            };
+            if !fits {
+                return Err(self.malformed(
+                    at,
+                    format!(
+                        "block {b} claims {len} stored bytes, impossible for {pages} pages stored {}",
+                        method.describe()
+                    ),
+                ));
+            }
             let end = pos + len; // pos <= file length, len < 2^32: no overflow
             if end > data.end {
                 return Err(self.malformed(
@@ -590,7 +629,7 @@ impl<'a> Parser<'a> {
             }
             blocks.push(BlockRef {
                 data: pos..end,
-                lz4,
+                method,
                 checksum: u128::from_le_bytes(sum),
             });
             pos = end;

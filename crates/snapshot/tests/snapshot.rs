@@ -2,7 +2,7 @@
 
 use rewind_snapshot::{
     reseal, write_snapshot, ApplyOptions, Pages, Snapshot, SnapshotChain, SnapshotError,
-    SnapshotId, SnapshotWriter, PAGE_SIZE,
+    SnapshotId, SnapshotWriter, FORMAT_VERSION, PAGE_SIZE,
 };
 
 const P: usize = PAGE_SIZE;
@@ -371,7 +371,7 @@ fn dirty_list_in_any_order_with_repeats_is_the_same_snapshot() {
 }
 
 /// A small incremental snapshot with every section non-empty, for the damage
-/// tests: components, zero and data pages, a duplicate, raw and LZ4 blocks.
+/// tests: components, zero and data pages, a duplicate, one zstd block.
 fn small_snapshot() -> Vec<u8> {
     let mut ram = vec![0u8; 16 * P];
     Rng(11).fill(&mut ram[P..2 * P]); // raw block material
@@ -461,7 +461,7 @@ fn error_messages_name_the_file_and_the_place() {
     v9[8] = 9;
     assert_eq!(
         err(v9),
-        "snap.rws has format version 9, but this Rewind reads version 1"
+        "snap.rws has format version 9, but this Rewind reads versions 1 to 2"
     );
 
     let mut bad_header = file.clone();
@@ -674,9 +674,10 @@ fn writer_refuses_what_it_cannot_save() {
 fn a_sealed_block_that_does_not_decompress_fails_to_apply() {
     let mut file = small_snapshot();
     let snap = read(&file, "ok.rws");
-    assert_eq!(snap.unique_page_count(), 2); // one LZ4 block of two pages
-                                             // The block is the last thing in the file; fill its bytes with 0xFF, a
-                                             // literal run longer than the block can hold.
+    assert_eq!(snap.unique_page_count(), 2); // one zstd block of two pages
+    assert_eq!(block_methods(&file), vec![2]);
+    // The block is the last thing in the file; fill its bytes with 0xFF,
+    // which is not even a zstd frame's magic number.
     let block_len = u64::from_le_bytes(file[168..176].try_into().unwrap()) as usize;
     let start = file.len() - block_len;
     file[start..].fill(0xFF);
@@ -746,4 +747,277 @@ fn a_full_snapshot_of_listed_pages_equals_one_of_all_pages() {
     write_snapshot(&mut all, &components, &ram, Pages::All).unwrap();
     write_snapshot(&mut listed, &components, &ram, Pages::AllOf(&[9, 3, 5, 3])).unwrap();
     assert_eq!(all, listed);
+}
+
+/// The method of each block in a file, from its block table.
+fn block_methods(file: &[u8]) -> Vec<u32> {
+    let len = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
+    let table = 176 + len(96) + len(120);
+    file[table..table + len(144)]
+        .chunks_exact(24)
+        .map(|e| u32::from_le_bytes(e[..4].try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn zstd_and_raw_blocks_round_trip() {
+    // Blocks of 64 pages: 0 holds 64 adjacent compressible pages (unpacked
+    // straight into RAM), 1 holds 64 adjacent random ones (stored raw), and
+    // 2 and 3 hold pages spread between zero pages and duplicates (unpacked
+    // through a scratch buffer).
+    let mut ram = vec![0u8; 1024 * P];
+    for (i, page) in ram[..64 * P].chunks_mut(P).enumerate() {
+        for (j, b) in page.iter_mut().enumerate() {
+            *b = b"registers and page tables "[(i + j) % 26];
+        }
+        page[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    }
+    Rng(21).fill(&mut ram[64 * P..128 * P]);
+    let spread = mixed_ram(896, 22);
+    ram[128 * P..].copy_from_slice(&spread);
+    let (file, id) = full(&ram);
+    let snap = read(&file, "zstd.rws");
+    assert_eq!((snap.format_version(), snap.id()), (FORMAT_VERSION, id));
+    let methods = block_methods(&file);
+    assert!(methods.len() >= 4, "{methods:?}");
+    assert_eq!(&methods[..2], &[2, 0]);
+    assert!(methods[2..].iter().all(|&m| m == 2), "{methods:?}");
+    for threads in [1, 3] {
+        let mut target = vec![0x77u8; ram.len()];
+        let options = ApplyOptions {
+            threads,
+            ram_is_zeroed: false,
+        };
+        snap.apply_pages_with(&mut target, options).unwrap();
+        assert!(target == ram, "restored with {threads} threads");
+    }
+    // Compression pays: the compressible half of the pages shrinks a lot.
+    let stored = snap.unique_page_count() * P;
+    assert!(file.len() < stored * 3 / 5, "{} of {stored}", file.len());
+}
+
+/// Reads a version-1 file kept under tests/data. They were written by the
+/// LZ4 writer (the `fuzz_seeds` example of that time) from the RAM that
+/// `v1_seed_rams` makes again.
+fn v1_file(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/v1-{name}.rws", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The RAM of the version-1 seeds: the full snapshot's, the incremental
+/// snapshot's (pages 1, 2 and 11 dirtied) and the two-block one's.
+fn v1_seed_rams() -> [Vec<u8>; 3] {
+    let mut ram = vec![0u8; 16 * P];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for b in &mut ram[P..2 * P] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    for (i, b) in ram[4 * P..5 * P].iter_mut().enumerate() {
+        *b = b"snapshot "[i % 9];
+    }
+    ram.copy_within(4 * P..5 * P, 11 * P);
+    let mut next = ram.clone();
+    next[P..2 * P].fill(0);
+    next[11 * P..12 * P].fill(7);
+    let mut many = vec![0u8; 128 * P];
+    for (i, page) in many.chunks_mut(P).take(70).enumerate() {
+        page.fill(i as u8 + 1);
+    }
+    [ram, next, many]
+}
+
+#[test]
+fn version_1_lz4_files_still_read_and_apply() {
+    let [ram, next, many] = v1_seed_rams();
+    let base = Snapshot::from_bytes(v1_file("full"), "v1-full.rws").unwrap();
+    let inc = Snapshot::from_bytes(v1_file("incremental"), "v1-inc.rws").unwrap();
+    let two = Snapshot::from_bytes(v1_file("two-blocks"), "v1-two.rws").unwrap();
+    for (snap, file) in [(&base, "full"), (&inc, "incremental"), (&two, "two-blocks")] {
+        assert_eq!(snap.format_version(), 1);
+        let methods = block_methods(&v1_file(file));
+        assert!(
+            !methods.is_empty() && methods.iter().all(|&m| m == 1),
+            "{methods:?}"
+        );
+        assert_eq!(snap.component("uart"), Some(&b"\x00\x01"[..]));
+    }
+    assert_eq!(inc.parent(), Some(base.id()));
+    assert!(restore(&base) == ram);
+    assert!(restore(&two) == many);
+    let chain = SnapshotChain::new(vec![base, inc]).unwrap();
+    let mut target = vec![0x5Au8; ram.len()];
+    chain.apply_pages(&mut target).unwrap();
+    assert!(target == next);
+
+    // Written again, the same RAM makes a version-2 file with zstd blocks.
+    let (again, _) = full(&many);
+    assert_eq!(block_methods(&again), vec![2, 2]);
+    assert!(restore(&read(&again, "v2.rws")) == many);
+}
+
+#[test]
+fn a_damaged_lz4_block_in_a_version_1_file_fails_to_apply() {
+    let mut file = v1_file("incremental");
+    let block_len = u64::from_le_bytes(file[168..176].try_into().unwrap()) as usize;
+    let start = file.len() - block_len;
+    // 0xFF: a literal run longer than the block can hold.
+    file[start..].fill(0xFF);
+    reseal(&mut file);
+    let snap = Snapshot::from_bytes(file, "forged.rws").unwrap();
+    assert_eq!(snap.format_version(), 1);
+    let mut ram = vec![0u8; snap.ram_size() as usize];
+    let err = snap.apply_pages(&mut ram).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("forged.rws is damaged at byte {start}: block 0 of its page data does not decompress to 4096 bytes")
+    );
+}
+
+#[test]
+fn each_version_holds_only_its_own_compression() {
+    // The first block entry of small_snapshot is right after its page table.
+    let file = small_snapshot();
+    let len = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
+    let entry = 176 + len(96) + len(120);
+    assert_eq!(block_methods(&file), vec![2]);
+    assert_eq!(
+        resealed(file.clone(), |f| f[8] = 1),
+        format!("forged.rws is damaged at byte {entry}: block 0 has method 2, which version 1 files do not use")
+    );
+    assert_eq!(
+        resealed(file.clone(), |f| f[entry] = 1),
+        format!("forged.rws is damaged at byte {entry}: block 0 has method 1, which version 2 files do not use")
+    );
+    assert_eq!(
+        resealed(file.clone(), |f| f[entry] = 3),
+        format!("forged.rws is damaged at byte {entry}: block 0 has an unknown method 3")
+    );
+    // A zstd block must save at least a byte over raw.
+    let msg = resealed(file.clone(), |f| {
+        f[entry + 4..entry + 8].copy_from_slice(&(2 * P as u32).to_le_bytes());
+    });
+    assert!(
+        msg.contains("block 0 claims 8192 stored bytes, impossible for 2 pages stored with zstd"),
+        "{msg}"
+    );
+    let mut v1 = v1_file("full");
+    let entry = 176 + len_at(&v1, 96) + len_at(&v1, 120);
+    v1[entry] = 2;
+    reseal(&mut v1);
+    let err = Snapshot::from_bytes(v1, "forged.rws")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!("forged.rws is damaged at byte {entry}: block 0 has method 2, which version 1 files do not use")
+    );
+}
+
+fn len_at(file: &[u8], at: usize) -> usize {
+    u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize
+}
+
+#[test]
+fn a_damaged_zstd_block_behind_a_valid_checksum_is_malformed_not_a_panic() {
+    // Two zstd blocks, of 64 and 3 text-like pages; the last is damaged.
+    let mut ram = vec![0u8; 80 * P];
+    for (i, page) in ram[..67 * P].chunks_mut(P).enumerate() {
+        for (j, b) in page.iter_mut().enumerate() {
+            *b = b"the quick brown fox jumps over the lazy dog\n"[(i + j) % 44];
+        }
+        page[i * 8..i * 8 + 8].copy_from_slice(&(i as u64 * 0x0101_0101).to_le_bytes());
+    }
+    let (file, _) = full(&ram);
+    let methods = block_methods(&file);
+    assert_eq!(methods, vec![2, 2]);
+    let entry = 176 + len_at(&file, 96) + len_at(&file, 120) + 24 * (methods.len() - 1);
+    let block_len = u32::from_le_bytes(file[entry + 4..entry + 8].try_into().unwrap()) as usize;
+    let start = file.len() - block_len;
+    let unpacked = {
+        let snap = read(&file, "ok.rws");
+        (snap.unique_page_count() - 64 * (methods.len() - 1)) * P
+    };
+    let expected = format!(
+        "forged.rws is damaged at byte {start}: block {} of its page data does not decompress to {unpacked} bytes",
+        methods.len() - 1
+    );
+    let apply = |bad: Vec<u8>| {
+        let snap = Snapshot::from_bytes(bad, "forged.rws").unwrap();
+        let mut target = vec![0u8; snap.ram_size() as usize];
+        snap.apply_pages(&mut target).map(|()| target)
+    };
+    // Garbage after an intact magic number and frame header.
+    let mut rng = Rng(24);
+    for _ in 0..50 {
+        let mut bad = file.clone();
+        rng.fill(&mut bad[start + 6..]);
+        reseal(&mut bad);
+        match apply(bad) {
+            Err(e @ SnapshotError::Malformed { .. }) => assert_eq!(e.to_string(), expected),
+            other => panic!("random block: {other:?}"),
+        }
+    }
+    // Cut short by a byte (the table says one byte less), and a byte longer.
+    for change in [-1i64, 1] {
+        let mut bad = file.clone();
+        if change < 0 {
+            bad.pop();
+        } else {
+            bad.push(0);
+        }
+        let new_len = (block_len as i64 + change) as u32;
+        bad[entry + 4..entry + 8].copy_from_slice(&new_len.to_le_bytes());
+        let data_len = len_at(&bad, 168) as i64 + change;
+        bad[168..176].copy_from_slice(&(data_len as u64).to_le_bytes());
+        reseal(&mut bad);
+        assert_eq!(apply(bad).unwrap_err().to_string(), expected);
+    }
+    // Every byte of the block changed in turn: either it still unpacks (a
+    // change in a literal) to RAM of the right size, or it is Malformed.
+    let mut refused = 0;
+    for i in start..file.len() {
+        let mut bad = file.clone();
+        bad[i] ^= 0x5A;
+        reseal(&mut bad);
+        match apply(bad) {
+            Ok(target) => assert_eq!(target.len(), ram.len()),
+            Err(e @ SnapshotError::Malformed { .. }) => {
+                assert_eq!(e.to_string(), expected);
+                refused += 1;
+            }
+            Err(other) => panic!("byte {i}: {other:?}"),
+        }
+    }
+    assert!(refused > 0);
+}
+
+#[test]
+fn the_fuzz_seeds_are_valid_snapshots() {
+    // fuzz/corpus/snapshot, written by the fuzz_seeds example: each seed as
+    // it is, and behind one mode byte that makes the target reseal it.
+    let dir = format!("{}/../../fuzz/corpus/snapshot", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = [0; 3]; // version 1, version 2, resealed
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if name.ends_with("-resealed") {
+            bytes.remove(0);
+            let before = bytes.clone();
+            reseal(&mut bytes);
+            assert!(bytes == before, "{name} is not sealed already");
+            seen[2] += 1;
+        }
+        let snap = Snapshot::from_bytes(bytes, &name).unwrap();
+        let version = if name.starts_with("seed-v1-") { 1 } else { 2 };
+        assert_eq!(snap.format_version(), version, "{name}");
+        seen[version as usize - 1] += 1;
+        if !snap.is_incremental() {
+            restore(&snap);
+        }
+    }
+    assert!(seen.iter().all(|&n| n >= 2), "{seen:?}");
 }
