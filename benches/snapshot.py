@@ -6,8 +6,10 @@ Boots Debian's riscv64 kernel with Rewind's default initramfs (the guest
 same kernel, initramfs, OpenSBI and one hart, and runs a workload
 (/snapshot_workload.sh, in a small cpio archive appended to the initramfs)
 that leaves files in /tmp (the initramfs, so guest RAM): sorted numbers, a
-gzip of them and 16 MiB from /dev/urandom. It then prints `snapshot: ready`
-and sleeps, idle, for ever. At that point:
+gzip of them and, with --random-mib N, N MiB from /dev/urandom (none by
+default: the guest of issue 6's targets is a booted one; random data, which
+nothing compresses, is the hard case). It then prints `snapshot: ready` and
+sleeps, idle, for ever. At that point:
 
   Rewind  first, one run with `--snapshot-every N --snapshot-dir D` and
           `--control S`: once the guest is ready, its instruction count
@@ -79,7 +81,7 @@ echo "snapshot: ready"
 while :; do sleep 3600; done
 """
 DEFAULT_LINES = 50_000
-DEFAULT_RANDOM_MIB = 16
+DEFAULT_RANDOM_MIB = 0
 # Instructions between the snapshots of the series (0.2 s of guest time).
 DEFAULT_EVERY = 200_000_000
 
