@@ -10,11 +10,19 @@
 //! configuration (checking every file against its hash, as replay does) and
 //! then overwrites its state, RAM and overlays.
 //!
-//! A series (`--snapshot-every`) starts with a full snapshot; each later one
+//! RAM is stored on top of the machine's power-on RAM: the boot images as
+//! loaded, which a restore rebuilds from the same (hash-checked) files. A
+//! snapshot that follows no other holds the pages written since power-on
+//! and names that RAM by its id (`Machine::power_on_id`, also in
+//! `host:power-on`) as its parent, so a booted kernel's unchanged text and
+//! data (about 10 MB for Debian's) are neither compressed nor stored; a
+//! restore refuses boot files that load differently. Such a snapshot still
+//! restores on its own: it is "full" in every sense but the file format's.
+//!
+//! A series (`--snapshot-every`) starts with one of those; each later one
 //! holds only the pages written since the one before (from RAM's write
 //! history, not by comparing memory) and names it as its parent. Other
-//! snapshots (`--snapshot-at`, Ctrl-A s, the control socket) are full, so
-//! each file restores on its own.
+//! snapshots (`--snapshot-at`, Ctrl-A s, the control socket) stand alone.
 
 use crate::images::Origin;
 use crate::replay::{build_machine, check_recorded_mem};
@@ -24,6 +32,7 @@ use rewind_hart::WriteMark;
 use rewind_machine::Machine;
 use rewind_replay::{Position, RecordedConfig};
 use rewind_snapshot::{ApplyOptions, Pages, Snapshot, SnapshotChain, SnapshotId, SnapshotWriter};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +40,9 @@ use std::path::{Path, PathBuf};
 /// Component names of the host side.
 const CONFIG: &str = "host:config";
 const RECORDING: &str = "host:recording";
+/// In a snapshot stored on top of the machine's power-on RAM: that RAM's
+/// id (`Machine::power_on_id`), which is also the snapshot's parent.
+const POWER_ON: &str = "host:power-on";
 
 fn disk_component(n: usize) -> String {
     format!("host:disk {n}")
@@ -66,6 +78,8 @@ pub struct Snapshotter {
     series_parent: Option<(SnapshotId, WriteMark)>,
     /// Set while a recording is made: its header's hash.
     recording: Option<[u8; 32]>,
+    /// The machine's power-on RAM id, once a snapshot needed it.
+    power_on: Option<SnapshotId>,
 }
 
 impl Snapshotter {
@@ -81,6 +95,7 @@ impl Snapshotter {
             series_count: 0,
             series_parent: None,
             recording: None,
+            power_on: None,
         }
     }
 
@@ -139,22 +154,25 @@ impl Snapshotter {
     ) -> Result<(Written, SnapshotId), String> {
         #[allow(clippy::disallowed_types)] // how long it took, for the user
         let started = std::time::Instant::now();
-        let components = self.components(machine)?;
-        // Pages never written since power-on are zero: a full snapshot
-        // need not read them (which would fault in all of a large RAM).
-        let listed;
-        let pages = match parent {
-            Some((id, mark)) => {
-                listed = machine.board.ram.written_since(mark);
-                Pages::Dirty {
-                    parent: id,
-                    pages: &listed,
-                }
-            }
+        let mut components = self.components(machine)?;
+        // A snapshot that does not follow another is stored on top of the
+        // machine's power-on RAM, which a restore rebuilds from the boot
+        // files it checks anyway: pages not written since power-on (zero,
+        // or the boot images' kernel text and data) need not be stored,
+        // nor read (which would fault in all of a large RAM).
+        let (on_top_of, listed) = match parent {
+            Some((id, mark)) => (id, machine.board.ram.written_since(mark)),
             None => {
-                listed = machine.board.ram.ever_written();
-                Pages::AllOf(&listed)
+                let base = *self
+                    .power_on
+                    .get_or_insert_with(|| SnapshotId(machine.power_on_id()));
+                components.push((POWER_ON.to_string(), base.0.to_vec()));
+                (base, machine.written_since_power_on())
             }
+        };
+        let pages = Pages::Dirty {
+            parent: on_top_of,
+            pages: &listed,
         };
         let fail = |e: std::io::Error| format!("cannot write the snapshot {}: {e}", path.display());
         // Through a temporary file renamed into place, so that a crash never
@@ -244,48 +262,73 @@ pub struct Restored {
 }
 
 /// Reads the snapshot at `path` (and, for an incremental one, its parents,
-/// found among the snapshots in the same directory).
+/// found among the snapshots in the same directory). A series can leave
+/// thousands of files there: they are told apart by their headers alone,
+/// and only the chain's files are read whole.
 pub fn open_chain(path: &Path) -> Result<SnapshotChain, CliError> {
     let message = |e: rewind_snapshot::SnapshotError| CliError::Message(e.to_string());
     let head = Snapshot::open(path).map_err(message)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut by_id: Option<BTreeMap<SnapshotId, PathBuf>> = None;
     let mut chain = vec![head];
-    let mut siblings: Option<Vec<PathBuf>> = None;
     while let Some(parent) = chain.last().and_then(Snapshot::parent) {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let candidates = siblings.get_or_insert_with(|| {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map(|entries| {
-                    entries
-                        .flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "rws"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            files.sort();
-            files
-        });
-        let found = candidates
-            .iter()
-            .filter_map(|p| Snapshot::open(p).ok())
-            .find(|s| s.id() == parent);
-        match found {
-            Some(s) => chain.push(s),
-            None => {
-                return Err(CliError::Message(format!(
+        if on_power_on(chain.last().expect("not empty")) == Some(parent) {
+            break;
+        }
+        let siblings = by_id.get_or_insert_with(|| snapshots_in(dir));
+        // Ids are hashes of headers that name their parents, so a chain
+        // cannot loop; the bound only makes that plain.
+        let found = siblings
+            .get(&parent)
+            .filter(|_| chain.len() <= siblings.len());
+        let Some(file) = found else {
+            return Err(CliError::Message(format!(
                 "{} is an incremental snapshot whose parent ({}) is not among the snapshots in {}",
                 chain.last().expect("not empty").file().display(),
                 parent,
                 dir.display()
-            )))
-            }
-        }
+            )));
+        };
+        chain.push(Snapshot::open(file).map_err(message)?);
     }
     chain.reverse();
-    SnapshotChain::new(chain).map_err(message)
+    match chain[0].parent() {
+        Some(base) => SnapshotChain::on_base(chain, base),
+        None => SnapshotChain::new(chain),
+    }
+    .map_err(message)
+}
+
+/// The power-on RAM a snapshot is stored on top of, if it is.
+fn on_power_on(snapshot: &Snapshot) -> Option<SnapshotId> {
+    let id = snapshot.component(POWER_ON)?;
+    Some(SnapshotId(id.try_into().ok()?))
+}
+
+/// The `.rws` files in `dir` by id; files whose header is unreadable or
+/// damaged are left out (they cannot be anyone's parent).
+fn snapshots_in(dir: &Path) -> BTreeMap<SnapshotId, PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rws"))
+        .collect();
+    // Of two files with one id (copies), the first by name, whatever order
+    // the directory lists them in.
+    files.sort();
+    let mut by_id = BTreeMap::new();
+    for file in files {
+        if let Ok((id, _)) = Snapshot::identify(&file) {
+            by_id.entry(id).or_insert(file);
+        }
+    }
+    by_id
 }
 
 /// The RAM a snapshot chain holds, in a buffer of its own.
@@ -329,18 +372,25 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
     // built with RAM all zero (build_machine does so for a snapshot), and
     // so is the buffer, so the snapshot can skip every page it leaves out
     // instead of reading (and faulting in) all of RAM.
-    let (machine, ram) = std::thread::scope(|s| {
-        let machine = s.spawn(|| build_machine(&config, &overlays, Origin::Snapshot));
+    // A chain on top of power-on RAM needs the machine's power-on id, which
+    // hashes the boot images: that thread computes it too.
+    let base = chain.snapshots()[0].parent();
+    let (built, ram) = std::thread::scope(|s| {
+        let built = s.spawn(|| {
+            let machine = build_machine(&config, &overlays, Origin::Snapshot)?;
+            let power_on = base.map(|_| SnapshotId(machine.power_on_id()));
+            Ok::<_, CliError>((machine, power_on))
+        });
         let ram = unpack_ram(chain);
         (
-            machine
+            built
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p)),
             ram,
         )
     });
-    let mut machine = machine?;
-    let ram = ram?;
+    let (mut machine, power_on) = built?;
+    let mut ram = ram?;
     let parts: Vec<(String, Vec<u8>)> = head
         .components()
         .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
@@ -355,6 +405,14 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
         .collect();
     touched.sort_unstable();
     touched.dedup();
+    if let (Some(base), Some(power_on)) = (base, power_on) {
+        if base != power_on {
+            return Err(damaged(format!(
+                "it is stored on top of power-on RAM {base}, but its boot files load as {power_on} here (another version of Rewind may place them differently)"
+            )));
+        }
+        machine.fill_power_on(&mut ram, &touched);
+    }
     machine.board.ram.replace(ram, &touched);
     let recording = match head.component(RECORDING) {
         Some(bytes) => Some(

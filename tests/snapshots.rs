@@ -794,10 +794,23 @@ fn a_snapshot_taken_while_recording_replays_and_restores_to_the_recorded_end() {
 
 // ---- 2. Save, restore, save ------------------------------------------------------
 
+/// A snapshot as a chain of its own: a full one, or one stored on top of
+/// the power-on RAM it names (whose pages it leaves out; applied over zero
+/// RAM, those stay zero, which is enough to compare what it stores).
+fn alone(
+    snapshot: rewind_snapshot::Snapshot,
+) -> Result<rewind_snapshot::SnapshotChain, rewind_snapshot::SnapshotError> {
+    use rewind_snapshot::SnapshotChain;
+    match snapshot.parent() {
+        Some(base) => SnapshotChain::on_base(vec![snapshot], base),
+        None => SnapshotChain::new(vec![snapshot]),
+    }
+}
+
 /// Where two snapshot files differ, component by component and page by
 /// page, for a failure message.
 fn differences(a: &Path, b: &Path) -> String {
-    use rewind_snapshot::{Snapshot, SnapshotChain};
+    use rewind_snapshot::Snapshot;
     let (sa, sb) = match (Snapshot::open(a), Snapshot::open(b)) {
         (Ok(sa), Ok(sb)) => (sa, sb),
         (ra, rb) => return format!("they do not both open: {:?} / {:?}", ra.err(), rb.err()),
@@ -844,12 +857,12 @@ fn differences(a: &Path, b: &Path) -> String {
             pages_b.len()
         ));
     }
-    if sa.ram_size() == sb.ram_size() && !sa.is_incremental() && !sb.is_incremental() {
+    if sa.ram_size() == sb.ram_size() && sa.parent() == sb.parent() {
         let size = sa.ram_size() as usize;
         let (mut ra, mut rb) = (vec![0u8; size], vec![0u8; size]);
-        let applied = SnapshotChain::new(vec![sa])
+        let applied = alone(sa)
             .and_then(|c| c.apply_pages(&mut ra))
-            .and_then(|()| SnapshotChain::new(vec![sb]))
+            .and_then(|()| alone(sb))
             .and_then(|c| c.apply_pages(&mut rb));
         match applied {
             Err(e) => found.push(format!("applying the pages failed: {e}")),
@@ -985,7 +998,11 @@ fn an_incremental_chain_restores_to_the_uninterrupted_end_and_a_missing_link_is_
         expect_announced(&run, kind, file);
         let snap = Snapshot::open(file).unwrap_or_else(|e| panic!("{e}"));
         match &previous {
-            None => assert!(!snap.is_incremental(), "{name} should be full"),
+            None => assert_eq!(
+                snap.parent().map(|p| p.0.to_vec()),
+                snap.component("host:power-on").map(<[u8]>::to_vec),
+                "{name} should be stored on top of the power-on RAM it names"
+            ),
             Some(p) => {
                 assert_eq!(snap.parent(), Some(p.id()), "{name} names another parent");
                 let full = std::fs::metadata(&files[0]).unwrap().len();
@@ -1063,7 +1080,7 @@ fn expect_one_error(run: &Finished, what: &str) -> String {
 
 #[test]
 fn damaged_truncated_and_foreign_snapshot_files_are_refused_with_one_sentence() {
-    use rewind_snapshot::{Pages, Snapshot, SnapshotChain, SnapshotId, SnapshotWriter};
+    use rewind_snapshot::{Pages, Snapshot, SnapshotId, SnapshotWriter};
     let good = &snapshot(Workload::Compute).file;
     let bytes = std::fs::read(good).expect("reading the snapshot");
     let dir = scratch("damaged");
@@ -1135,22 +1152,40 @@ fn damaged_truncated_and_foreign_snapshot_files_are_refused_with_one_sentence() 
         .components()
         .map(|(n, b)| (n.to_string(), b.to_vec()))
         .collect();
+    // It is stored on top of the machine's power-on RAM: the pages it lists
+    // over zero RAM are all a rewrite needs.
+    let base = snap.parent().expect("a snapshot on top of power-on RAM");
+    let listed: Vec<usize> = snap.page_indices().map(|p| p as usize).collect();
     let mut ram = vec![0u8; snap.ram_size() as usize];
-    SnapshotChain::new(vec![snap])
+    alone(snap)
         .and_then(|c| c.apply_pages(&mut ram))
         .expect("applying the good snapshot's pages");
-    let write = |components: &[(String, Vec<u8>)], ram: &[u8], pages: Pages| {
+    let write_on = |components: &[(String, Vec<u8>)], ram: &[u8], base: SnapshotId| {
+        let pages: Vec<usize> = listed
+            .iter()
+            .copied()
+            .filter(|&p| p < ram.len() / 4096)
+            .collect();
         let mut out = Vec::new();
         SnapshotWriter::new()
-            .write(&mut out, components, ram, pages)
+            .write(
+                &mut out,
+                components,
+                ram,
+                Pages::Dirty {
+                    parent: base,
+                    pages: &pages,
+                },
+            )
             .expect("writing a snapshot");
         out
     };
+    let write = |components: &[(String, Vec<u8>)], ram: &[u8]| write_on(components, ram, base);
     assert!(
-        write(&components, &ram, Pages::All) == bytes,
+        write(&components, &ram) == bytes,
         "writing the same components and RAM again gives other bytes"
     );
-    let edited = |name: &str, edit: &dyn Fn(&mut Vec<u8>)| {
+    let edited_components = |name: &str, edit: &dyn Fn(&mut Vec<u8>)| {
         let mut c = components.clone();
         let part = c.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| {
             panic!(
@@ -1159,15 +1194,17 @@ fn damaged_truncated_and_foreign_snapshot_files_are_refused_with_one_sentence() 
             )
         });
         edit(&mut part.1);
-        write(&c, &ram, Pages::All)
+        c
     };
+    let edited =
+        |name: &str, edit: &dyn Fn(&mut Vec<u8>)| write(&edited_components(name, edit), &ram);
     let without = |name: &str| {
         let c: Vec<_> = components
             .iter()
             .filter(|(n, _)| n != name)
             .cloned()
             .collect();
-        write(&c, &ram, Pages::All)
+        write(&c, &ram)
     };
     let config = |edit: &dyn Fn(&mut Value)| {
         edited("host:config", &|bytes| {
@@ -1243,23 +1280,21 @@ fn damaged_truncated_and_foreign_snapshot_files_are_refused_with_one_sentence() 
             "the kernel missing".to_string(),
             config(&|c| c["kernel"]["path"] = "/nonexistent/Image".into()),
         ),
-        (
-            "an unknown component".to_string(),
-            write(&with_extra, &ram, Pages::All),
-        ),
+        ("an unknown component".to_string(), write(&with_extra, &ram)),
         (
             "RAM half the size".to_string(),
-            write(&components, &ram[..ram.len() / 2], Pages::All),
+            write(&components, &ram[..ram.len() / 2]),
         ),
         (
             "an incremental snapshot of nothing here".to_string(),
-            write(
-                &components,
+            write_on(&components, &ram, SnapshotId([7; 32])),
+        ),
+        (
+            "another power-on RAM beneath it".to_string(),
+            write_on(
+                &edited_components("host:power-on", &|b| *b = vec![9; 32]),
                 &ram,
-                Pages::Dirty {
-                    parent: SnapshotId([7; 32]),
-                    pages: &[0, 1, 2],
-                },
+                SnapshotId([9; 32]),
             ),
         ),
         (

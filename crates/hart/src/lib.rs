@@ -15,4 +15,4 @@ mod mmu;
 
 pub use bus::Bus;
 pub use hart::{cause, prv, ArchState, Exception, Exit, Hart};
-pub use memory::{Ram, WriteMark};
+pub use memory::{Ram, WriteMark, PAGE_SIZE};

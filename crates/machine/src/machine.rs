@@ -15,7 +15,7 @@ use crate::loader::{self, KernelImage, LoadError};
 use crate::sbi::{self, HartState, SbiOutcome};
 use crate::virtio::blk::BlockBackend;
 use crate::virtio::{Virtio, VirtioConfig, SLOTS};
-use rewind_hart::{Exit, Hart};
+use rewind_hart::{Exit, Hart, WriteMark};
 use std::sync::Arc;
 
 /// Length of a round in virtual nanoseconds (= instructions per hart).
@@ -102,6 +102,33 @@ pub struct Machine {
     pub rounds: u64,
     /// Instructions the harts retired before the last guest reset.
     pub retired_before_reset: u64,
+    /// RAM's write mark just after the boot images were loaded: a page not
+    /// written since holds what it held at power-on (see
+    /// [`Machine::written_since_power_on`]).
+    pub power_on_mark: WriteMark,
+}
+
+/// The part of [`Machine::fill_power_on`] for the RAM window that starts at
+/// RAM offset `start` (a page boundary).
+fn fill_window(loads: &[loader::Segment], window: &mut [u8], start: u64, keep: &[usize]) {
+    let page_size = rewind_hart::PAGE_SIZE;
+    let end = start + window.len() as u64;
+    for seg in loads {
+        // The plan was checked to fit in RAM when the machine was built.
+        let seg_start = seg.paddr - RAM_BASE;
+        let mut at = seg_start.max(start);
+        let until = (seg_start + seg.data.len() as u64).min(end);
+        while at < until {
+            let page = (at / page_size) as usize;
+            let page_end = ((page as u64 + 1) * page_size).min(until);
+            if keep.binary_search(&page).is_err() {
+                let from = (at - seg_start) as usize..(page_end - seg_start) as usize;
+                window[(at - start) as usize..(page_end - start) as usize]
+                    .copy_from_slice(&seg.data[from]);
+            }
+            at = page_end;
+        }
+    }
 }
 
 /// 32 bytes derived from the seed (splitmix64), for the guest's entropy pool.
@@ -136,6 +163,8 @@ impl Machine {
             &machine.plan.loads,
             &mut machine.board.ram,
         )?;
+        // Loading counts as power-on, not as a write after it.
+        machine.power_on_mark = machine.board.ram.mark();
         Ok(machine)
     }
 
@@ -186,6 +215,7 @@ impl Machine {
         loader::check_segments("the boot images", &plan.loads, &board.ram)?;
         board.virtio = virtio;
         let (harts, states) = Self::reset_harts(&config, &plan);
+        let power_on_mark = board.ram.mark();
         Ok(Machine {
             config,
             plan,
@@ -196,7 +226,55 @@ impl Machine {
             resets: 0,
             rounds: 0,
             retired_before_reset: 0,
+            power_on_mark,
         })
+    }
+
+    /// Pages written since power-on, ascending: every other page holds
+    /// what the boot images put there (zero outside them), so a snapshot
+    /// need not store it when the restoring machine rebuilds that from the
+    /// same images. (A guest reset reloads the images; RAM's write history
+    /// goes on, so the rule still holds after one.)
+    pub fn written_since_power_on(&self) -> Vec<usize> {
+        self.board.ram.written_since(self.power_on_mark)
+    }
+
+    /// Names RAM at power-on: a BLAKE3 hash of every boot image segment
+    /// with its address. Two machines with the same id start from the same
+    /// RAM, so a snapshot stored relative to it restores only onto it.
+    /// (About 8 ms for a 42 MB kernel and initrd: computed on demand.)
+    pub fn power_on_id(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"rewind power-on RAM, version 1");
+        hasher.update(&self.config.mem_size.to_le_bytes());
+        for seg in &self.plan.loads {
+            hasher.update(&seg.paddr.to_le_bytes());
+            hasher.update(&(seg.data.len() as u64).to_le_bytes());
+            hasher.update(&seg.zero_fill.to_le_bytes());
+            hasher.update(&seg.data);
+        }
+        *hasher.finalize().as_bytes()
+    }
+
+    /// Writes the power-on content of every page not in `keep` (ascending)
+    /// into `ram`, a buffer of this machine's RAM size that is zero wherever
+    /// it is not in `keep`: what a restore does for the pages a snapshot
+    /// leaves to the boot images. Two threads, one per half of RAM: most of
+    /// the cost is the first touch of each page.
+    pub fn fill_power_on(&self, ram: &mut [u8], keep: &[usize]) {
+        assert_eq!(
+            ram.len() as u64,
+            self.config.mem_size,
+            "a buffer of this RAM's size"
+        );
+        let page = rewind_hart::PAGE_SIZE as usize;
+        let half = ram.len() / page / 2 * page;
+        let (low, high) = ram.split_at_mut(half);
+        let loads = &self.plan.loads;
+        std::thread::scope(|s| {
+            s.spawn(|| fill_window(loads, high, half as u64, keep));
+            fill_window(loads, low, 0, keep);
+        });
     }
 
     fn fresh_board(config: &MachineConfig, plan: &BootPlan) -> Result<Board, LoadError> {

@@ -343,21 +343,29 @@ mod tests {
     }
 
     /// What `rewind restore` does: a machine built without its boot images,
-    /// then given the saved state and RAM, goes on exactly as the original.
+    /// given the saved state, the pages written since power-on and, for
+    /// every other page, what the boot images put there, goes on exactly
+    /// as the original.
     #[test]
     fn a_machine_built_with_zero_ram_continues_after_state_and_ram_are_restored() {
         let mut original = advanced();
+        let written = original.written_since_power_on();
+        // The program's counter page; not its code page.
+        assert_eq!(written, [0x100]);
         let (config, disk) = parts();
         let mut restored = Machine::with_zero_ram(config, vec![Box::new(disk)]).unwrap();
         assert!(restored.board.ram.ever_written().is_empty());
         assert!(restored.board.ram.bytes().iter().all(|&b| b == 0));
         assert_eq!(restored.plan, original.plan);
+        assert_eq!(restored.power_on_id(), original.power_on_id());
         restored.restore_state(&original.save_state()).unwrap();
-        let written = original.board.ram.ever_written();
-        restored
-            .board
-            .ram
-            .replace(original.board.ram.bytes().to_vec(), &written);
+        let mut ram = vec![0u8; original.board.ram.bytes().len()];
+        for &page in &written {
+            let range = page * 4096..(page + 1) * 4096;
+            ram[range.clone()].copy_from_slice(&original.board.ram.bytes()[range]);
+        }
+        restored.fill_power_on(&mut ram, &written);
+        restored.board.ram.replace(ram, &written);
         assert_eq!(restored.state_hash(), original.state_hash());
         for _ in 0..20 {
             original.run_round();
@@ -365,6 +373,77 @@ mod tests {
         }
         assert_eq!(restored.state_hash(), original.state_hash());
         assert_eq!(restored.icount(), original.icount());
+        assert_eq!(restored.written_since_power_on(), written);
+    }
+
+    /// A guest reset reloads the boot images into a fresh RAM; what was
+    /// written before it still counts as written since power-on where it
+    /// differs, and what the guest writes after it too, so the pages a
+    /// snapshot lists plus the power-on RAM are still all of RAM.
+    #[test]
+    fn written_since_power_on_plus_the_boot_images_rebuild_ram_after_a_reset() {
+        let program: Vec<u8> = [
+            0x0010_0297u32, //  0: auipc t0, 0x100 (t0: page 256)
+            0x0013_0313,    //  1: addi t1, t1, 1
+            0x0062_b023,    //  2: sd t1, 0(t0)
+            0x00c0_006f,    //  3: j 6, over two zero words: an Image header
+            0x0000_0000,    //  4: has its image size at bytes 16..24,
+            0x0000_0000,    //  5: which must not be garbage
+            0x0000_0317,    //  6: auipc t1, 0
+            0xfe03_2423,    //  7: sw zero, -24(t1): RAM the image loaded
+            0x0082_be83,    //  8: ld t4, 8(t0): the host's flag
+            0x000e_9c63,    //  9: bnez t4, 15
+            0x0010_03b7,    // 10: lui t2, 0x100 (the test finisher)
+            0x0000_7e37,    // 11: lui t3, 7
+            0x777e_0e13,    // 12: addi t3, t3, 0x777
+            0x01c3_a023,    // 13: sw t3, 0(t2): reset
+            0x0000_006f,    // 14: j .
+            0x0000_1f37,    // 15: lui t5, 1
+            0x005f_0f33,    // 16: add t5, t5, t0 (page 257)
+            0x006f_3023,    // 17: sd t1, 0(t5)
+            0x0000_006f,    // 18: j .
+        ]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+        let (mut config, _) = parts();
+        config.harts = 1;
+        config.kernel = Some(crate::KernelImage::Flat(program.into()));
+        let mut m = Machine::new(config).unwrap();
+        m.run_round();
+        assert_eq!(m.resets, 1, "the program resets the machine");
+        // After the reset, the flag makes the program write page 257 and stop.
+        m.board
+            .ram
+            .write_bytes(crate::board::RAM_BASE + 0x10_0008, &1u64.to_le_bytes())
+            .unwrap();
+        m.run_round();
+        assert_eq!(m.resets, 1);
+        let written = m.written_since_power_on();
+        assert_eq!(written, [0, 256, 257]);
+        let mut ram = vec![0u8; m.board.ram.bytes().len()];
+        for &page in &written {
+            let range = page * 4096..(page + 1) * 4096;
+            ram[range.clone()].copy_from_slice(&m.board.ram.bytes()[range]);
+        }
+        m.fill_power_on(&mut ram, &written);
+        assert!(ram == m.board.ram.bytes(), "RAM rebuilt differs");
+    }
+
+    #[test]
+    fn the_power_on_id_names_the_boot_images_and_their_places() {
+        let (config, _) = parts();
+        let id = Machine::new(config.clone()).unwrap().power_on_id();
+        let mut other_kernel = config.clone();
+        if let Some(crate::KernelImage::Flat(bytes)) = &config.kernel {
+            let mut changed = bytes.to_vec();
+            changed[0] ^= 1;
+            other_kernel.kernel = Some(crate::KernelImage::Flat(changed.into()));
+        }
+        assert_ne!(Machine::new(other_kernel).unwrap().power_on_id(), id);
+        let mut more_ram = config;
+        more_ram.mem_size *= 2;
+        assert_ne!(Machine::new(more_ram).unwrap().power_on_id(), id);
     }
 
     #[test]

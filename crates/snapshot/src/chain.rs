@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::apply::ApplyOptions;
 use crate::error::SnapshotError;
+use crate::format::SnapshotId;
 use crate::read::Snapshot;
 
 /// Snapshots to restore in order: a full one, then each incremental one on
@@ -28,6 +29,32 @@ impl SnapshotChain {
                 parent,
             });
         }
+        Self::linked(snapshots)
+    }
+
+    /// As [`SnapshotChain::new`], for a chain whose first snapshot is
+    /// stored on top of RAM that is not in a file but that the caller
+    /// rebuilds, named `base` (Rewind: a machine's RAM at power-on, which
+    /// the boot images give): the first snapshot must be incremental with
+    /// `base` as its parent. The caller puts that RAM in place before
+    /// [`SnapshotChain::apply_pages`].
+    pub fn on_base(snapshots: Vec<Snapshot>, base: SnapshotId) -> Result<Self, SnapshotError> {
+        let first = snapshots.first().ok_or(SnapshotError::EmptyChain)?;
+        match first.parent() {
+            Some(parent) if parent == base => Self::linked(snapshots),
+            Some(parent) => Err(SnapshotError::WrongBase {
+                file: first.file().to_path_buf(),
+                parent,
+                base,
+            }),
+            None => Err(SnapshotError::FullSnapshotOnBase {
+                file: first.file().to_path_buf(),
+            }),
+        }
+    }
+
+    /// Checks the links after the first snapshot.
+    fn linked(snapshots: Vec<Snapshot>) -> Result<Self, SnapshotError> {
         for pair in snapshots.windows(2) {
             let (previous, next) = (&pair[0], &pair[1]);
             let Some(parent) = next.parent() else {

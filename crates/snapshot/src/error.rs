@@ -61,6 +61,19 @@ pub enum SnapshotError {
     #[error("{} is an incremental snapshot of {parent}; give its parent too", file.display())]
     MissingParent { file: PathBuf, parent: SnapshotId },
 
+    #[error("{} is a full snapshot, not one stored on top of other RAM", file.display())]
+    FullSnapshotOnBase { file: PathBuf },
+
+    #[error(
+        "{} is stored on top of the RAM {parent}, not on top of the RAM it is restored onto ({base})",
+        file.display()
+    )]
+    WrongBase {
+        file: PathBuf,
+        parent: SnapshotId,
+        base: SnapshotId,
+    },
+
     #[error(
         "{} is an incremental snapshot of {parent}, but the snapshot given before it, {}, is {previous_id}",
         file.display(),

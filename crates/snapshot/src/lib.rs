@@ -14,6 +14,11 @@
 //!          then chain.head().component("uart") for each component
 //! ```
 //!
+//! The first snapshot of a chain may itself be incremental, on top of RAM
+//! that is in no file but that the caller rebuilds and names by an id of
+//! its choosing (Rewind: a machine's power-on RAM, from its boot images);
+//! [`SnapshotChain::on_base`] takes such a chain.
+//!
 //! # File layout (version 2, every integer little-endian)
 //!
 //! ```text

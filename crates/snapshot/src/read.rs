@@ -7,6 +7,7 @@
 //! the file's size whatever its header claims.
 
 use std::fmt;
+use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -120,6 +121,34 @@ impl Snapshot {
             first_use: parsed.first_use,
             blocks: parsed.blocks,
         })
+    }
+
+    /// Reads only the header of the snapshot file at `path` and returns its
+    /// id and, for an incremental snapshot, its parent's: enough to find a
+    /// chain among many files without reading them whole. The header is
+    /// checked (its id is its checksum), nothing else is; [`Snapshot::open`]
+    /// checks the rest.
+    pub fn identify(
+        path: impl AsRef<Path>,
+    ) -> Result<(SnapshotId, Option<SnapshotId>), SnapshotError> {
+        let path = path.as_ref();
+        let io = |source| SnapshotError::Io {
+            file: path.to_path_buf(),
+            source,
+        };
+        let mut start = Vec::with_capacity(HEADER_LEN);
+        std::fs::File::open(path)
+            .map_err(io)?
+            .take(HEADER_LEN as u64)
+            .read_to_end(&mut start)
+            .map_err(io)?;
+        let (_, header) = Parser {
+            bytes: &start,
+            file: path,
+        }
+        .header()?;
+        let parent = (header.flags & FLAG_INCREMENTAL != 0).then_some(header.parent);
+        Ok((header.id, parent))
     }
 
     /// The file this snapshot was read from, as given.

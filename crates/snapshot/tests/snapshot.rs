@@ -226,6 +226,78 @@ fn chain_opens_files_from_disk() {
 }
 
 #[test]
+fn a_chain_on_a_base_applies_over_the_ram_the_caller_rebuilt() {
+    let base_ram = mixed_ram(64, 9);
+    let base = SnapshotId([5; 32]);
+    let mut ram1 = base_ram.clone();
+    ram1[3 * P] ^= 0xFF;
+    ram1[9 * P..10 * P].fill(0);
+    let (file1, id1) = incremental(&ram1, base, &[3, 9]);
+    let mut ram2 = ram1.clone();
+    ram2[20 * P] ^= 1;
+    let (file2, _) = incremental(&ram2, id1, &[20]);
+    let open = |bytes: &[u8], name: &str| Snapshot::from_bytes(bytes.to_vec(), name).unwrap();
+
+    let chain =
+        SnapshotChain::on_base(vec![open(&file1, "1.rws"), open(&file2, "2.rws")], base).unwrap();
+    let mut ram = base_ram.clone();
+    chain.apply_pages(&mut ram).unwrap();
+    assert!(ram == ram2);
+
+    // Another base, a full snapshot, or no base at all: refused.
+    let other = SnapshotId([6; 32]);
+    let err = SnapshotChain::on_base(vec![open(&file1, "1.rws")], other).unwrap_err();
+    assert!(
+        matches!(err, SnapshotError::WrongBase { parent, base: b, .. } if parent == base && b == other)
+    );
+    let (full_file, _) = full(&base_ram);
+    let err = SnapshotChain::on_base(vec![open(&full_file, "f.rws")], base).unwrap_err();
+    assert!(
+        matches!(err, SnapshotError::FullSnapshotOnBase { .. }),
+        "{err}"
+    );
+    let err = SnapshotChain::new(vec![open(&file1, "1.rws")]).unwrap_err();
+    assert!(matches!(err, SnapshotError::MissingParent { .. }), "{err}");
+}
+
+#[test]
+fn identify_reads_ids_from_the_header_alone() {
+    let dir = std::env::temp_dir().join(format!("rewind-identify-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ram0 = mixed_ram(64, 5);
+    let (file0, id0) = full(&ram0);
+    let (file1, id1) = incremental(&ram0, id0, &[3]);
+    let (a, b) = (dir.join("a.rws"), dir.join("b.rws"));
+    std::fs::write(&a, &file0).unwrap();
+    std::fs::write(&b, &file1).unwrap();
+    assert_eq!(Snapshot::identify(&a).unwrap(), (id0, None));
+    assert_eq!(Snapshot::identify(&b).unwrap(), (id1, Some(id0)));
+
+    // Only the header is read: a file cut after it still identifies
+    // (Snapshot::open then finds what is missing).
+    let cut = dir.join("cut.rws");
+    std::fs::write(&cut, &file1[..200]).unwrap();
+    assert_eq!(Snapshot::identify(&cut).unwrap(), (id1, Some(id0)));
+    assert!(Snapshot::open(&cut).is_err());
+
+    // A damaged or short header, another file, or none: an error.
+    let mut damaged = file0.clone();
+    damaged[100] ^= 1;
+    let short = file0[..100].to_vec();
+    for (name, bytes) in [
+        ("damaged", &damaged),
+        ("short", &short),
+        ("text", &b"hello".to_vec()),
+    ] {
+        let path = dir.join(format!("{name}.rws"));
+        std::fs::write(&path, bytes).unwrap();
+        assert!(Snapshot::identify(&path).is_err(), "{name}");
+    }
+    assert!(Snapshot::identify(dir.join("absent.rws")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn page_that_became_zero_is_zeroed_by_the_incremental() {
     let mut ram0 = vec![0u8; 32 * P];
     Rng(4).fill(&mut ram0[..8 * P]);
