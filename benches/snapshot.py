@@ -483,6 +483,10 @@ def main() -> int:
                     "Linux guest on Rewind and QEMU, side by side.")
     ap.add_argument("--reps", type=int, default=3,
                     help="timed runs per emulator (default 3)")
+    ap.add_argument("--restores", type=int, default=5,
+                    help="restores (and fresh start-ups) timed per timed run "
+                         "(default 5): each takes a fraction of a second, "
+                         "and on a noisy host one sample says little")
     ap.add_argument("--mem", default="1G", help="guest RAM (default 1G)")
     ap.add_argument("--every", type=int, default=DEFAULT_EVERY,
                     help="instructions between Rewind's series snapshots "
@@ -514,6 +518,8 @@ def main() -> int:
 
     if args.reps < 1:
         ap.error("--reps must be at least 1")
+    if args.restores < 1:
+        ap.error("--restores must be at least 1")
     if args.every < 1:
         ap.error("--every must be at least 1")
     if args.random_mib < 0:
@@ -582,18 +588,21 @@ def bench(args: argparse.Namespace, work: Path) -> int:
             "restore ...")
         n = len(qm.snap_ms)
         qemu_snapshot_run(q_cmd, q_console, q_qmp, mig, args, work, qm)
-        qm.restore_ms.append(qemu_time_to_status(
-            q_cmd + ["-incoming", f"exec:cat {mig}"], q_qmp, args,
-            work / "qemu-restore.stderr", want_running=True))
-        qm.baseline_ms.append(qemu_time_to_status(
-            q_cmd, q_qmp, args, work / "qemu-start.stderr",
-            want_running=False))
+        r = len(qm.restore_ms)
+        for _ in range(args.restores):
+            qm.restore_ms.append(qemu_time_to_status(
+                q_cmd + ["-incoming", f"exec:cat {mig}"], q_qmp, args,
+                work / "qemu-restore.stderr", want_running=True))
+            qm.baseline_ms.append(qemu_time_to_status(
+                q_cmd, q_qmp, args, work / "qemu-start.stderr",
+                want_running=False))
         if args.verbose:
             log(f"QEMU run {rep}: migrate {qm.snap_ext_ms[n]:.1f} ms "
                 f"(total-time {qm.snap_ms[n]:.0f}, downtime "
                 f"{qm.downtime_ms[n]:.0f}), {qm.snap_bytes[n]} bytes; "
-                f"restore {qm.restore_ms[n]:.1f} ms; start-up "
-                f"{qm.baseline_ms[n]:.1f} ms")
+                f"restore {med(qm.restore_ms[r:]):.1f} ms; start-up "
+                f"{med(qm.baseline_ms[r:]):.1f} ms (medians of "
+                f"{args.restores})")
         if rw.error:
             continue
         log(f"Rewind: run {rep} of {args.reps}: boot, snapshot at "
@@ -603,15 +612,18 @@ def bench(args: argparse.Namespace, work: Path) -> int:
             full = rewind_snapshot_run(rewind, guest, initrd, args, work,
                                        icount, rw)
             ctl = work / "rewind-restore.sock"
-            rw.restore_ms.append(time_to_status(
-                [rewind, "restore", str(full), "--serial",
-                 f"file:{work / 'rewind-restore.txt'}", "--control", str(ctl)],
-                ctl, args, work / "rewind-restore.stderr", "rewind restore",
-                min_icount=icount))
-            rw.baseline_ms.append(time_to_status(
-                rewind_boot(rewind, guest, initrd, args.mem,
-                            work / "rewind-start.txt", ctl),
-                ctl, args, work / "rewind-start.stderr", "rewind run"))
+            r = len(rw.restore_ms)
+            for _ in range(args.restores):
+                rw.restore_ms.append(time_to_status(
+                    [rewind, "restore", str(full), "--serial",
+                     f"file:{work / 'rewind-restore.txt'}", "--control",
+                     str(ctl)],
+                    ctl, args, work / "rewind-restore.stderr",
+                    "rewind restore", min_icount=icount))
+                rw.baseline_ms.append(time_to_status(
+                    rewind_boot(rewind, guest, initrd, args.mem,
+                                work / "rewind-start.txt", ctl),
+                    ctl, args, work / "rewind-start.stderr", "rewind run"))
             if last is not None:
                 rw.chain_ms.append(time_to_status(
                     [rewind, "restore", str(last), "--serial",
@@ -624,8 +636,9 @@ def bench(args: argparse.Namespace, work: Path) -> int:
                     f"(a second one: {rw.snap2_ms[n]:.1f} ms, from outside "
                     f"{rw.snap_ext_ms[n]:.1f} ms), "
                     f"{rw.snap_bytes[n]} bytes; restore "
-                    f"{rw.restore_ms[n]:.1f} ms; start-up "
-                    f"{rw.baseline_ms[n]:.1f} ms")
+                    f"{med(rw.restore_ms[r:]):.1f} ms; start-up "
+                    f"{med(rw.baseline_ms[r:]):.1f} ms (medians of "
+                    f"{args.restores})")
         except BenchError as e:
             rw.error = f"run {rep}: {e}"
             log(f"rewind: n/a: {rw.error}")
@@ -677,8 +690,9 @@ def report(args: argparse.Namespace, guest: Guest, qm: Results, rw: Results,
     print(f"guest:     Linux {guest.version}; {args.mem} RAM, 1 hart; "
           f"/{GUEST_SCRIPT} ({args.random_mib} MiB of random data in /tmp), "
           f"snapshot when idle after it (Rewind: at {icount} instructions)")
-    print(f"runs:      {args.reps} timed runs per emulator, after one run of "
-          f"Rewind with --snapshot-every; {wall / 60:.1f} minutes in all")
+    print(f"runs:      {args.reps} timed runs per emulator ({args.restores} "
+          f"restores each), after one run of Rewind with --snapshot-every; "
+          f"{wall / 60:.1f} minutes in all")
     print(f"host load: load average {start_load[0]:.2f} {start_load[1]:.2f} "
           f"{start_load[2]:.2f} at the start; 1-minute {min(loads):.2f} to "
           f"{max(loads):.2f} during the runs")

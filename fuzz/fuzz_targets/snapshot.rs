@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use rewind_snapshot::{reseal, ApplyOptions, Pages, Snapshot, SnapshotError, SnapshotWriter};
 
 /// Larger RAM sizes are read and checked but not restored, to keep each run
-/// fast; the seeds use 64 KiB.
+/// fast; the seeds use 64 KiB and 512 KiB.
 const MAX_RESTORE: u64 = 1 << 20;
 
 fuzz_target!(|data: &[u8]| {
