@@ -201,6 +201,63 @@ impl<'a> Components<'a> {
     }
 }
 
+/// The most guest time (ns, so instructions too) a snapshot may hold: 146
+/// years, and far from where the clock arithmetic could overflow.
+const MAX_CLOCK: u64 = 1 << 62;
+
+/// Checks the machine's counters against its harts' clocks. A snapshot is
+/// taken at a round boundary, where every hart's clock has reached the
+/// round's start; a hart far behind it would have to run all the way there
+/// in one round, which for a hostile file is for ever. Counters near the top
+/// of u64 would overflow as the machine runs.
+fn check_clocks(counters: &Counters, harts: &[ArchState]) -> Result<(), StateError> {
+    let beyond = |what: &str, value: u64| {
+        Err(mismatch(
+            "machine",
+            format!("its {what} ({value}) is beyond the {MAX_CLOCK} a machine can reach"),
+        ))
+    };
+    for (what, value) in [
+        ("round start", counters.round_start),
+        ("round count", counters.rounds),
+        ("reset count", counters.resets),
+        (
+            "instructions before the last reset",
+            counters.retired_before_reset,
+        ),
+    ] {
+        if value > MAX_CLOCK {
+            return beyond(what, value);
+        }
+    }
+    let mut retired = counters.retired_before_reset;
+    for (id, hart) in harts.iter().enumerate() {
+        let part = format!("hart {id}");
+        let clock = hart.instret.checked_add(hart.stalled);
+        match clock {
+            Some(clock) if clock > MAX_CLOCK => {
+                return beyond(&format!("hart {id}'s clock"), clock)
+            }
+            None => return beyond(&format!("hart {id}'s clock"), u64::MAX),
+            Some(clock) if clock < counters.round_start => {
+                return Err(mismatch(
+                    &part,
+                    format!(
+                        "its clock ({clock}) is behind the start of the machine's round ({})",
+                        counters.round_start
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        retired = retired.saturating_add(hart.instret);
+    }
+    if retired > MAX_CLOCK {
+        return beyond("instruction count", retired);
+    }
+    Ok(())
+}
+
 impl Machine {
     /// The machine's state as named components (see the module comment).
     /// Their names and order are part of the snapshot format.
@@ -250,6 +307,7 @@ impl Machine {
         for (id, hart) in self.harts.iter().enumerate() {
             harts.push(saved.load(&format!("hart {id}"), hart)?);
         }
+        check_clocks(&counters, &harts)?;
         let b = &self.board;
         let uart = saved.load("uart", &b.uart)?;
         let clint = saved.load("clint", &b.clint)?;
@@ -488,6 +546,54 @@ mod tests {
             restored.run_round();
         }
         assert_eq!(original.state_hash(), restored.state_hash());
+    }
+
+    /// Found by the machine_state fuzz target: a round start far ahead of
+    /// a hart's clock made the first round run for ever.
+    #[test]
+    fn counters_that_contradict_the_harts_clocks_are_refused() {
+        let saved = advanced().save_state();
+        let counters: Counters = decode("machine", &saved[0].1).unwrap();
+        let arch: ArchState = decode("hart 0", &saved[1].1).unwrap();
+        assert_eq!(saved[1].0, "hart 0");
+        let with_counters = |edit: &dyn Fn(&mut Counters)| {
+            let mut c: Counters = decode("machine", &saved[0].1).unwrap();
+            edit(&mut c);
+            let mut parts = saved.clone();
+            parts[0].1 = encode(&c);
+            parts
+        };
+        let with_hart0 = |edit: &dyn Fn(&mut ArchState)| {
+            let mut a = arch.clone();
+            edit(&mut a);
+            let mut parts = saved.clone();
+            parts[1].1 = encode(&a);
+            parts
+        };
+        let cases = [
+            (
+                with_counters(&|c| c.round_start += 1_000_000),
+                "is behind the start of the machine's round",
+            ),
+            (with_counters(&|c| c.rounds = u64::MAX), "round count"),
+            (with_counters(&|c| c.resets = u64::MAX), "reset count"),
+            (
+                with_counters(&|c| c.retired_before_reset = MAX_CLOCK),
+                "instruction count",
+            ),
+            (with_hart0(&|a| a.stalled = u64::MAX), "hart 0's clock"),
+            (with_hart0(&|a| a.instret = MAX_CLOCK + 1), "hart 0's clock"),
+        ];
+        let mut target = machine();
+        for (parts, expected) in cases {
+            let e = target.restore_state(&parts).unwrap_err().to_string();
+            assert!(e.contains(expected), "{e}");
+        }
+        // The state as saved still restores, with its clocks just at the
+        // round's start.
+        assert!(arch.instret + arch.stalled >= counters.round_start);
+        target.restore_state(&saved).unwrap();
+        assert!(target.save_state() == saved);
     }
 
     #[test]
