@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+# Where `rewind run` caches the default guest, below its cache directory
+# (crates/guest/src/lib.rs).
+GUEST_SUBDIR = "debian-trixie-riscv64"
 
 
 def build_rewind(cargo: str) -> str:
@@ -102,3 +106,64 @@ def run_in_build_dir(build_dir: Path | None, prefix: str, bench,
     finally:
         if tmp:
             tmp.cleanup()
+
+
+def default_rewind() -> Path:
+    """target/release/rewind, under $CARGO_TARGET_DIR when that is set (the
+    cargo build the scripts run honours it too)."""
+    target = os.environ.get("CARGO_TARGET_DIR")
+    base = Path(target) if target else REPO_DIR / "target"
+    if not base.is_absolute():
+        base = REPO_DIR / base
+    return base / "release" / "rewind"
+
+
+def add_common_options(ap, *, keeps: str, timeout_for: str = "a run",
+                       verbose: str = "print every run's times",
+                       build_dir_note: str = "") -> None:
+    """The options of every benchmark of a Linux guest on both emulators:
+    --qemu, --rewind, --no-build, --guest-dir, --timeout, --build-dir (which
+    keeps `keeps`), --json and -v."""
+    ap.add_argument("--qemu", default="qemu-system-riscv64")
+    ap.add_argument("--rewind", type=Path, default=default_rewind(),
+                    help="the rewind binary (default target/release/rewind, "
+                         "under $CARGO_TARGET_DIR if set)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="do not run cargo build --release; use --rewind as is")
+    ap.add_argument("--guest-dir", type=Path,
+                    help="the default guest's files (default: rewind's cache, "
+                         f"<cache>/{GUEST_SUBDIR})")
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help=f"seconds before {timeout_for} is abandoned "
+                         "(default 600)")
+    ap.add_argument("--build-dir", type=Path,
+                    help=f"keep {keeps} here (default: a temp dir"
+                         f"{build_dir_note})")
+    ap.add_argument("--json", type=Path, help="also write all results here")
+    ap.add_argument("-v", "--verbose", action="store_true", help=verbose)
+
+
+def qemu_missing(qemu: str) -> bool:
+    """True, after saying so in one sentence, if `qemu` is not on PATH."""
+    if shutil.which(qemu) is not None:
+        return False
+    print(f"error: {qemu} not found (Debian package qemu-system-misc)",
+          file=sys.stderr)
+    return True
+
+
+def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """A Markdown table; the first `left` columns are text, the rest numbers
+    (right-aligned)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    right = [i >= left for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        out = [c.rjust(w) if r else c.ljust(w)
+               for c, w, r in zip(cells, widths, right)]
+        return "| " + " | ".join(out) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2))
+                         for w, r in zip(widths, right)) + "|"
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])

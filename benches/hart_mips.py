@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import build_rewind, first_line, host_cpu
+from benchlib import build_rewind, default_rewind, first_line, host_cpu, table
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -346,21 +346,6 @@ def mips(instr: int, secs: float | None) -> float | None:
     return instr / secs / 1e6
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    right = [i > 0 for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = [c.rjust(w) if r else c.ljust(w)
-               for c, w, r in zip(cells, widths, right)]
-        return "| " + " | ".join(out) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2))
-                         for w, r in zip(widths, right)) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
-
-
 # --------------------------------------------------------------------------
 
 
@@ -376,9 +361,9 @@ def main() -> int:
                     help="comma-separated subset of: "
                          + ", ".join(WORKLOADS))
     ap.add_argument("--qemu", default="qemu-system-riscv64")
-    ap.add_argument("--rewind", type=Path,
-                    default=REPO_DIR / "target" / "release" / "rewind",
-                    help="the rewind binary (default target/release/rewind)")
+    ap.add_argument("--rewind", type=Path, default=default_rewind(),
+                    help="the rewind binary (default target/release/rewind, "
+                         "under $CARGO_TARGET_DIR if set)")
     ap.add_argument("--no-build", action="store_true",
                     help="do not run cargo build --release; use --rewind as is")
     ap.add_argument("--no-rewind", action="store_true",

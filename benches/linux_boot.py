@@ -50,12 +50,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import first_line, host_cpu, log, rewind_binary, run_in_build_dir
+from benchlib import (GUEST_SUBDIR, add_common_options, first_line, host_cpu,
+                      log, qemu_missing, rewind_binary, run_in_build_dir,
+                      table)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 
-GUEST_SUBDIR = "debian-trixie-riscv64"      # crates/guest/src/lib.rs
 EXIT_PREFIX = "Rewind: exit status "         # crates/guest/src/init.rs
 # rewind_guest::DEFAULT_CMDLINE, and no kernel modules: /init loads the
 # initramfs's virtio modules when the device tree has virtio-mmio nodes, which
@@ -761,21 +762,6 @@ def fmt_ratio(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    right = [i > 1 for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = [c.rjust(w) if r else c.ljust(w)
-               for c, w, r in zip(cells, widths, right)]
-        return "| " + " | ".join(out) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2))
-                         for w, r in zip(widths, right)) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
-
-
 # --------------------------------------------------------------------------
 
 
@@ -806,23 +792,8 @@ def main() -> int:
                     help="build this C file as the CPU workload instead of "
                          "the embedded one (e.g. tests/guest/workload.c); "
                          "then --scale and cpu-smp do not apply")
-    ap.add_argument("--qemu", default="qemu-system-riscv64")
-    ap.add_argument("--rewind", type=Path,
-                    default=REPO_DIR / "target" / "release" / "rewind",
-                    help="the rewind binary (default target/release/rewind)")
-    ap.add_argument("--no-build", action="store_true",
-                    help="do not run cargo build --release; use --rewind as is")
-    ap.add_argument("--guest-dir", type=Path,
-                    help="the default guest's files (default: rewind's cache, "
-                         f"<cache>/{GUEST_SUBDIR})")
-    ap.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds before a run is abandoned (default 600)")
-    ap.add_argument("--build-dir", type=Path,
-                    help="keep the built programs, initramfs and console "
-                         "transcripts here (default: a temp dir)")
-    ap.add_argument("--json", type=Path, help="also write all results here")
-    ap.add_argument("-v", "--verbose", action="store_true",
-                    help="print every run's time")
+    add_common_options(ap, keeps="the built programs, initramfs and console "
+                                 "transcripts", verbose="print every run's time")
     args = ap.parse_args()
 
     try:
@@ -844,9 +815,7 @@ def main() -> int:
     if args.workload_src and {"int", "mem", "fp"} & set(args.workload_list):
         ap.error("the int, mem and fp workloads need the embedded program "
                  "(they build it with -DONLY=n)")
-    if shutil.which(args.qemu) is None:
-        print(f"error: {args.qemu} not found (Debian package qemu-system-misc)",
-              file=sys.stderr)
+    if qemu_missing(args.qemu):
         return 2
 
     return run_in_build_dir(args.build_dir, "linux_boot.",
@@ -1031,7 +1000,7 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
 
     print("Median wall time of the whole process (QEMU/Rewind above 1: Rewind "
           "is faster):")
-    print(table(headers, rows))
+    print(table(headers, rows, left=2))
     for n in notes:
         print(f"* {n}")
     if rewind_reason:
@@ -1040,7 +1009,7 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
         print()
         print("The program alone: the workload's median minus the boot "
               "median at the same hart count:")
-        print(table(headers, net_rows))
+        print(table(headers, net_rows, left=2))
         if net_note:
             print("* n/a where the workload's median was not above the boot "
                   "median: the host's noise exceeded the program's time")
@@ -1048,7 +1017,7 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
     print("The same runs by median CPU time (user + system, all threads of "
           "the process):")
     print(table(["workload", "harts", "QEMU CPU s", "Rewind CPU s",
-                 "QEMU/Rewind"], cpu_rows))
+                 "QEMU/Rewind"], cpu_rows, left=2))
     print()
     print(verdict(all_ratios, cpu_ratios, len(cases)))
 

@@ -39,7 +39,6 @@ import os
 import platform
 import re
 import resource
-import shutil
 import signal
 import statistics
 import subprocess
@@ -48,11 +47,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import first_line, host_cpu, log, rewind_binary, run_in_build_dir
-from linux_boot import (GUEST_SUBDIR, BenchError, Guest, HostCpu,
+from benchlib import (GUEST_SUBDIR, add_common_options, first_line, host_cpu,
+                      log, qemu_missing, rewind_binary, run_in_build_dir,
+                      table)
+from linux_boot import (BenchError, Guest, HostCpu,
                         build_initrd, cache_dir, find_guest, program_output,
                         rewind_revision)
-from virtio_io import default_rewind, table
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -237,23 +237,7 @@ def main() -> int:
     ap.add_argument("--no-bare", action="store_true",
                     help="skip the extra Rewind recording without "
                          "checkpoints (inputs only)")
-    ap.add_argument("--qemu", default="qemu-system-riscv64")
-    ap.add_argument("--rewind", type=Path, default=default_rewind(),
-                    help="the rewind binary (default target/release/rewind, "
-                         "under $CARGO_TARGET_DIR if set)")
-    ap.add_argument("--no-build", action="store_true",
-                    help="do not run cargo build --release; use --rewind as is")
-    ap.add_argument("--guest-dir", type=Path,
-                    help="the default guest's files (default: rewind's cache, "
-                         f"<cache>/{GUEST_SUBDIR})")
-    ap.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds before a run is abandoned (default 600)")
-    ap.add_argument("--build-dir", type=Path,
-                    help="keep the initramfs, recordings and consoles here "
-                         "(default: a temp dir)")
-    ap.add_argument("--json", type=Path, help="also write all results here")
-    ap.add_argument("-v", "--verbose", action="store_true",
-                    help="print every run's times")
+    add_common_options(ap, keeps="the initramfs, recordings and consoles")
     args = ap.parse_args()
 
     if args.reps < 1:
@@ -262,9 +246,7 @@ def main() -> int:
         ap.error("--scale must be at least 1")
     if not re.fullmatch(r"\d+[KMG]?", args.mem):
         ap.error("--mem takes a size such as 512M or 1G")
-    if shutil.which(args.qemu) is None:
-        print(f"error: {args.qemu} not found (Debian package qemu-system-misc)",
-              file=sys.stderr)
+    if qemu_missing(args.qemu):
         return 2
 
     return run_in_build_dir(args.build_dir, "record_replay.",

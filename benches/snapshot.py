@@ -57,10 +57,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import first_line, host_cpu, log, rewind_binary, run_in_build_dir
-from linux_boot import (GUEST_SUBDIR, BenchError, Guest, HostCpu,
+from benchlib import (GUEST_SUBDIR, add_common_options, first_line, host_cpu,
+                      log, qemu_missing, rewind_binary, run_in_build_dir,
+                      table)
+from linux_boot import (BenchError, Guest, HostCpu,
                         build_initrd, cache_dir, find_guest, rewind_revision)
-from virtio_io import default_rewind, table
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -497,23 +498,9 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=0.2,
                     help="seconds QEMU idles after `snapshot: ready` before "
                          "the migration (default 0.2)")
-    ap.add_argument("--qemu", default="qemu-system-riscv64")
-    ap.add_argument("--rewind", type=Path, default=default_rewind(),
-                    help="the rewind binary (default target/release/rewind, "
-                         "under $CARGO_TARGET_DIR if set)")
-    ap.add_argument("--no-build", action="store_true",
-                    help="do not run cargo build --release; use --rewind as is")
-    ap.add_argument("--guest-dir", type=Path,
-                    help="the default guest's files (default: rewind's cache, "
-                         f"<cache>/{GUEST_SUBDIR})")
-    ap.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds before a boot is abandoned (default 600)")
-    ap.add_argument("--build-dir", type=Path,
-                    help="keep the initramfs, snapshots and consoles here "
-                         "(default: a temp dir; snapshots need about 0.3 GB)")
-    ap.add_argument("--json", type=Path, help="also write all results here")
-    ap.add_argument("-v", "--verbose", action="store_true",
-                    help="print every run's numbers")
+    add_common_options(ap, keeps="the initramfs, snapshots and consoles",
+                       timeout_for="a boot", verbose="print every run's numbers",
+                       build_dir_note="; snapshots need about 0.3 GB")
     args = ap.parse_args()
 
     if args.reps < 1:
@@ -528,9 +515,7 @@ def main() -> int:
         ap.error("--settle must be between 0 and 60 seconds")
     if not re.fullmatch(r"\d+[KMG]?", args.mem):
         ap.error("--mem takes a size such as 512M or 1G")
-    if shutil.which(args.qemu) is None:
-        print(f"error: {args.qemu} not found (Debian package qemu-system-misc)",
-              file=sys.stderr)
+    if qemu_missing(args.qemu):
         return 2
     if shutil.which("cat") is None:
         print("error: cat not found (QEMU's exec: migration needs it)",

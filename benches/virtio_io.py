@@ -51,7 +51,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -61,10 +60,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import first_line, host_cpu, log, rewind_binary, run_in_build_dir
+from benchlib import (GUEST_SUBDIR, add_common_options, first_line, host_cpu,
+                      log, qemu_missing, rewind_binary, run_in_build_dir,
+                      table)
 # The guest files, the initramfs packing and the host-load accounting are the
 # same as linux_boot.py's; share them rather than keep two copies.
-from linux_boot import (GUEST_SUBDIR, BenchError, Guest, HostCpu,
+from linux_boot import (BenchError, Guest, HostCpu,
                         build_initrd, cache_dir, find_guest, rewind_revision)
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -441,33 +442,6 @@ def median(xs: list[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """A Markdown table; the first `left` columns are text, the rest numbers
-    (right-aligned)."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    right = [i >= left for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = [c.rjust(w) if r else c.ljust(w)
-               for c, w, r in zip(cells, widths, right)]
-        return "| " + " | ".join(out) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2))
-                         for w, r in zip(widths, right)) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
-
-
-def default_rewind() -> Path:
-    """target/release/rewind, under $CARGO_TARGET_DIR when that is set (the
-    cargo build this script runs honours it too)."""
-    target = os.environ.get("CARGO_TARGET_DIR")
-    base = Path(target) if target else REPO_DIR / "target"
-    if not base.is_absolute():
-        base = REPO_DIR / base
-    return base / "release" / "rewind"
-
-
 # --------------------------------------------------------------------------
 
 
@@ -494,26 +468,12 @@ def main() -> int:
     ap.add_argument("--mem", default="512M", help="guest RAM (default 512M)")
     ap.add_argument("--smp", type=int, default=1,
                     help="harts on both emulators (default 1)")
-    ap.add_argument("--qemu", default="qemu-system-riscv64")
-    ap.add_argument("--rewind", type=Path, default=default_rewind(),
-                    help="the rewind binary (default target/release/rewind, "
-                         "under $CARGO_TARGET_DIR if set)")
-    ap.add_argument("--no-build", action="store_true",
-                    help="do not run cargo build --release; use --rewind as is")
-    ap.add_argument("--guest-dir", type=Path,
-                    help="the default guest's files (default: rewind's cache, "
-                         f"<cache>/{GUEST_SUBDIR})")
-    ap.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds before a boot is abandoned (default 600)")
     ap.add_argument("--poll", type=float, default=0.005,
                     help="seconds between looks at the console file "
                          "(default 0.005; the wall times' resolution)")
-    ap.add_argument("--build-dir", type=Path,
-                    help="keep the initramfs, disk image and consoles here "
-                         "(default: a temp dir)")
-    ap.add_argument("--json", type=Path, help="also write all results here")
-    ap.add_argument("-v", "--verbose", action="store_true",
-                    help="print every transfer's times")
+    add_common_options(ap, keeps="the initramfs, disk image and consoles",
+                       timeout_for="a boot",
+                       verbose="print every transfer's times")
     args = ap.parse_args()
 
     if args.reps < 1:
@@ -526,9 +486,7 @@ def main() -> int:
         ap.error("--poll must be between 0 and 1 second")
     if not re.fullmatch(r"\d+[KMG]?", args.mem):
         ap.error("--mem takes a size such as 512M or 1G")
-    if shutil.which(args.qemu) is None:
-        print(f"error: {args.qemu} not found (Debian package qemu-system-misc)",
-              file=sys.stderr)
+    if qemu_missing(args.qemu):
         return 2
 
     return run_in_build_dir(args.build_dir, "virtio_io.",
