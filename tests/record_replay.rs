@@ -34,10 +34,11 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-const REWIND: &str = env!("CARGO_BIN_EXE_rewind");
-/// One boot of the default guest takes 10-40 s on a busy 2-core machine; a
-/// run that takes longer than this has hung.
-const LIMIT: Duration = Duration::from_secs(600);
+// One boot of the default guest takes 10-40 s on a busy 2-core machine;
+// process::LIMIT (600 s) is how long a run may take before it counts as hung.
+#[path = "common/process.rs"]
+mod process;
+use process::{path_arg, Finished, LIMIT, REWIND};
 /// The longest a typed command may take to print its output and the next
 /// prompt.
 const STEP_LIMIT: Duration = Duration::from_secs(180);
@@ -51,19 +52,8 @@ const PRODUCT: &str = "12345*6789";
 
 // ---- Scratch files -----------------------------------------------------------
 
-/// A fresh directory of this test's own under the target's tmp dir.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("record_replay")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
-}
-
-fn path_arg(path: &Path) -> String {
-    path.display().to_string()
+    process::scratch("record_replay", name)
 }
 
 fn require_tool(tool: &str, package: &str) {
@@ -90,55 +80,6 @@ fn step(send: &str, expect: &str) -> Step {
     Step {
         send: format!("{send}\n"),
         expect: expect.to_string(),
-    }
-}
-
-/// What a finished run printed, and how it ended.
-struct Finished {
-    command: String,
-    /// None if it was killed: it hung, or the typist gave up (see `failure`).
-    status: Option<ExitStatus>,
-    stdout: Vec<u8>,
-    stderr: String,
-    /// Why the typist gave up, if it did.
-    failure: Option<String>,
-    wall: Duration,
-}
-
-fn tail(bytes: &[u8], n: usize) -> String {
-    String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(n)..]).into_owned()
-}
-
-impl Finished {
-    fn describe(&self) -> String {
-        let ending = match (&self.failure, self.status) {
-            (Some(why), _) => format!("was killed: {why}"),
-            (None, None) => format!("was killed after {} s (it hung)", LIMIT.as_secs()),
-            (None, Some(s)) => format!("ended with {s} after {:.1} s", self.wall.as_secs_f64()),
-        };
-        format!(
-            "{}\n{ending}\n--- stdout (last 3000 bytes) ---\n{}\n--- stderr (last 3000 bytes) ---\n{}",
-            self.command,
-            tail(&self.stdout, 3000),
-            tail(self.stderr.as_bytes(), 3000)
-        )
-    }
-
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-
-    fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    /// The stderr lines that say something.
-    fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect()
     }
 }
 

@@ -35,14 +35,14 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-const REWIND: &str = env!("CARGO_BIN_EXE_rewind");
-/// A run that takes longer than this has hung.
-const LIMIT: Duration = Duration::from_secs(600);
+#[path = "common/process.rs"]
+mod process;
+use process::{path_arg as arg, Finished, LIMIT, REWIND};
 
 // ---- Scratch files -----------------------------------------------------------
 
@@ -50,69 +50,11 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("snapshots")
 }
 
-/// A fresh directory of this test's own.
 fn scratch(name: &str) -> PathBuf {
-    let dir = root().join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
-}
-
-fn arg(path: &Path) -> String {
-    path.display().to_string()
+    process::scratch("snapshots", name)
 }
 
 // ---- Running rewind with a watchdog ------------------------------------------
-
-/// What a finished run printed, and how it ended.
-struct Finished {
-    command: String,
-    /// None if it was killed after LIMIT (it hung) or on purpose.
-    status: Option<ExitStatus>,
-    stdout: Vec<u8>,
-    stderr: String,
-    wall: Duration,
-}
-
-fn tail(bytes: &[u8], n: usize) -> String {
-    String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(n)..]).into_owned()
-}
-
-impl Finished {
-    fn describe(&self) -> String {
-        let ending = match self.status {
-            None => format!(
-                "was killed (it hung for {} s, or the test stopped it)",
-                LIMIT.as_secs()
-            ),
-            Some(s) => format!("ended with {s} after {:.1} s", self.wall.as_secs_f64()),
-        };
-        format!(
-            "{}\n{ending}\n--- stdout (last 3000 bytes) ---\n{}\n--- stderr (last 3000 bytes) ---\n{}",
-            self.command,
-            tail(&self.stdout, 3000),
-            tail(self.stderr.as_bytes(), 3000)
-        )
-    }
-
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-
-    fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    /// The stderr lines that say something.
-    fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect()
-    }
-}
 
 /// A `rewind` process being run.
 struct Running {
@@ -204,6 +146,7 @@ impl Running {
                 let bytes = self.stderr_so_far.lock().unwrap();
                 String::from_utf8_lossy(&bytes).into_owned()
             },
+            failure: None,
             wall: self.started.elapsed(),
         }
     }
