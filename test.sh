@@ -5,18 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # --- Host packages -----------------------------------------------------------
-# The cross compiler builds the guest test programs; QEMU is the reference the
-# differential and boot tests compare against; qemu-img, mke2fs and debugfs
-# make and inspect disk images; busybox's udhcpc and curl play a guest's
-# network stack in the TAP test; apt-get and dpkg-deb fetch the default guest.
+# The cross compiler and its C library headers build the guest test programs
+# (without --install-recommends, gcc-riscv64-linux-gnu does not bring the
+# headers); QEMU is the reference the differential and boot tests compare
+# against; qemu-img, mke2fs and debugfs make and inspect disk images;
+# busybox's udhcpc and curl play a guest's network stack in the TAP test;
+# apt-get and dpkg-deb fetch the default guest. Packages are checked by name,
+# not by the commands they provide: a header package has no command.
 need_pkgs=()
-command -v riscv64-linux-gnu-gcc >/dev/null || need_pkgs+=(gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu)
-command -v qemu-system-riscv64 >/dev/null || need_pkgs+=(qemu-system-misc)
-command -v qemu-img >/dev/null || need_pkgs+=(qemu-utils)
-command -v mke2fs >/dev/null || need_pkgs+=(e2fsprogs)
-command -v busybox >/dev/null || need_pkgs+=(busybox)
-command -v curl >/dev/null || need_pkgs+=(curl)
-command -v ip >/dev/null || need_pkgs+=(iproute2)
+for pkg in gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross \
+           qemu-system-misc qemu-utils e2fsprogs busybox curl iproute2; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    [ "$status" = "install ok installed" ] || need_pkgs+=("$pkg")
+done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"
     sudo_cmd=()
