@@ -246,6 +246,17 @@ impl SnapshotWriter {
                 blocks.extend(done?);
             }
             blocks.sort_unstable_by_key(|(b, _)| *b);
+            // Each block of unique pages exactly once, in order: anything
+            // else would write a file whose block table and data disagree,
+            // which no reader accepts. Refuse rather than write it.
+            let expected = uniques.len().div_ceil(PAGES_PER_BLOCK as usize);
+            if blocks.len() != expected || blocks.iter().enumerate().any(|(i, (b, _))| i != *b) {
+                return Err(io::Error::other(format!(
+                    "internal error: {} blocks were compressed for {} unique pages; the snapshot is not written",
+                    blocks.len(),
+                    uniques.len()
+                )));
+            }
             Ok(Saved {
                 entries,
                 uniques,
@@ -349,10 +360,13 @@ fn scan(
             continue;
         }
         let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+        let stored_before = dedup.uniques.len();
         let unique = dedup.add(ram, page, hash);
         entries.push((page, unique));
+        // Only a page stored anew can complete a block: a page equal to the
+        // last unique one refers to it, and must not queue its block again.
         let stored = dedup.uniques.len();
-        if unique as usize == stored - 1 && stored % per_block == 0 {
+        if stored > stored_before && stored % per_block == 0 {
             let b = stored / per_block - 1;
             queue.push((b, dedup.uniques[b * per_block..].to_vec()));
         }
