@@ -15,9 +15,10 @@
 //!   cannot happen.
 
 use crate::block::BlockCache;
+use crate::block::NO_BLOCK;
 use crate::bus::{irq, Bus};
 use crate::csr::{self, Csrs};
-use crate::mmu::Tlb;
+use crate::tlb::{Tlb, TlbState};
 
 /// Privilege levels.
 pub mod prv {
@@ -57,8 +58,9 @@ impl Exception {
     }
 }
 
-/// Everything architectural about a hart: what a snapshot saves and the
-/// machine state hash covers. Caches (TLB, decoded blocks) are not in it.
+/// Everything architectural about a hart but its TLB ([`Hart::tlb_state`]),
+/// which a snapshot saves and the machine state hash covers beside it. The
+/// decoded-block cache is in neither: it cannot change what the guest sees.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArchState {
     pub x: [u64; 32],
@@ -122,9 +124,12 @@ pub struct Hart {
     pub(crate) lines: u64,
     /// Clock at which `lines` must be sampled again.
     pub(crate) event_at: u64,
+    /// Architectural (see tlb.rs): saved with the hart and hashed.
     pub(crate) tlb: Tlb,
     pub(crate) blocks: BlockCache,
     pub(crate) code_epoch: u64,
+    /// RAM offset of the page of the block being executed, or NO_BLOCK.
+    pub(crate) block_page: usize,
 }
 
 impl Hart {
@@ -149,6 +154,7 @@ impl Hart {
             tlb: Tlb::new(),
             blocks: BlockCache::new(),
             code_epoch: u64::MAX,
+            block_page: NO_BLOCK,
         };
         hart.refresh_modes();
         hart
@@ -165,9 +171,9 @@ impl Hart {
     pub fn run<B: Bus>(&mut self, bus: &mut B, until: u64) -> Exit {
         let epoch = bus.ram().code_epoch();
         if epoch != self.code_epoch {
-            // Another hart (or a loader) turned pages into code: drop every
-            // write entry so stores to them go through the checked path.
-            self.tlb.flush_writes();
+            // Another hart (or a loader) turned pages into code: send every
+            // store through the checked path until its entry is seen clean.
+            self.tlb.slow_writes();
             self.code_epoch = epoch;
         }
         self.event_at = 0;
@@ -359,7 +365,7 @@ impl Hart {
     }
 
     /// A hart in the architectural state `state` (a restored snapshot); its
-    /// caches start empty.
+    /// TLB and block cache start empty (see [`Hart::set_tlb_state`]).
     pub fn from_arch_state(id: usize, state: &ArchState) -> Self {
         let mut hart = Hart::new(id, state.pc);
         hart.x = state.x;
@@ -375,12 +381,24 @@ impl Hart {
         hart
     }
 
+    /// The TLB's entries: architectural state beside [`Hart::arch_state`].
+    pub fn tlb_state(&self) -> TlbState {
+        self.tlb.state()
+    }
+
+    /// Replaces the TLB's entries (a restored snapshot), which must have
+    /// passed [`TlbState::check`] for this machine's RAM.
+    pub fn set_tlb_state(&mut self, state: &TlbState) {
+        self.tlb.set_state(state);
+    }
+
     /// Drops the LR reservation (the machine calls this when it switches harts).
     pub fn clear_reservation(&mut self) {
         self.reservation = None;
     }
 
-    /// Drops every cached translation and decoded block (after a state restore).
+    /// Drops every TLB entry and decoded block, as SFENCE.VMA and FENCE.I
+    /// would (for tests and tools that change memory behind the hart).
     pub fn flush_caches(&mut self) {
         self.tlb.flush_all();
         self.blocks.clear();

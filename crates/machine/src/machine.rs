@@ -548,8 +548,9 @@ impl Machine {
     }
 
     /// Every part of the guest-visible state besides the harts' registers
-    /// and RAM, by name, in one fixed encoding: HSM states, each device, the
-    /// clock. Replay checkpoints hash these one by one to name what differs.
+    /// and RAM, by name, in one fixed encoding: HSM states, each device,
+    /// each hart's TLB, the clock. Replay checkpoints hash these one by one
+    /// to name what differs.
     pub fn state_parts(&self) -> Vec<(String, Vec<u8>)> {
         use erased::Encode;
         let b = &self.board;
@@ -561,6 +562,11 @@ impl Machine {
             ("RTC".to_string(), b.rtc.encode()),
             ("test finisher".to_string(), b.finisher.encode()),
         ];
+        // Each hart's TLB: architectural, since a hart may keep using a
+        // translation its page table no longer has (see rewind-hart's tlb.rs).
+        for hart in &self.harts {
+            parts.push((format!("hart {} TLB", hart.id), hart.tlb_state().encode()));
+        }
         for slot in b.virtio.state() {
             let kind = match slot.device {
                 crate::virtio::DeviceState::Blk(_) => "block",
@@ -575,7 +581,8 @@ impl Machine {
     }
 
     /// A hash of the whole guest-visible machine state: every hart's
-    /// architectural state, HSM states, every device, the clock, and RAM.
+    /// architectural state and TLB, HSM states, every device, the clock,
+    /// and RAM.
     /// Two machines with equal hashes behave identically from here on.
     /// (Output already handed to the host is not state; what is queued is.)
     pub fn state_hash(&self) -> [u8; 32] {

@@ -24,7 +24,7 @@
 use crate::machine::Machine;
 use crate::sbi::HartState;
 use bincode::Options;
-use rewind_hart::{ArchState, Hart};
+use rewind_hart::{ArchState, Hart, TlbState};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Why saved state does not fit this machine.
@@ -139,17 +139,30 @@ struct Counters {
     hart_states: Vec<HartState>,
 }
 
-/// Harts live in rewind-hart, which knows nothing of snapshots; what the
-/// machine stores of one is its architectural state.
-impl Saved for Hart {
-    type State = ArchState;
+/// What a snapshot stores of a hart: its architectural state and its TLB,
+/// which is architectural too (a hart may go on using a translation that
+/// its page table no longer has until SFENCE.VMA).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedHart {
+    arch: ArchState,
+    tlb: TlbState,
+}
 
-    fn saved(&self) -> ArchState {
-        self.arch_state()
+/// Harts live in rewind-hart, which knows nothing of snapshots.
+impl Saved for Hart {
+    type State = SavedHart;
+
+    fn saved(&self) -> SavedHart {
+        SavedHart {
+            arch: self.arch_state(),
+            tlb: self.tlb_state(),
+        }
     }
 
-    /// What the executor assumes of a hart's state.
-    fn check(&self, part: &str, state: &ArchState) -> Result<(), StateError> {
+    /// What the executor assumes of a hart's state. (Its TLB is checked
+    /// against the machine's RAM by `restore_state`.)
+    fn check(&self, part: &str, saved: &SavedHart) -> Result<(), StateError> {
+        let state = &saved.arch;
         if state.x[0] != 0 {
             return Err(mismatch(part, "register x0 is not zero".to_string()));
         }
@@ -162,10 +175,10 @@ impl Saved for Hart {
         Ok(())
     }
 
-    fn apply(&mut self, state: ArchState) {
-        // A new hart, so that no decoded code or TLB entry of the old
-        // state survives.
-        *self = Hart::from_arch_state(self.id, &state);
+    fn apply(&mut self, saved: SavedHart) {
+        // A new hart, so that no decoded code of the old state survives.
+        *self = Hart::from_arch_state(self.id, &saved.arch);
+        self.set_tlb_state(&saved.tlb);
     }
 }
 
@@ -210,7 +223,7 @@ const MAX_CLOCK: u64 = 1 << 62;
 /// round's start; a hart far behind it would have to run all the way there
 /// in one round, which for a hostile file is for ever. Counters near the top
 /// of u64 would overflow as the machine runs.
-fn check_clocks(counters: &Counters, harts: &[ArchState]) -> Result<(), StateError> {
+fn check_clocks(counters: &Counters, harts: &[&ArchState]) -> Result<(), StateError> {
     let beyond = |what: &str, value: u64| {
         Err(mismatch(
             "machine",
@@ -305,9 +318,16 @@ impl Machine {
         )?;
         let mut harts = Vec::with_capacity(self.harts.len());
         for (id, hart) in self.harts.iter().enumerate() {
-            harts.push(saved.load(&format!("hart {id}"), hart)?);
+            let part = format!("hart {id}");
+            let state: SavedHart = saved.load(&part, hart)?;
+            state
+                .tlb
+                .check(self.board.ram.size())
+                .map_err(|why| mismatch(&part, why))?;
+            harts.push(state);
         }
-        check_clocks(&counters, &harts)?;
+        let arch: Vec<&ArchState> = harts.iter().map(|h| &h.arch).collect();
+        check_clocks(&counters, &arch)?;
         let b = &self.board;
         let uart = saved.load("uart", &b.uart)?;
         let clint = saved.load("clint", &b.clint)?;
@@ -554,7 +574,8 @@ mod tests {
     fn counters_that_contradict_the_harts_clocks_are_refused() {
         let saved = advanced().save_state();
         let counters: Counters = decode("machine", &saved[0].1).unwrap();
-        let arch: ArchState = decode("hart 0", &saved[1].1).unwrap();
+        let hart0: SavedHart = decode("hart 0", &saved[1].1).unwrap();
+        let arch = hart0.arch.clone();
         assert_eq!(saved[1].0, "hart 0");
         let with_counters = |edit: &dyn Fn(&mut Counters)| {
             let mut c: Counters = decode("machine", &saved[0].1).unwrap();
@@ -567,7 +588,10 @@ mod tests {
             let mut a = arch.clone();
             edit(&mut a);
             let mut parts = saved.clone();
-            parts[1].1 = encode(&a);
+            parts[1].1 = encode(&SavedHart {
+                arch: a,
+                tlb: hart0.tlb.clone(),
+            });
             parts
         };
         let cases = [
@@ -640,12 +664,22 @@ mod tests {
                 "a refused restore changed the machine"
             );
         }
-        let mut x0 = advanced().harts[0].arch_state();
-        x0.x[0] = 1;
+        let mut x0 = advanced().harts[0].saved();
+        x0.arch.x[0] = 1;
         let e = target
             .restore_state(&with("hart 0", encode(&x0)))
             .unwrap_err();
         assert!(e.to_string().contains("x0"), "{e}");
+        // A TLB entry pointing past the end of RAM would make the hart read
+        // outside it.
+        let mut beyond = advanced().harts[0].saved();
+        assert!(!beyond.tlb.entries.is_empty(), "the program filled the TLB");
+        beyond.tlb.entries[0].ram_off = 16 << 20;
+        let e = target
+            .restore_state(&with("hart 0", encode(&beyond)))
+            .unwrap_err();
+        assert!(e.to_string().contains("TLB"), "{e}");
+        assert_eq!(target.state_hash(), before);
     }
 
     /// The names and order of the components are part of the snapshot
@@ -695,7 +729,10 @@ mod tests {
             ))
         );
         for (id, hart) in m.harts.iter().enumerate() {
-            assert_eq!(bytes(&format!("hart {id}")), &encode(&hart.arch_state()));
+            assert_eq!(
+                bytes(&format!("hart {id}")),
+                &encode(&(hart.arch_state(), hart.tlb_state()))
+            );
         }
         assert_eq!(bytes("uart"), &encode(&b.uart));
         assert_eq!(bytes("clint"), &encode(&b.clint));
