@@ -100,6 +100,11 @@ pub struct RestoreArgs {
     /// hvc0's backend, if the machine has hvc0 (as for run) [default: none].
     #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
     pub hvc: Option<console::Backend>,
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
 }
@@ -134,6 +139,11 @@ pub struct ReplayCli {
     /// `file:PATH`.
     #[arg(long, value_name = "BACKEND", default_value = "none", value_parser = console::Backend::parse)]
     pub hvc: console::Backend,
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -209,6 +219,11 @@ pub struct RunArgs {
     /// same forms as --serial).
     #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
     pub hvc: Option<console::Backend>,
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
 }
@@ -279,6 +294,7 @@ fn main() -> ExitCode {
             report: args.report,
             serial: args.serial,
             hvc: args.hvc,
+            stop_at: args.stop_at,
         }),
         Command::Inspect(args) => inspect::inspect(&args.recording),
         Command::Restore(args) => run::restore(args),

@@ -30,6 +30,8 @@ pub struct ReplayArgs {
     pub report: Option<PathBuf>,
     pub serial: Backend,
     pub hvc: Backend,
+    /// `--stop-at`.
+    pub stop_at: Option<u64>,
 }
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
@@ -47,6 +49,13 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         None => build_machine(config, &|_| None, Origin::Recording)?,
         Some(path) => from_snapshot(path, &recording)?,
     };
+    if let Some(at) = args.stop_at.filter(|&at| at < machine.icount()) {
+        return Err(CliError::Message(format!(
+            "--stop-at {at} is before the snapshot the replay starts from, which was taken at instruction {}",
+            machine.icount()
+        )));
+    }
+    let stop_at = replay_stop(&recording, args.stop_at);
     let mut inputs = Replayer::new(&recording, &mut machine);
     let ending = {
         let hvc = config.hvc.then_some(&args.hvc);
@@ -56,6 +65,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
             &mut consoles,
             &mut inputs,
             &mut Services::default(),
+            stop_at,
         )
     };
     let (reason, code) = ending.reason_and_code();
@@ -65,8 +75,13 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         Some(hash) if inputs.reached_end => hash,
         _ => machine.state_hash(),
     };
+    // A replay the user stopped early has nothing to compare with the
+    // recorded end.
+    let stopped_early = !inputs.reached_end
+        && matches!(ending, Ending::StopAt | Ending::Quit | Ending::Interrupted);
     let matches = inputs
         .end_hash
+        .filter(|_| !stopped_early)
         .map(|h| h == state_hash && inputs.reached_end);
     if let Some(path) = &args.report {
         let report = Report {
@@ -92,6 +107,10 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         eprintln!(
             "\nrewind: replayed {icount} instructions to the recorded end ({reason}), {verified} checkpoints verified; state hash {hash} matches the recording"
         );
+    } else if ending == Ending::StopAt {
+        eprintln!(
+            "\nrewind: stopped after {icount} instructions, as --stop-at asked; state hash {hash}"
+        );
     } else if ending == Ending::RecordingCut {
         eprintln!(
             "\nrewind: replayed the recording's complete part: {icount} instructions, {verified} checkpoints verified; state hash {hash}"
@@ -100,6 +119,25 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         eprintln!("\nrewind: {message}");
     }
     Ok(ExitCode::from(code))
+}
+
+/// Where a replay must stop, inside a round if need be: where the user
+/// asks, or where the recorded run stopped (`record --stop-at`), whichever
+/// comes first.
+fn replay_stop(recording: &Recording, asked: Option<u64>) -> Option<u64> {
+    let recorded = match recording.end() {
+        Some(Event::End { at, reason, .. }) => {
+            if let Some(asked) = asked.filter(|&asked| asked > at.icount) {
+                eprintln!(
+                    "rewind: the recording ends at instruction {}, before --stop-at {asked}",
+                    at.icount
+                );
+            }
+            (reason == Ending::StopAt.reason_and_code().0).then_some(at.icount)
+        }
+        _ => None,
+    };
+    [asked, recorded].into_iter().flatten().min()
 }
 
 /// The machine of a recording or snapshot, from files checked against its
@@ -227,13 +265,22 @@ struct Replayer {
 
 impl Replayer {
     fn new(recording: &Recording, machine: &mut Machine) -> Self {
-        // A machine restored from a snapshot has taken every event up to its
-        // round already.
-        let done = machine.rounds;
+        // A machine restored from a snapshot stopped inside a round has yet
+        // to reach the boundary at that round's end. One restored at a
+        // boundary (or just built, at boundary 0) has taken the inputs
+        // delivered there, but not the checkpoint or the end that follow
+        // (a snapshot is taken at the top of a boundary, before both).
+        let (round, inside) = (machine.rounds, machine.inside_round());
+        let pending = |e: &Event| {
+            let at = e.at().round;
+            at > round
+                || (at == round
+                    && (inside || matches!(e, Event::Checkpoint { .. } | Event::End { .. })))
+        };
         let start = recording
             .events
             .iter()
-            .position(|e| e.at().round > done)
+            .position(pending)
             .unwrap_or(recording.events.len());
         Replayer {
             events: recording.events[start..].iter().cloned().collect(),
@@ -325,6 +372,7 @@ impl Replayer {
             "quit" => Some(Ending::Quit),
             "interrupted" => Some(Ending::Interrupted),
             "deadlock" => Some(Ending::Stopped(StopReason::Deadlock)),
+            "stop-at" => Some(Ending::StopAt),
             _ => None,
         };
         let ending = match (natural, recorded) {
@@ -464,7 +512,7 @@ impl Inputs for Replayer {
         if self.ends_here(machine, phase) {
             return self.end_as_recorded(machine, Some(ending));
         }
-        if ending == Ending::Interrupted || ending == Ending::Quit {
+        if matches!(ending, Ending::Interrupted | Ending::Quit | Ending::StopAt) {
             // The user stopped the replay.
             return ending;
         }

@@ -104,16 +104,25 @@ impl Snapshotter {
         self.recording = Some(header_hash);
     }
 
-    /// At a round boundary: takes the snapshots that are due.
+    /// Where the machine must stop for `--snapshot-at`, which is taken at
+    /// that exact instruction count, inside a round if need be.
+    pub fn pause_at(&self) -> Option<u64> {
+        self.options.at.as_ref().map(|(at, _)| *at)
+    }
+
+    /// The machine stopped where [`Snapshotter::pause_at`] asked (or
+    /// further, if it started there): takes the `--snapshot-at` snapshot.
+    pub fn paused(&mut self, machine: &mut Machine) -> Result<Vec<Written>, String> {
+        match self.options.at.take_if(|(at, _)| machine.icount() >= *at) {
+            Some((_, path)) => Ok(vec![self.full(machine, &path)?]),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// At a round boundary: takes the series snapshot if one is due.
     pub fn boundary(&mut self, machine: &mut Machine) -> Result<Vec<Written>, String> {
         let mut written = Vec::new();
         let icount = machine.icount();
-        if let Some((at, _)) = &self.options.at {
-            if icount >= *at {
-                let (_, path) = self.options.at.take().expect("checked above");
-                written.push(self.full(machine, &path)?);
-            }
-        }
         if icount >= self.series_next {
             let (every, dir) = self.options.every.clone().expect("a series has options");
             self.series_next = (icount / every + 1).saturating_mul(every);

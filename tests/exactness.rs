@@ -9,8 +9,10 @@
 //! it) and need no firmware, no guest download and no QEMU.
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 #[path = "common/process.rs"]
 mod process;
@@ -18,8 +20,16 @@ use process::{path_arg as arg, scratch, Finished, REWIND};
 
 const CROSS_GCC: &str = "riscv64-linux-gnu-gcc";
 
-/// Builds tests/exact/<name>.S into an ELF file and returns its path.
-fn build(name: &str) -> PathBuf {
+/// Builds tests/exact/<name>.S into an ELF file, once per test process
+/// (tests run at once and must not rewrite a file another is running), and
+/// returns its path.
+fn build(name: &'static str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<&str, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built.entry(name).or_insert_with(|| compile(name)).clone()
+}
+
+fn compile(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("exact");
     std::fs::create_dir_all(&out_dir)
@@ -92,7 +102,11 @@ fn program_args(elf: &Path, harts: u32) -> Vec<String> {
 /// Runs the program uninterrupted, taking a snapshot every `every`
 /// instructions, then restores each snapshot and checks that it ends as
 /// the uninterrupted run did. Returns that ending and the snapshot count.
-fn every_snapshot_restores_to_the_same_end(name: &str, harts: u32, every: u64) -> (Outcome, usize) {
+fn every_snapshot_restores_to_the_same_end(
+    name: &'static str,
+    harts: u32,
+    every: u64,
+) -> (Outcome, usize) {
     let elf = build(name);
     let dir = scratch("exactness", name);
     let snaps = dir.join("snaps");
@@ -156,4 +170,107 @@ fn two_harts_rewriting_code_and_page_tables_restore_from_any_snapshot() {
         "{end:?}"
     );
     assert!(count >= 10, "only {count} snapshots");
+}
+
+/// Runs `rewind ARGS --report FILE` and returns how it ended.
+fn outcome_of(dir: &Path, name: &str, mut args: Vec<String>) -> (Outcome, Finished) {
+    let report = dir.join(format!("{name}.json"));
+    args.extend(strings(&["--report", &arg(&report)]));
+    let run = rewind(&args);
+    (outcome(&run, &report), run)
+}
+
+/// `--stop-at N` stops right after the Nth instruction in all, and every
+/// way of getting there (a run, a recording made with it, a replay of a
+/// longer recording, a restore of an earlier snapshot, a restore of a
+/// snapshot taken exactly there) ends in the same state.
+#[test]
+fn every_way_to_stop_at_an_instruction_count_ends_in_the_same_state() {
+    let elf = build("mix");
+    let program = program_args(&elf, 2);
+    let dir = scratch("exactness", "stop-at");
+    let with = |first: &[&str], rest: &[&str]| {
+        let mut args = strings(first);
+        args.extend(program.iter().cloned());
+        args.extend(strings(rest));
+        args
+    };
+    // One recording of the whole run, for the replays.
+    let whole = dir.join("whole.rwd");
+    let (recorded, run) = outcome_of(&dir, "whole", with(&["record", "-o", &arg(&whole)], &[]));
+    assert_eq!(recorded.exit_reason, "poweroff", "{}", run.describe());
+    // Counts inside hart 0's turn, inside hart 1's, at the end of a turn,
+    // and at power-on.
+    for n in [0u64, 1, 9_999, 10_000, 15_003, 333_333, 777_777] {
+        let n_arg = n.to_string();
+        let stop = ["--stop-at", n_arg.as_str()];
+        let (reference, run) = outcome_of(&dir, "run", with(&["run"], &stop));
+        assert_eq!(
+            (
+                reference.code,
+                reference.exit_reason.as_str(),
+                reference.instructions
+            ),
+            (Some(0), "stop-at", n),
+            "run --stop-at {n}; {}",
+            run.describe()
+        );
+        let mut ways = Vec::new();
+        ways.push((
+            "a replay of the whole recording",
+            strings(&["replay", &arg(&whole), "--stop-at", &n_arg]),
+        ));
+        let short = dir.join(format!("stopped-{n}.rwd"));
+        let (made, run) = outcome_of(&dir, "record", with(&["record", "-o", &arg(&short)], &stop));
+        assert_eq!(made, reference, "record --stop-at {n}; {}", run.describe());
+        ways.push((
+            "a replay of a recording made with --stop-at",
+            strings(&["replay", &arg(&short)]),
+        ));
+        for at in [n / 2, n] {
+            let snap = dir.join(format!("at-{at}.rws"));
+            let at_arg = at.to_string();
+            let taken = rewind(&with(
+                &["run"],
+                &["--snapshot-at", &at_arg, "--snapshot-out", &arg(&snap)],
+            ));
+            assert!(snap.exists(), "{}", taken.describe());
+            ways.push((
+                if at == n {
+                    "a restore of a snapshot taken there"
+                } else {
+                    "a restore of an earlier snapshot"
+                },
+                strings(&["restore", &arg(&snap), "--stop-at", &n_arg]),
+            ));
+        }
+        for (way, args) in ways {
+            let (got, run) = outcome_of(&dir, "way", args);
+            assert_eq!(got, reference, "{way}, stopped at {n}; {}", run.describe());
+        }
+    }
+}
+
+#[test]
+fn a_restore_cannot_stop_before_its_snapshot() {
+    let elf = build("stale_tlb");
+    let dir = scratch("exactness", "stop-before");
+    let snap = dir.join("s.rws");
+    let mut args = strings(&["run"]);
+    args.extend(program_args(&elf, 1));
+    args.extend(strings(&[
+        "--snapshot-at",
+        "200000",
+        "--snapshot-out",
+        &arg(&snap),
+    ]));
+    rewind(&args);
+    let run = rewind(&strings(&["restore", &arg(&snap), "--stop-at", "1000"]));
+    assert_eq!(run.code(), Some(1), "{}", run.describe());
+    assert_eq!(
+        run.stderr_lines(),
+        ["rewind: --stop-at 1000 is before the snapshot, which was taken at instruction 200000"],
+        "{}",
+        run.describe()
+    );
 }

@@ -93,6 +93,11 @@ pub enum Exit {
     /// firmware exists. `mcause`, `mepc` and `mtval` describe it; the hart
     /// must not be run again.
     MachineTrap,
+    /// The hart has retired the instructions [`Hart::run_bounded`] allowed
+    /// it. Nothing has happened since the last of them retired: no trap was
+    /// entered, no idle time passed; running the hart again goes on exactly
+    /// as if it had not stopped.
+    Retired,
 }
 
 /// One RV64GC hart.
@@ -169,6 +174,15 @@ impl Hart {
     /// Runs until the clock reaches `until`, the hart idles, or a device asks
     /// to stop.
     pub fn run<B: Bus>(&mut self, bus: &mut B, until: u64) -> Exit {
+        self.run_bounded(bus, until, u64::MAX)
+    }
+
+    /// As [`Hart::run`], but stops with [`Exit::Retired`] as soon as
+    /// `instret` reaches `max_instret`: right after that instruction
+    /// retires, before anything else (an interrupt, idle time, another
+    /// block). Stopping there splits a block at most, which changes nothing
+    /// the guest can see (see block.rs).
+    pub fn run_bounded<B: Bus>(&mut self, bus: &mut B, until: u64, max_instret: u64) -> Exit {
         let epoch = bus.ram().code_epoch();
         if epoch != self.code_epoch {
             // Another hart (or a loader) turned pages into code: send every
@@ -178,6 +192,9 @@ impl Hart {
         }
         self.event_at = 0;
         loop {
+            if self.instret >= max_instret {
+                return Exit::Retired;
+            }
             if bus.stop_requested() {
                 return Exit::Stop;
             }
@@ -211,7 +228,7 @@ impl Hart {
                 return Exit::Limit;
             }
             let limit = until.min(self.event_at);
-            self.run_block(bus, limit - now);
+            self.run_block(bus, (limit - now).min(max_instret - self.instret));
             if let Some(exit) = self.host_exit.take() {
                 return exit;
             }

@@ -16,4 +16,4 @@ pub mod virtio;
 
 pub use boot::Firmware;
 pub use loader::KernelImage;
-pub use machine::{Machine, MachineConfig, MachineError, Round, StopReason};
+pub use machine::{Machine, MachineConfig, MachineError, Round, RoundCursor, StopReason};

@@ -21,7 +21,7 @@
 //! crate knows nothing of snapshots), the list of components and the
 //! all-or-nothing replace.
 
-use crate::machine::Machine;
+use crate::machine::{Machine, RoundCursor};
 use crate::sbi::HartState;
 use bincode::Options;
 use rewind_hart::{ArchState, Hart, TlbState};
@@ -137,6 +137,8 @@ struct Counters {
     resets: u64,
     retired_before_reset: u64,
     hart_states: Vec<HartState>,
+    /// Where a round stopped inside stands (None at a round boundary).
+    cursor: Option<RoundCursor>,
 }
 
 /// What a snapshot stores of a hart: its architectural state and its TLB,
@@ -284,6 +286,7 @@ impl Machine {
                 resets: self.resets,
                 retired_before_reset: self.retired_before_reset,
                 hart_states: self.states.clone(),
+                cursor: self.cursor,
             }),
         )];
         for (id, hart) in self.harts.iter().enumerate() {
@@ -328,6 +331,17 @@ impl Machine {
         }
         let arch: Vec<&ArchState> = harts.iter().map(|h| &h.arch).collect();
         check_clocks(&counters, &arch)?;
+        if let Some(cursor) = counters.cursor {
+            if cursor.hart >= self.harts.len() || counters.rounds == 0 {
+                return Err(mismatch(
+                    "machine",
+                    format!(
+                        "it is stopped inside round {} at the turn of hart {}, which this machine cannot be",
+                        counters.rounds, cursor.hart
+                    ),
+                ));
+            }
+        }
         let b = &self.board;
         let uart = saved.load("uart", &b.uart)?;
         let clint = saved.load("clint", &b.clint)?;
@@ -347,6 +361,7 @@ impl Machine {
         self.resets = counters.resets;
         self.retired_before_reset = counters.retired_before_reset;
         self.states = counters.hart_states;
+        self.cursor = counters.cursor;
         for (hart, state) in self.harts.iter_mut().zip(harts) {
             hart.apply(state);
         }
@@ -369,7 +384,7 @@ mod tests {
     use super::*;
     use crate::virtio::blk::MemDisk;
     use crate::virtio::VirtioConfig;
-    use crate::{Firmware, MachineConfig};
+    use crate::{Firmware, MachineConfig, Round};
 
     /// A machine with every kind of device, two harts, and a program that
     /// counts in a register and stores the count to RAM.
@@ -568,6 +583,88 @@ mod tests {
         assert_eq!(original.state_hash(), restored.state_hash());
     }
 
+    /// A copy of `original` made the way a restore makes one.
+    fn restored_copy(original: &Machine) -> Machine {
+        let mut restored = machine();
+        restored.restore_state(&original.save_state()).unwrap();
+        let all: Vec<usize> = (0..original.board.ram.pages()).collect();
+        restored
+            .board
+            .ram
+            .overwrite(&all, |ram| ram.copy_from_slice(original.board.ram.bytes()));
+        restored
+    }
+
+    /// Runs `m` until it has run `rounds` rounds in all.
+    fn run_rounds(m: &mut Machine, rounds: u64) {
+        while m.rounds < rounds || m.inside_round() {
+            assert_ne!(m.run_round(), Round::Paused);
+        }
+    }
+
+    /// Stopping at exact instruction counts, in one hart's turn or the
+    /// other's, and going on (in the same machine, or in one restored from
+    /// a snapshot taken there) ends where an uninterrupted run ends.
+    #[test]
+    fn pausing_at_any_instruction_count_changes_nothing() {
+        let mut straight = advanced();
+        let start = straight.icount();
+        let rounds = straight.rounds + 8;
+        run_rounds(&mut straight, rounds);
+        let end = straight.state_hash();
+        // Targets inside hart 0's turn, in hart 1's, at a turn's very end.
+        for offset in [1, 7, 9_999, 10_000, 10_001, 19_999, 33_333, 60_000] {
+            let target = start + offset;
+            let mut paused = advanced();
+            let mut round = paused.run_round_until(Some(target));
+            while round != Round::Paused {
+                round = paused.run_round_until(Some(target));
+            }
+            assert_eq!(paused.icount(), target, "paused at {offset}");
+            assert!(paused.inside_round());
+            // Asking again stops at once, and changes nothing.
+            let here = paused.state_hash();
+            assert_eq!(paused.run_round_until(Some(target)), Round::Paused);
+            assert_eq!(paused.state_hash(), here);
+            let mut copy = restored_copy(&paused);
+            assert_eq!(copy.state_hash(), here, "the copy at {offset}");
+            run_rounds(&mut paused, rounds);
+            run_rounds(&mut copy, rounds);
+            assert_eq!(paused.state_hash(), end, "paused at {offset}");
+            assert_eq!(copy.state_hash(), end, "restored at {offset}");
+        }
+    }
+
+    /// A target the machine has already reached stops it before a round
+    /// begins: nothing moves.
+    #[test]
+    fn a_target_already_reached_starts_no_round() {
+        let mut m = advanced();
+        let before = (m.rounds, m.state_hash());
+        assert_eq!(m.run_round_until(Some(m.icount())), Round::Paused);
+        assert_eq!(m.run_round_until(Some(0)), Round::Paused);
+        assert_eq!((m.rounds, m.state_hash()), before);
+        assert!(!m.inside_round());
+    }
+
+    #[test]
+    fn a_place_in_a_round_that_cannot_be_is_refused() {
+        let mut paused = advanced();
+        let target = paused.icount() + 15_000;
+        while paused.run_round_until(Some(target)) != Round::Paused {}
+        let saved = paused.save_state();
+        let mut counters: Counters = decode("machine", &saved[0].1).unwrap();
+        counters.cursor = Some(RoundCursor {
+            hart: 2,
+            busy: true,
+        });
+        let mut parts = saved.clone();
+        parts[0].1 = encode(&counters);
+        let mut target_machine = machine();
+        let e = target_machine.restore_state(&parts).unwrap_err();
+        assert!(e.to_string().contains("inside round"), "{e}");
+    }
+
     /// Found by the machine_state fuzz target: a round start far ahead of
     /// a hart's clock made the first round run for ever.
     #[test]
@@ -725,7 +822,8 @@ mod tests {
                 m.rounds,
                 m.resets,
                 m.retired_before_reset,
-                &m.states
+                &m.states,
+                m.cursor
             ))
         );
         for (id, hart) in m.harts.iter().enumerate() {
