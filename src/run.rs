@@ -243,7 +243,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     #[allow(clippy::disallowed_types)] // wall time for the report only
     let started = std::time::Instant::now();
     let chain = crate::snapshot::open_chain(&args.snapshot)?;
-    let restored = crate::snapshot::restore(&chain)?;
+    let restored = crate::snapshot::restore(&chain, &crate::packed::Unpacked::default())?;
     // Unmapping tens of MiB of file contents takes milliseconds; the
     // machine need not wait for it.
     std::thread::spawn(move || drop(chain));

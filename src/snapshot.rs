@@ -25,7 +25,8 @@
 //! snapshots (`--snapshot-at`, Ctrl-A s, the control socket) stand alone.
 
 use crate::images::Origin;
-use crate::replay::{build_machine, check_recorded_mem};
+use crate::packed::{image_component, ToPack, Unpacked, PACKED_LIST};
+use crate::rebuild::{build_machine, check_config};
 use crate::run::image_disk;
 use crate::CliError;
 use rewind_hart::WriteMark;
@@ -35,10 +36,14 @@ use rewind_snapshot::{ApplyOptions, Pages, Snapshot, SnapshotChain, SnapshotId, 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// Component names of the host side.
-const CONFIG: &str = "host:config";
+pub const CONFIG: &str = "host:config";
+/// The version of the Rewind that wrote the snapshot, for messages.
+const WRITER: &str = "host:writer";
+use rewind_machine::state::MODEL_COMPONENT;
 const RECORDING: &str = "host:recording";
 /// In a snapshot stored on top of the machine's power-on RAM: that RAM's
 /// id (`Machine::power_on_id`), which is also the snapshot's parent.
@@ -80,6 +85,9 @@ pub struct Snapshotter {
     recording: Option<[u8; 32]>,
     /// The machine's power-on RAM id, once a snapshot needed it.
     power_on: Option<SnapshotId>,
+    /// Files carried inside every snapshot written (`rewind pack`), as
+    /// components.
+    carried: Vec<(String, Vec<u8>)>,
 }
 
 impl Snapshotter {
@@ -96,7 +104,22 @@ impl Snapshotter {
             series_parent: None,
             recording: None,
             power_on: None,
+            carried: Vec::new(),
         }
+    }
+
+    /// Snapshots written from now on carry these files (see packed.rs).
+    pub fn carry(&mut self, files: &ToPack) -> std::io::Result<()> {
+        let list = serde_json::to_vec(&files.list()).expect("a list of images serializes");
+        self.carried = vec![(PACKED_LIST.to_string(), list)];
+        for (image, stored) in &files.images {
+            let mut bytes = Vec::new();
+            let mut reader = stored;
+            reader.seek(std::io::SeekFrom::Start(0))?;
+            reader.read_to_end(&mut bytes)?;
+            self.carried.push((image_component(&image.blake3), bytes));
+        }
+        Ok(())
     }
 
     /// Snapshots taken from now on name the position in this recording.
@@ -218,6 +241,11 @@ impl Snapshotter {
 
     fn components(&self, machine: &mut Machine) -> Result<Vec<(String, Vec<u8>)>, String> {
         let mut parts = machine.save_state();
+        parts.push((
+            WRITER.to_string(),
+            env!("CARGO_PKG_VERSION").as_bytes().to_vec(),
+        ));
+        parts.extend(self.carried.iter().cloned());
         parts.push((
             CONFIG.to_string(),
             serde_json::to_vec(&self.config).expect("the configuration serializes"),
@@ -355,9 +383,27 @@ fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, CliError> {
     Ok(ram)
 }
 
-/// Rebuilds the machine of a snapshot chain.
-pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
+/// Refuses a snapshot made by another machine model, naming the Rewind
+/// that made it, before any of its state is decoded.
+fn check_snapshot_model(head: &Snapshot) -> Result<(), CliError> {
+    let file = head.file().display();
+    let model = rewind_machine::state::saved_model(head.component(MODEL_COMPONENT))
+        .ok_or_else(|| CliError::Message(format!("{file}: its machine model is unreadable")))?;
+    let writer = match head.component(WRITER) {
+        Some(writer) => String::from_utf8_lossy(writer).into_owned(),
+        // Before models were numbered, snapshots did not say who made them.
+        None => "0.1.0".to_string(),
+    };
+    crate::recording::check_model(model, &writer, "snapshot", "restore")
+        .map_err(|e| CliError::Message(format!("{file}: {e}")))
+}
+
+/// Rebuilds the machine of a snapshot chain. The files it names come from
+/// inside it if it is packed, else from `files` (those a recording carries,
+/// for `replay --from`), else from the host.
+pub fn restore(chain: &SnapshotChain, files: &Unpacked) -> Result<Restored, CliError> {
     let head = chain.head();
+    check_snapshot_model(head)?;
     let file = head.file().display().to_string();
     let damaged = |what: String| CliError::Message(format!("{file}: {what}"));
     let config: RecordedConfig = serde_json::from_slice(
@@ -366,7 +412,9 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
     )
     .map_err(|e| damaged(format!("its machine configuration does not decode: {e}")))?;
     // Checked before the RAM buffer is allocated.
-    check_recorded_mem(&config, Origin::Snapshot)?;
+    check_config(&config, Origin::Snapshot)?;
+    let own = Unpacked::from_snapshot(head)?;
+    let files = if own.is_empty() { files } else { &own };
     if chain.ram_size() != config.mem_size {
         return Err(damaged(format!(
             "its RAM holds {} bytes but its configuration says {}",
@@ -386,7 +434,7 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
     let base = chain.snapshots()[0].parent();
     let (built, ram) = std::thread::scope(|s| {
         let built = s.spawn(|| {
-            let machine = build_machine(&config, &overlays, Origin::Snapshot)?;
+            let machine = build_machine(&config, &overlays, Origin::Snapshot, files)?;
             let power_on = base.map(|_| SnapshotId(machine.power_on_id()));
             Ok::<_, CliError>((machine, power_on))
         });
@@ -400,8 +448,11 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
     });
     let (mut machine, power_on) = built?;
     let mut ram = ram?;
+    // The machine's own components (the host's, packed files among them,
+    // are not its to read).
     let parts: Vec<(String, Vec<u8>)> = head
         .components()
+        .filter(|(name, _)| !name.starts_with("host:"))
         .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
         .collect();
     machine

@@ -467,6 +467,33 @@ impl Machine {
         }
     }
 
+    /// Passes `rounds` rounds at once in which every hart is idle and nothing
+    /// can wake one (what [`Round::Idle`] with `wake: u64::MAX` says), as
+    /// running them would: only the round count and the clock move. False,
+    /// and nothing changes, if the clock would pass `max_ns`.
+    pub fn skip_idle_rounds(&mut self, rounds: u64, max_ns: u64) -> bool {
+        let Some(start) = rounds
+            .checked_mul(QUANTUM)
+            .and_then(|ns| self.round_start.checked_add(ns))
+            .filter(|&start| start <= max_ns)
+        else {
+            return false;
+        };
+        if rounds == 0 || self.inside_round() {
+            return rounds == 0;
+        }
+        self.rounds += rounds;
+        self.round_start = start;
+        let several = self.harts.len() > 1;
+        for hart in &mut self.harts {
+            hart.skip_idle_to(start);
+            if several {
+                hart.clear_reservation();
+            }
+        }
+        true
+    }
+
     /// Runs rounds until the machine stops, skipping idle time at once. For
     /// machines without interactive input.
     pub fn run_to_end(&mut self, mut on_output: impl FnMut(&[u8]) -> bool) -> Option<StopReason> {

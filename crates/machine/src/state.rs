@@ -27,9 +27,24 @@ use bincode::Options;
 use rewind_hart::{ArchState, Hart, TlbState};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+/// The component that names the machine model the state was saved by.
+pub const MODEL_COMPONENT: &str = "model";
+
+/// The machine model a saved state names in its [`MODEL_COMPONENT`]: 1 if
+/// it has none (it was saved before models were numbered), None if the
+/// component is malformed.
+pub fn saved_model(component: Option<&[u8]>) -> Option<u32> {
+    match component {
+        None => Some(1),
+        Some(bytes) => Some(u32::from_le_bytes(bytes.try_into().ok()?)),
+    }
+}
+
 /// Why saved state does not fit this machine.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    #[error("the snapshot's machine is {}, not model {} as this machine", .0.map_or("of an unknown model".to_string(), |m| format!("model {m}")), crate::MODEL_VERSION)]
+    OtherModel(Option<u32>),
     #[error("the snapshot has no state for {0}")]
     Missing(String),
     #[error("the snapshot's state for {part} does not decode: {reason}")]
@@ -275,20 +290,28 @@ fn check_clocks(counters: &Counters, harts: &[&ArchState]) -> Result<(), StateEr
 
 impl Machine {
     /// The machine's state as named components (see the module comment).
-    /// Their names and order are part of the snapshot format.
+    /// Their names and order are part of the snapshot format. The first,
+    /// `model`, is [`crate::MODEL_VERSION`] (four bytes, little-endian):
+    /// the rest is laid out as that model lays it out.
     pub fn save_state(&self) -> Vec<(String, Vec<u8>)> {
         let b = &self.board;
-        let mut parts = vec![(
-            "machine".to_string(),
-            encode(&Counters {
-                round_start: self.round_start,
-                rounds: self.rounds,
-                resets: self.resets,
-                retired_before_reset: self.retired_before_reset,
-                hart_states: self.states.clone(),
-                cursor: self.cursor,
-            }),
-        )];
+        let mut parts = vec![
+            (
+                MODEL_COMPONENT.to_string(),
+                crate::MODEL_VERSION.to_le_bytes().to_vec(),
+            ),
+            (
+                "machine".to_string(),
+                encode(&Counters {
+                    round_start: self.round_start,
+                    rounds: self.rounds,
+                    resets: self.resets,
+                    retired_before_reset: self.retired_before_reset,
+                    hart_states: self.states.clone(),
+                    cursor: self.cursor,
+                }),
+            ),
+        ];
         for (id, hart) in self.harts.iter().enumerate() {
             parts.push((format!("hart {id}"), hart.save()));
         }
@@ -312,6 +335,10 @@ impl Machine {
             parts,
             read: Vec::new(),
         };
+        let model = saved_model(saved.bytes(MODEL_COMPONENT).ok());
+        if model != Some(crate::MODEL_VERSION) {
+            return Err(StateError::OtherModel(model));
+        }
         let counters: Counters = decode("machine", saved.bytes("machine")?)?;
         same_len(
             "machine",
@@ -583,6 +610,57 @@ mod tests {
         assert_eq!(original.state_hash(), restored.state_hash());
     }
 
+    /// Any change to what this machine does or to how its state is laid
+    /// out changes this hash. When that is intended, bump
+    /// `crate::MODEL_VERSION` (files of the old model must be refused, not
+    /// replayed as divergences) and pin the new hash here.
+    #[test]
+    fn the_model_version_pins_what_a_machine_does() {
+        let mut m = advanced();
+        let target = m.icount() + 12_345;
+        while m.run_round_until(Some(target)) != Round::Paused {}
+        let mut hash = blake3::Hasher::new();
+        hash.update(&m.state_hash());
+        for (name, bytes) in m.save_state() {
+            hash.update(name.as_bytes());
+            hash.update(&bytes);
+        }
+        assert_eq!(
+            (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
+            (
+                2,
+                "804b6d4cc0f3dc95716e68c8eff8262f330f06808e18ea4b80f570bd72f94494".to_string()
+            ),
+            "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
+        );
+    }
+
+    /// A state saved by another machine model, or before models were
+    /// numbered, is refused before anything of it is decoded.
+    #[test]
+    fn state_of_another_model_is_refused() {
+        let saved = advanced().save_state();
+        let mut target = machine();
+        let before = target.state_hash();
+        let other = saved
+            .iter()
+            .map(|(n, b)| match n.as_str() {
+                MODEL_COMPONENT => (n.clone(), 9u32.to_le_bytes().to_vec()),
+                _ => (n.clone(), b.clone()),
+            })
+            .collect::<Vec<_>>();
+        let e = target.restore_state(&other).unwrap_err();
+        assert!(e.to_string().contains("model 9"), "{e}");
+        let unnumbered: Vec<_> = saved
+            .iter()
+            .filter(|(n, _)| n != MODEL_COMPONENT)
+            .cloned()
+            .collect();
+        let e = target.restore_state(&unnumbered).unwrap_err();
+        assert!(e.to_string().contains("model 1"), "{e}");
+        assert_eq!(target.state_hash(), before);
+    }
+
     /// A copy of `original` made the way a restore makes one.
     fn restored_copy(original: &Machine) -> Machine {
         let mut restored = machine();
@@ -653,13 +731,13 @@ mod tests {
         let target = paused.icount() + 15_000;
         while paused.run_round_until(Some(target)) != Round::Paused {}
         let saved = paused.save_state();
-        let mut counters: Counters = decode("machine", &saved[0].1).unwrap();
+        let mut counters: Counters = decode("machine", &saved[1].1).unwrap();
         counters.cursor = Some(RoundCursor {
             hart: 2,
             busy: true,
         });
         let mut parts = saved.clone();
-        parts[0].1 = encode(&counters);
+        parts[1].1 = encode(&counters);
         let mut target_machine = machine();
         let e = target_machine.restore_state(&parts).unwrap_err();
         assert!(e.to_string().contains("inside round"), "{e}");
@@ -670,22 +748,23 @@ mod tests {
     #[test]
     fn counters_that_contradict_the_harts_clocks_are_refused() {
         let saved = advanced().save_state();
-        let counters: Counters = decode("machine", &saved[0].1).unwrap();
-        let hart0: SavedHart = decode("hart 0", &saved[1].1).unwrap();
+        let counters: Counters = decode("machine", &saved[1].1).unwrap();
+        let hart0: SavedHart = decode("hart 0", &saved[2].1).unwrap();
         let arch = hart0.arch.clone();
-        assert_eq!(saved[1].0, "hart 0");
+        assert_eq!(saved[1].0, "machine");
+        assert_eq!(saved[2].0, "hart 0");
         let with_counters = |edit: &dyn Fn(&mut Counters)| {
-            let mut c: Counters = decode("machine", &saved[0].1).unwrap();
+            let mut c: Counters = decode("machine", &saved[1].1).unwrap();
             edit(&mut c);
             let mut parts = saved.clone();
-            parts[0].1 = encode(&c);
+            parts[1].1 = encode(&c);
             parts
         };
         let with_hart0 = |edit: &dyn Fn(&mut ArchState)| {
             let mut a = arch.clone();
             edit(&mut a);
             let mut parts = saved.clone();
-            parts[1].1 = encode(&SavedHart {
+            parts[2].1 = encode(&SavedHart {
                 arch: a,
                 tlb: hart0.tlb.clone(),
             });
@@ -788,7 +867,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "machine", "hart 0", "hart 1", "uart", "clint", "plic", "rtc", "finisher",
+                "model", "machine", "hart 0", "hart 1", "uart", "clint", "plic", "rtc", "finisher",
                 "virtio 0", "virtio 1", "virtio 2", "virtio 3",
             ]
         );
