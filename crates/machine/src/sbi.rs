@@ -254,6 +254,10 @@ fn hsm(
 
 fn debug_console(board: &mut Board, fid: u64, a: &[u64; 32]) -> (i64, u64) {
     match fid {
+        // The base address comes in two XLEN-bit halves, and these harts have
+        // 56-bit physical addresses: one with its upper half set names no
+        // memory (ignoring that half would reach RAM at the lower half).
+        0 | 1 if a[12] != 0 => (ERR_INVALID_ADDRESS, 0),
         // console_write(num_bytes, base_lo, base_hi)
         0 => {
             let len = a[10].min(DBCN_MAX_WRITE) as usize;
@@ -288,4 +292,77 @@ fn read_u64(board: &mut Board, paddr: u64) -> Option<u64> {
     let mut b = [0u8; 8];
     board.ram().read_bytes(paddr, &mut b)?;
     Some(u64::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::RAM_BASE;
+    use rewind_hart::prv;
+
+    const MEM: u64 = 1 << 20;
+
+    /// Harts and a board as the machine sets them up for the built-in SBI:
+    /// hart 0 started, the others stopped.
+    struct Sbi {
+        harts: Vec<Hart>,
+        states: Vec<HartState>,
+        board: Board,
+    }
+
+    impl Sbi {
+        fn new(harts: usize) -> Sbi {
+            Sbi {
+                harts: (0..harts)
+                    .map(|id| {
+                        let mut hart = Hart::new(id, RAM_BASE);
+                        hart.prv = prv::S;
+                        hart.host_firmware = true;
+                        hart
+                    })
+                    .collect(),
+                states: (0..harts)
+                    .map(|id| match id {
+                        0 => HartState::Started,
+                        _ => HartState::Stopped,
+                    })
+                    .collect(),
+                board: Board::new(MEM, harts, 0),
+            }
+        }
+
+        /// Makes a call from hart 0: (error, value, outcome).
+        fn call(&mut self, ext: u64, fid: u64, args: &[u64]) -> (i64, u64, SbiOutcome) {
+            let hart = &mut self.harts[0];
+            hart.x[10..10 + args.len()].copy_from_slice(args);
+            hart.x[16] = fid;
+            hart.x[17] = ext;
+            let outcome = handle_call(&mut self.harts, &mut self.states, 0, &mut self.board);
+            let hart = &self.harts[0];
+            (hart.x[10] as i64, hart.x[11], outcome)
+        }
+    }
+
+    #[test]
+    fn debug_console_refuses_a_base_address_with_its_upper_half_set() {
+        let mut sbi = Sbi::new(1);
+        sbi.board.ram.write_bytes(RAM_BASE, b"secret").unwrap();
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[6, RAM_BASE, 1]);
+        assert_eq!((error, value), (ERR_INVALID_ADDRESS, 0));
+        assert!(sbi.board.uart.output.is_empty());
+
+        sbi.board.uart.push_input(b'x');
+        let (error, _, _) = sbi.call(EXT_DBCN, 1, &[1, RAM_BASE, 1]);
+        assert_eq!(error, ERR_INVALID_ADDRESS);
+        assert_eq!(
+            sbi.board.uart.rx.len(),
+            1,
+            "the byte is still there to read"
+        );
+        assert_eq!(sbi.board.ram.bytes()[0], b's');
+
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[6, RAM_BASE, 0]);
+        assert_eq!((error, value), (SUCCESS, 6));
+        assert_eq!(sbi.board.uart.output, b"secret");
+    }
 }
