@@ -253,30 +253,36 @@ fn hsm(
 }
 
 fn debug_console(board: &mut Board, fid: u64, a: &[u64; 32]) -> (i64, u64) {
+    let (num_bytes, base_lo, base_hi) = (a[10], a[11], a[12]);
     match fid {
-        // The base address comes in two XLEN-bit halves, and these harts have
-        // 56-bit physical addresses: one with its upper half set names no
-        // memory (ignoring that half would reach RAM at the lower half).
-        0 | 1 if a[12] != 0 => (ERR_INVALID_ADDRESS, 0),
+        // The whole buffer the guest names must be RAM, even where the call
+        // uses only part of it (SBI 2.0, "Shared memory physical address
+        // range parameter"). The base address comes in two XLEN-bit halves,
+        // and these harts have 56-bit physical addresses: one with its upper
+        // half set names no memory (ignoring that half would reach RAM at the
+        // lower half).
+        0 | 1 if base_hi != 0 || board.ram.offset_of(base_lo, num_bytes).is_none() => {
+            (ERR_INVALID_ADDRESS, 0)
+        }
         // console_write(num_bytes, base_lo, base_hi)
         0 => {
-            let len = a[10].min(DBCN_MAX_WRITE) as usize;
+            let len = num_bytes.min(DBCN_MAX_WRITE) as usize;
             let mut buf = vec![0u8; len];
-            if board.ram.read_bytes(a[11], &mut buf).is_none() {
-                return (ERR_INVALID_ADDRESS, 0);
-            }
+            board
+                .ram
+                .read_bytes(base_lo, &mut buf)
+                .expect("checked above");
             board.uart.output.extend_from_slice(&buf);
             (SUCCESS, len as u64)
         }
         // console_read(num_bytes, base_lo, base_hi)
         1 => {
-            let len = (a[10] as usize).min(board.uart.rx.len());
-            let bytes: Vec<u8> = board.uart.rx.iter().take(len).copied().collect();
-            if board.ram.offset_of(a[11], len as u64).is_none() {
-                return (ERR_INVALID_ADDRESS, 0);
-            }
-            board.ram.write_bytes(a[11], &bytes).expect("checked above");
-            board.uart.rx.drain(..len);
+            let len = (num_bytes as usize).min(board.uart.rx.len());
+            let bytes: Vec<u8> = board.uart.rx.drain(..len).collect();
+            board
+                .ram
+                .write_bytes(base_lo, &bytes)
+                .expect("checked above");
             (SUCCESS, len as u64)
         }
         // console_write_byte(byte)
@@ -364,5 +370,27 @@ mod tests {
         let (error, value, _) = sbi.call(EXT_DBCN, 0, &[6, RAM_BASE, 0]);
         assert_eq!((error, value), (SUCCESS, 6));
         assert_eq!(sbi.board.uart.output, b"secret");
+    }
+
+    #[test]
+    fn debug_console_refuses_a_buffer_that_runs_past_the_end_of_ram() {
+        let mut sbi = Sbi::new(1);
+        let near_end = RAM_BASE + MEM - 100;
+        // Only the first 4096 bytes would be written, but the guest named more.
+        let (error, _, _) = sbi.call(EXT_DBCN, 0, &[10_000, near_end - 8192, 0]);
+        assert_eq!(error, ERR_INVALID_ADDRESS);
+        assert!(sbi.board.uart.output.is_empty());
+        // One byte waits: a read of it would fit, the buffer named does not.
+        sbi.board.uart.push_input(b'x');
+        let (error, _, _) = sbi.call(EXT_DBCN, 1, &[101, near_end, 0]);
+        assert_eq!(error, ERR_INVALID_ADDRESS);
+        assert_eq!(sbi.board.uart.rx.len(), 1);
+        let (error, value, _) = sbi.call(EXT_DBCN, 1, &[100, near_end, 0]);
+        assert_eq!((error, value), (SUCCESS, 1));
+        assert_eq!(sbi.board.ram.bytes()[(MEM - 100) as usize], b'x');
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[u64::MAX, RAM_BASE, 0]);
+        assert_eq!((error, value), (ERR_INVALID_ADDRESS, 0));
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[10_000, near_end - 9900, 0]);
+        assert_eq!((error, value), (SUCCESS, DBCN_MAX_WRITE));
     }
 }
