@@ -78,7 +78,7 @@ pub fn handle_call(
         EXT_IPI if fid == 0 => send_ipi(harts, a[10], a[11]),
         EXT_RFENCE => remote_fence(harts, fid, a[10], a[11]),
         EXT_HSM => {
-            let (e, v, o) = hsm(harts, states, caller, fid, &a);
+            let (e, v, o) = hsm(harts, states, caller, fid, &a, board);
             outcome = o;
             (e, v)
         }
@@ -215,6 +215,7 @@ fn hsm(
     caller: usize,
     fid: u64,
     a: &[u64; 32],
+    board: &Board,
 ) -> (i64, u64, SbiOutcome) {
     match fid {
         // hart_start(hartid, start_addr, opaque)
@@ -226,6 +227,10 @@ fn hsm(
             let id = id as usize;
             if states[id] != HartState::Stopped {
                 return (ERR_ALREADY_AVAILABLE, 0, SbiOutcome::Continue);
+            }
+            // RAM is the only memory on this board that holds code.
+            if board.ram.offset_of(a[11], 1).is_none() {
+                return (ERR_INVALID_ADDRESS, 0, SbiOutcome::Continue);
             }
             harts[id].start_in_supervisor(a[11], id as u64, a[12]);
             states[id] = HartState::Started;
@@ -392,5 +397,24 @@ mod tests {
         assert_eq!((error, value), (ERR_INVALID_ADDRESS, 0));
         let (error, value, _) = sbi.call(EXT_DBCN, 0, &[10_000, near_end - 9900, 0]);
         assert_eq!((error, value), (SUCCESS, DBCN_MAX_WRITE));
+    }
+
+    #[test]
+    fn hart_start_refuses_a_start_address_outside_ram() {
+        let mut sbi = Sbi::new(2);
+        for start in [0, RAM_BASE - 2, RAM_BASE + MEM, 0x1000_0000, u64::MAX] {
+            let (error, _, _) = sbi.call(EXT_HSM, 0, &[1, start, 7]);
+            assert_eq!(error, ERR_INVALID_ADDRESS, "start at {start:#x}");
+            assert_eq!(sbi.states[1], HartState::Stopped);
+        }
+        let start = RAM_BASE + MEM - 4;
+        let (error, _, _) = sbi.call(EXT_HSM, 0, &[1, start, 7]);
+        assert_eq!(error, SUCCESS);
+        assert_eq!(sbi.states[1], HartState::Started);
+        let hart = &sbi.harts[1];
+        assert_eq!(
+            (hart.pc, hart.prv, hart.x[10], hart.x[11]),
+            (start, prv::S, 1, 7)
+        );
     }
 }
