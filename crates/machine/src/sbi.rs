@@ -32,6 +32,10 @@ const ERR_INVALID_PARAM: i64 = -3;
 const ERR_ALREADY_AVAILABLE: i64 = -6;
 const ERR_INVALID_ADDRESS: i64 = -5;
 
+/// HSM hart_suspend types.
+const SUSPEND_DEFAULT_RETENTIVE: u32 = 0;
+const SUSPEND_DEFAULT_NON_RETENTIVE: u32 = 0x8000_0000;
+
 /// SBI specification version 2.0.
 const SPEC_VERSION: u64 = 2 << 24;
 /// An implementation ID outside the registered range, spelling "RWND".
@@ -247,12 +251,19 @@ fn hsm(
             Some(HartState::Stopped) => (SUCCESS, 1, SbiOutcome::Continue),
             None => (ERR_INVALID_PARAM, 0, SbiOutcome::Continue),
         },
-        // hart_suspend(type, resume_addr, opaque): retentive suspend only.
-        3 if a[10] == 0 => {
-            harts[caller].wait_for_interrupt();
-            (SUCCESS, 0, SbiOutcome::Continue)
-        }
-        3 => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
+        // hart_suspend(suspend_type, resume_addr, opaque): the default
+        // retentive suspend only. suspend_type is 32 bits wide; the rest of
+        // the register is ignored.
+        3 => match a[10] as u32 {
+            SUSPEND_DEFAULT_RETENTIVE => {
+                harts[caller].wait_for_interrupt();
+                (SUCCESS, 0, SbiOutcome::Continue)
+            }
+            // Defined, but resuming at resume_addr is not implemented.
+            SUSPEND_DEFAULT_NON_RETENTIVE => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
+            // Reserved, or platform-specific types this platform has none of.
+            _ => (ERR_INVALID_PARAM, 0, SbiOutcome::Continue),
+        },
         _ => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
     }
 }
@@ -416,5 +427,26 @@ mod tests {
             (hart.pc, hart.prv, hart.x[10], hart.x[11]),
             (start, prv::S, 1, 7)
         );
+    }
+
+    #[test]
+    fn hart_suspend_tells_reserved_types_from_the_unsupported_non_retentive_one() {
+        let mut sbi = Sbi::new(1);
+        for (suspend_type, expected) in [
+            (0x8000_0000, ERR_NOT_SUPPORTED),
+            (1, ERR_INVALID_PARAM),
+            (0x1000_0000, ERR_INVALID_PARAM),
+            (0x8000_0001, ERR_INVALID_PARAM),
+            (0x9000_0000, ERR_INVALID_PARAM),
+            (0xffff_ffff, ERR_INVALID_PARAM),
+        ] {
+            let (error, _, _) = sbi.call(EXT_HSM, 3, &[suspend_type, RAM_BASE, 0]);
+            assert_eq!(error, expected, "suspend type {suspend_type:#x}");
+            assert!(!sbi.harts[0].waiting);
+        }
+        // Only the low 32 bits are the type: this is the default retentive suspend.
+        let (error, _, _) = sbi.call(EXT_HSM, 3, &[1 << 32, RAM_BASE, 0]);
+        assert_eq!(error, SUCCESS);
+        assert!(sbi.harts[0].waiting, "waits for an interrupt");
     }
 }
