@@ -86,12 +86,16 @@ pub fn handle_call(
             outcome = o;
             (e, v)
         }
-        EXT_SRST if fid == 0 => match a[10] {
-            0 => {
+        // system_reset(reset_type, reset_reason)
+        EXT_SRST if fid == 0 => match (a[10], a[11]) {
+            // Reasons: none, system failure. The rest are reserved, or
+            // implementation- and vendor-specific ones this SBI has none of.
+            (_, 2..) => (ERR_INVALID_PARAM, 0),
+            (0, _) => {
                 outcome = SbiOutcome::Shutdown;
                 (SUCCESS, 0)
             }
-            1 | 2 => {
+            (1 | 2, _) => {
                 outcome = SbiOutcome::Reboot;
                 (SUCCESS, 0)
             }
@@ -448,5 +452,18 @@ mod tests {
         let (error, _, _) = sbi.call(EXT_HSM, 3, &[1 << 32, RAM_BASE, 0]);
         assert_eq!(error, SUCCESS);
         assert!(sbi.harts[0].waiting, "waits for an interrupt");
+    }
+
+    #[test]
+    fn system_reset_refuses_reserved_reasons() {
+        let mut sbi = Sbi::new(1);
+        for reason in [2, 0xe000_0000, 0xf000_0000, u64::MAX] {
+            let (error, _, outcome) = sbi.call(EXT_SRST, 0, &[0, reason]);
+            assert_eq!((error, outcome), (ERR_INVALID_PARAM, SbiOutcome::Continue));
+        }
+        let (error, _, outcome) = sbi.call(EXT_SRST, 0, &[0, 1]);
+        assert_eq!((error, outcome), (SUCCESS, SbiOutcome::Shutdown));
+        let (error, _, outcome) = sbi.call(EXT_SRST, 0, &[2, 0]);
+        assert_eq!((error, outcome), (SUCCESS, SbiOutcome::Reboot));
     }
 }
