@@ -298,11 +298,14 @@ fn debug_console(board: &mut Board, fid: u64, a: &[u64; 32]) -> (i64, u64) {
         // console_read(num_bytes, base_lo, base_hi)
         1 => {
             let len = (num_bytes as usize).min(board.uart.rx.len());
-            let bytes: Vec<u8> = board.uart.rx.drain(..len).collect();
-            board
-                .ram
-                .write_bytes(base_lo, &bytes)
-                .expect("checked above");
+            if len > 0 {
+                // Even an empty write_bytes counts as a store to its page.
+                let bytes: Vec<u8> = board.uart.rx.drain(..len).collect();
+                board
+                    .ram
+                    .write_bytes(base_lo, &bytes)
+                    .expect("checked above");
+            }
             (SUCCESS, len as u64)
         }
         // console_write_byte(byte)
@@ -465,5 +468,18 @@ mod tests {
         assert_eq!((error, outcome), (SUCCESS, SbiOutcome::Shutdown));
         let (error, _, outcome) = sbi.call(EXT_SRST, 0, &[2, 0]);
         assert_eq!((error, outcome), (SUCCESS, SbiOutcome::Reboot));
+    }
+
+    #[test]
+    fn debug_console_read_of_nothing_leaves_ram_untouched() {
+        let mut sbi = Sbi::new(1);
+        let mark = sbi.board.ram.mark();
+        let (error, value, _) = sbi.call(EXT_DBCN, 1, &[16, RAM_BASE + 4096, 0]);
+        assert_eq!((error, value), (SUCCESS, 0));
+        assert_eq!(sbi.board.ram.written_since(mark), Vec::<usize>::new());
+        sbi.board.uart.push_input(b'x');
+        let (error, value, _) = sbi.call(EXT_DBCN, 1, &[16, RAM_BASE + 4096, 0]);
+        assert_eq!((error, value), (SUCCESS, 1));
+        assert_eq!(sbi.board.ram.written_since(mark), [1]);
     }
 }
