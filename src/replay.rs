@@ -145,6 +145,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
             guest_time_ns: machine.guest_time_ns(),
             wall_seconds: started.elapsed().as_secs_f64(),
             state_hash: hex(&state_hash),
+            seed: scan.header.config.seed,
             replay: Some(ReplayReport {
                 recorded_state_hash: end_hash.map(|h| hex(&h)),
                 state_hash_matches: matches,
