@@ -105,7 +105,7 @@ pub fn replay_silently(
 }
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
-    #[allow(clippy::disallowed_types)] // wall time for the report only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
     let mut prepared = Prepared::new(&args.recording, args.from.as_deref(), args.stop_at)?;
     let ending = {

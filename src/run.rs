@@ -152,7 +152,8 @@ fn rtc_epoch(arg: Option<&str>) -> Result<u64, CliError> {
     match arg {
         None => Ok(DEFAULT_RTC_EPOCH_NS),
         Some("now") => {
-            #[allow(clippy::disallowed_types)] // configuration, recorded
+            #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+            // configuration, recorded
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(|_| CliError::Message("the host clock is before 1970".to_string()))?;
@@ -171,7 +172,7 @@ fn rtc_epoch(arg: Option<&str>) -> Result<u64, CliError> {
 }
 
 pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, CliError> {
-    #[allow(clippy::disallowed_types)] // wall time for the report only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
     let mut disks = open_disks(&args)?;
     let (nets, net_macs) = open_nets(&args)?;
@@ -240,7 +241,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
 
 /// `rewind restore`: resumes the machine of a snapshot.
 pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
-    #[allow(clippy::disallowed_types)] // wall time for the report only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
     let chain = crate::snapshot::open_chain(&args.snapshot)?;
     let restored = crate::snapshot::restore(&chain, &crate::packed::Unpacked::default())?;
