@@ -274,3 +274,37 @@ fn a_restore_cannot_stop_before_its_snapshot() {
         run.describe()
     );
 }
+
+/// A replay that starts from a snapshot taken while the recording was
+/// made (in the middle of a round, with a translation the page table no
+/// longer has in the TLB) reaches the recorded end, checkpoints and all.
+#[test]
+fn a_replay_from_a_snapshot_with_a_stale_translation_matches_the_recording() {
+    let elf = build("stale_tlb");
+    let dir = scratch("exactness", "replay-from");
+    let recording = dir.join("run.rwd");
+    let snap = dir.join("spin.rws");
+    let mut args = strings(&["record", "-o", &arg(&recording)]);
+    args.extend(program_args(&elf, 1));
+    args.extend(strings(&[
+        "--checkpoint-every",
+        "50000",
+        "--snapshot-at",
+        "300001",
+        "--snapshot-out",
+        &arg(&snap),
+    ]));
+    let (recorded, run) = outcome_of(&dir, "record", args);
+    assert_eq!(recorded.code, Some(0), "{}", run.describe());
+    let (replayed, run) = outcome_of(
+        &dir,
+        "replay",
+        strings(&["replay", &arg(&recording), "--from", &arg(&snap)]),
+    );
+    assert_eq!(replayed, recorded, "{}", run.describe());
+    assert!(
+        run.stderr.contains("matches the recording"),
+        "{}",
+        run.describe()
+    );
+}
