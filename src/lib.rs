@@ -72,6 +72,16 @@ pub struct PackArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Where to stop a run (run, record, replay and restore).
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct StopArgs {
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
+}
+
 /// When to take snapshots and how programs drive the run.
 #[derive(clap::Args, Clone, Default)]
 pub struct SnapshotArgs {
@@ -123,11 +133,8 @@ pub struct RestoreArgs {
     /// hvc0's backend, if the machine has hvc0 (as for run) [default: none].
     #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
     pub hvc: Option<console::Backend>,
-    /// Stop once the harts have retired ICOUNT instructions in all (the
-    /// count --snapshot-at and --report use), right after the one that
-    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
-    #[arg(long, value_name = "ICOUNT")]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub stop: StopArgs,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
 }
@@ -166,11 +173,8 @@ pub struct ReplayCli {
     /// `file:PATH`.
     #[arg(long, value_name = "BACKEND", default_value = "none", value_parser = console::Backend::parse)]
     pub hvc: console::Backend,
-    /// Stop once the harts have retired ICOUNT instructions in all (the
-    /// count --snapshot-at and --report use), right after the one that
-    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
-    #[arg(long, value_name = "ICOUNT")]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub stop: StopArgs,
 }
 
 #[derive(clap::Args)]
@@ -252,11 +256,8 @@ pub struct RunArgs {
     /// same forms as --serial).
     #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
     pub hvc: Option<console::Backend>,
-    /// Stop once the harts have retired ICOUNT instructions in all (the
-    /// count --snapshot-at and --report use), right after the one that
-    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
-    #[arg(long, value_name = "ICOUNT")]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub stop: StopArgs,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
 }
@@ -330,7 +331,7 @@ pub fn main() -> ExitCode {
             report: args.report,
             serial: args.serial,
             hvc: args.hvc,
-            stop_at: args.stop_at,
+            stop_at: args.stop.stop_at,
         }),
         Command::Inspect(args) => inspect::inspect(&args.recording),
         Command::Restore(args) => run::restore(args),

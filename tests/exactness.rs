@@ -9,50 +9,15 @@
 //! it) and need no firmware, no guest download and no QEMU.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::process::Stdio;
 
+#[path = "common/exact.rs"]
+mod exact;
 #[path = "common/process.rs"]
 mod process;
+use exact::build;
 use process::{path_arg as arg, scratch, Finished, REWIND};
-
-const CROSS_GCC: &str = "riscv64-linux-gnu-gcc";
-
-/// Builds tests/exact/<name>.S into an ELF file, once per test process
-/// (tests run at once and must not rewrite a file another is running), and
-/// returns its path.
-fn build(name: &'static str) -> PathBuf {
-    static BUILT: Mutex<BTreeMap<&str, PathBuf>> = Mutex::new(BTreeMap::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    built.entry(name).or_insert_with(|| compile(name)).clone()
-}
-
-fn compile(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("exact");
-    std::fs::create_dir_all(&out_dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
-    let elf = out_dir.join(format!("{name}.elf"));
-    let output = Command::new(CROSS_GCC)
-        .args(["-march=rv64gc", "-mabi=lp64d", "-nostdlib", "-nostartfiles"])
-        .args(["-static", "-Wl,--build-id=none", "-T"])
-        .arg(root.join("asm").join("link.ld"))
-        .arg(root.join("exact").join(format!("{name}.S")))
-        .arg("-o")
-        .arg(&elf)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {CROSS_GCC} ({e}): ./test.sh installs gcc-riscv64-linux-gnu")
-        });
-    assert!(
-        output.status.success(),
-        "building tests/exact/{name}.S failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elf
-}
 
 /// Runs `rewind ARGS` to its end with no input.
 fn rewind(args: &[String]) -> Finished {
