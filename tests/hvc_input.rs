@@ -8,7 +8,6 @@
 // A test harness runs on the host and may read its clock, environment and
 // process id; none of it reaches a machine under test.
 #![allow(clippy::disallowed_methods)]
-
 // Host time here only bounds how long the test waits for the process.
 #![allow(clippy::disallowed_types)]
 
