@@ -30,6 +30,8 @@ pub struct ReplayArgs {
     pub report: Option<PathBuf>,
     pub serial: Backend,
     pub hvc: Backend,
+    /// `--overlay-dir`.
+    pub overlay_dir: Option<PathBuf>,
 }
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
@@ -43,9 +45,10 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         );
     }
     let config = &recording.header.config;
+    let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let mut machine = match &args.from {
-        None => build_machine(config, &|_| None, Origin::Recording)?,
-        Some(path) => from_snapshot(path, &recording)?,
+        None => build_machine(config, &|_| None, Origin::Recording, &overlay_dir)?,
+        Some(path) => from_snapshot(path, &recording, &overlay_dir)?,
     };
     let mut inputs = Replayer::new(&recording, &mut machine);
     let ending = {
@@ -103,13 +106,15 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
 }
 
 /// The machine of a recording or snapshot, from files checked against its
-/// hashes; disk `n` starts from the saved overlay `overlays(n)` if any. A
-/// snapshot's machine starts with RAM all zero, since the snapshot replaces
-/// it: loading the boot images would be work undone at once.
+/// hashes; disk `n` starts from the saved overlay `overlays(n)` if any, and
+/// keeps its overlay in `overlay_dir`. A snapshot's machine starts with RAM
+/// all zero, since the snapshot replaces it: loading the boot images would
+/// be work undone at once.
 pub fn build_machine<'a>(
     config: &RecordedConfig,
     overlays: &dyn Fn(usize) -> Option<&'a [u8]>,
     origin: Origin,
+    overlay_dir: &Path,
 ) -> Result<Machine, CliError> {
     check_recorded_mem(config, origin)?;
     let boot = images::from_recording(
@@ -122,7 +127,7 @@ pub fn build_machine<'a>(
     )?;
     let mut disks: Vec<Box<dyn BlockBackend>> = Vec::new();
     for (n, recorded) in config.disks.iter().enumerate() {
-        let mut disk = open_disk(n, recorded, origin)?;
+        let mut disk = open_disk(n, recorded, origin, overlay_dir)?;
         let started_from = match &recorded.overlay {
             Some(r) => Some(crate::images::checked_image("overlay", r, origin)?.bytes),
             None => None,
@@ -167,9 +172,13 @@ pub fn check_recorded_mem(config: &RecordedConfig, origin: Origin) -> Result<(),
 }
 
 /// The machine of a snapshot taken during this recording.
-fn from_snapshot(path: &Path, recording: &Recording) -> Result<Machine, CliError> {
+fn from_snapshot(
+    path: &Path,
+    recording: &Recording,
+    overlay_dir: &Path,
+) -> Result<Machine, CliError> {
     let chain = crate::snapshot::open_chain(path)?;
-    let restored = crate::snapshot::restore(&chain)?;
+    let restored = crate::snapshot::restore(&chain, overlay_dir)?;
     let header = crate::snapshot::header_hash(&recording.header);
     match &restored.recording {
         Some(position) if position.header_blake3 == header => Ok(restored.machine),
@@ -184,12 +193,14 @@ fn from_snapshot(path: &Path, recording: &Recording) -> Result<Machine, CliError
     }
 }
 
-/// Opens disk `n` of a recording over a fresh overlay (a replay never writes
-/// into an image), checking that its base is the one recorded.
+/// Opens disk `n` of a recording over a fresh overlay in `overlay_dir` (a
+/// replay never writes into an image), checking that its base is the one
+/// recorded.
 fn open_disk(
     n: usize,
     recorded: &rewind_replay::DiskRef,
     origin: Origin,
+    overlay_dir: &Path,
 ) -> Result<rewind_disk::Disk, CliError> {
     let noun = origin.noun();
     let spec = rewind_disk::DiskSpec {
@@ -197,7 +208,7 @@ fn open_disk(
         read_only: recorded.read_only,
         persist: false,
     };
-    let mut disk = rewind_disk::Disk::open(&spec)
+    let mut disk = rewind_disk::Disk::open_in(&spec, overlay_dir)
         .map_err(|e| CliError::Message(format!("disk {n} of the {noun} cannot be opened: {e}")))?;
     if disk.size() != recorded.size || disk.base_content_hash()? != recorded.base_blake3 {
         let path = Path::new(&recorded.path).display();

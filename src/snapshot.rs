@@ -346,8 +346,9 @@ fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, CliError> {
     Ok(ram)
 }
 
-/// Rebuilds the machine of a snapshot chain.
-pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
+/// Rebuilds the machine of a snapshot chain; its disks keep their overlays
+/// in `overlay_dir`.
+pub fn restore(chain: &SnapshotChain, overlay_dir: &Path) -> Result<Restored, CliError> {
     let head = chain.head();
     let file = head.file().display().to_string();
     let damaged = |what: String| CliError::Message(format!("{file}: {what}"));
@@ -377,7 +378,7 @@ pub fn restore(chain: &SnapshotChain) -> Result<Restored, CliError> {
     let base = chain.snapshots()[0].parent();
     let (built, ram) = std::thread::scope(|s| {
         let built = s.spawn(|| {
-            let machine = build_machine(&config, &overlays, Origin::Snapshot)?;
+            let machine = build_machine(&config, &overlays, Origin::Snapshot, overlay_dir)?;
             let power_on = base.map(|_| SnapshotId(machine.power_on_id()));
             Ok::<_, CliError>((machine, power_on))
         });
