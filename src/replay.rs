@@ -47,7 +47,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     let config = &recording.header.config;
     let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let mut machine = match &args.from {
-        None => build_machine(config, &|_| None, Origin::Recording, &overlay_dir)?,
+        None => build_machine(config, &[], Origin::Recording, &overlay_dir)?,
         Some(path) => from_snapshot(path, &recording, &overlay_dir)?,
     };
     let mut inputs = Replayer::new(&recording, &mut machine);
@@ -105,14 +105,23 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::from(code))
 }
 
+/// A disk's overlay as a snapshot chain holds it: whole, as the last
+/// snapshot that holds it whole saved it, then the blocks each later one
+/// changed, in order; each with the file it is in.
+#[derive(Clone, Debug)]
+pub struct SavedOverlay<'a> {
+    pub whole: (&'a Path, &'a [u8]),
+    pub changes: Vec<(&'a Path, &'a [u8])>,
+}
+
 /// The machine of a recording or snapshot, from files checked against its
-/// hashes; disk `n` starts from the saved overlay `overlays(n)` if any, and
+/// hashes; disk `n` starts from the saved overlay `overlays[n]` if any, and
 /// keeps its overlay in `overlay_dir`. A snapshot's machine starts with RAM
 /// all zero, since the snapshot replaces it: loading the boot images would
 /// be work undone at once.
-pub fn build_machine<'a>(
+pub fn build_machine(
     config: &RecordedConfig,
-    overlays: &dyn Fn(usize) -> Option<&'a [u8]>,
+    overlays: &[Option<SavedOverlay<'_>>],
     origin: Origin,
     overlay_dir: &Path,
 ) -> Result<Machine, CliError> {
@@ -128,14 +137,24 @@ pub fn build_machine<'a>(
     let mut disks: Vec<Box<dyn BlockBackend>> = Vec::new();
     for (n, recorded) in config.disks.iter().enumerate() {
         let mut disk = open_disk(n, recorded, origin, overlay_dir)?;
-        let started_from = match &recorded.overlay {
-            Some(r) => Some(crate::images::checked_image("overlay", r, origin)?.bytes),
-            None => None,
-        };
-        if let Some(mut overlay) = overlays(n).or(started_from.as_deref()) {
-            let len = overlay.len() as u64;
-            disk.read_overlay(&mut overlay, len, Path::new("the snapshot"))
-                .map_err(|e| CliError::Message(format!("disk {n}: {e}")))?;
+        let failed = |e: rewind_disk::DiskError| CliError::Message(format!("disk {n}: {e}"));
+        match overlays.get(n).and_then(Option::as_ref) {
+            Some(saved) => {
+                let (file, whole) = saved.whole;
+                disk.read_overlay(&mut &whole[..], whole.len() as u64, file)
+                    .map_err(failed)?;
+                for &(file, changes) in &saved.changes {
+                    disk.apply_overlay_changes(&mut &changes[..], changes.len() as u64, file)
+                        .map_err(failed)?;
+                }
+            }
+            None => {
+                if let Some(r) = &recorded.overlay {
+                    let bytes = crate::images::checked_image("overlay", r, origin)?.bytes;
+                    disk.read_overlay(&mut &bytes[..], bytes.len() as u64, Path::new(&r.path))
+                        .map_err(failed)?;
+                }
+            }
         }
         disks.push(Box::new(DiskBackend(disk)));
     }
