@@ -1,7 +1,7 @@
 //! The copy-on-write overlay: the guest's writes, in 4 KiB blocks, over a
 //! base image that is never changed; and the format of saved overlays.
 //!
-//! The blocks live in a sparse, unnamed host file ([`crate::block_file`]),
+//! The blocks live in a sparse, unnamed host file (see `block_file.rs`),
 //! block `i` at byte `i * 4096`; host memory holds only the set of written
 //! block indices ([`BlockSet`]), never their data. Every held block has all
 //! its 4096 bytes in the file (the bytes of the disk's last block past its
