@@ -34,6 +34,8 @@ pub enum Ending {
     RecordingCut,
     /// Rewind could not go on (e.g. a snapshot could not be written).
     Failed(String),
+    /// The harts retired the instructions `--stop-at` asked for.
+    StopAt,
 }
 
 impl Ending {
@@ -51,6 +53,7 @@ impl Ending {
             Ending::Diverged(_) => ("diverged", 3),
             Ending::RecordingCut => ("recording-cut", 0),
             Ending::Failed(_) => ("failed", 1),
+            Ending::StopAt => ("stop-at", 0),
         }
     }
 
@@ -197,6 +200,25 @@ impl Services {
     }
 }
 
+impl Services {
+    /// The next instruction count at which the machine must stop for a
+    /// service, even inside a round (`--snapshot-at`).
+    fn pause_at(&self) -> Option<u64> {
+        self.snapshots.as_ref().and_then(Snapshotter::pause_at)
+    }
+
+    /// The machine stopped at an instruction count a service asked for.
+    fn paused(&mut self, machine: &mut Machine) -> Result<(), Ending> {
+        if let Some(snapshots) = &mut self.snapshots {
+            match snapshots.paused(machine) {
+                Ok(written) => written.iter().for_each(announce),
+                Err(e) => return Err(Ending::Failed(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
 fn announce(w: &Written) {
     eprint!(
         "\r\nrewind: {} snapshot {} written ({} bytes, {:.1} ms)\r\n",
@@ -207,44 +229,85 @@ fn announce(w: &Written) {
     );
 }
 
-/// Runs the machine until it stops, the user quits, or `inputs` ends it.
+/// Watches both consoles' output for a kernel panic.
+#[derive(Default)]
+struct Watches {
+    serial: PanicWatch,
+    hvc: PanicWatch,
+}
+
+impl Watches {
+    /// Hands what the guest wrote since the last call to the consoles;
+    /// returns the panic line once a kernel panic was printed.
+    fn forward(&mut self, machine: &mut Machine, consoles: &mut Consoles) -> Option<String> {
+        for id in [PortId::Serial, PortId::Hvc] {
+            let (output, watch) = match id {
+                PortId::Serial => (machine.take_console_output(), &mut self.serial),
+                PortId::Hvc => (machine.take_hvc_output(), &mut self.hvc),
+            };
+            if !output.is_empty() {
+                consoles.write(id, &output);
+                if watch.feed(&output) {
+                    return Some(watch.reason().unwrap_or_default().trim().to_string());
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Runs the machine until it stops, the user quits, `inputs` ends it, or
+/// the harts have retired `stop_at` instructions in all.
 pub fn drive(
     machine: &mut Machine,
     consoles: &mut Consoles,
     inputs: &mut dyn Inputs,
     services: &mut Services,
+    stop_at: Option<u64>,
 ) -> Ending {
-    let mut serial_watch = PanicWatch::default();
-    let mut hvc_watch = PanicWatch::default();
+    let mut watches = Watches::default();
     loop {
-        // Services first, so that a snapshot taken here is at the same
-        // point of the recording as the boundary's checkpoint would be.
-        if let Err(ending) = services.boundary(machine, consoles) {
-            return match ending {
-                Ending::Failed(_) => ending,
-                _ => inputs.finish(machine, EndPhase::AfterInput, ending),
-            };
-        }
-        if let Err(ending) = inputs.boundary(machine) {
-            return ending;
-        }
-        let round = machine.run_round();
-        // Outputs first: what the guest did in this round.
-        for (id, watch) in [
-            (PortId::Serial, &mut serial_watch),
-            (PortId::Hvc, &mut hvc_watch),
-        ] {
-            let output = match id {
-                PortId::Serial => machine.take_console_output(),
-                PortId::Hvc => machine.take_hvc_output(),
-            };
-            if !output.is_empty() {
-                consoles.write(id, &output);
-                if watch.feed(&output) {
-                    let line = watch.reason().unwrap_or_default().trim().to_string();
-                    return inputs.finish(machine, EndPhase::BeforeInput, Ending::Panic(line));
-                }
+        // A machine stopped inside a round (a snapshot taken at an exact
+        // count, or restored from one) is not at a boundary: it finishes
+        // the round before anything is delivered or checked.
+        if !machine.inside_round() {
+            // Services first, so that a snapshot taken here is at the same
+            // point of the recording as the boundary's checkpoint would be.
+            if let Err(ending) = services.boundary(machine, consoles) {
+                return match ending {
+                    Ending::Failed(_) => ending,
+                    _ => inputs.finish(machine, EndPhase::AfterInput, ending),
+                };
             }
+            if let Err(ending) = inputs.boundary(machine) {
+                return ending;
+            }
+        }
+        let round = loop {
+            let pause = [stop_at, services.pause_at()].into_iter().flatten().min();
+            let round = machine.run_round_until(pause);
+            if round != Round::Paused {
+                break round;
+            }
+            // Exactly at an instruction count someone asked for: inside a
+            // round, or at this boundary if the machine was there already.
+            let phase = match machine.inside_round() {
+                true => EndPhase::InsideRound,
+                false => EndPhase::AfterInput,
+            };
+            if let Some(line) = watches.forward(machine, consoles) {
+                return inputs.finish(machine, phase, Ending::Panic(line));
+            }
+            if stop_at.is_some_and(|at| machine.icount() >= at) {
+                return inputs.finish(machine, phase, Ending::StopAt);
+            }
+            if let Err(ending) = services.paused(machine) {
+                return ending;
+            }
+        };
+        // Outputs first: what the guest did in this round.
+        if let Some(line) = watches.forward(machine, consoles) {
+            return inputs.finish(machine, EndPhase::BeforeInput, Ending::Panic(line));
         }
         inputs.after_round(machine);
         for warning in machine.take_warnings() {

@@ -3,6 +3,7 @@
 //! recording for `replay`. Each is read once and hashed, so a recording can
 //! name exactly what it ran and replay can refuse anything else.
 
+use crate::packed::Unpacked;
 use crate::CliError;
 use rewind_machine::loader::parse_kernel;
 use rewind_machine::{Firmware, KernelImage};
@@ -186,9 +187,21 @@ impl Origin {
     }
 }
 
-/// Reads the file a recording or snapshot names, refusing it if its hash
-/// differs.
-pub fn checked_image(what: &str, recorded: &ImageRef, origin: Origin) -> Result<Image, CliError> {
+/// Reads the file a recording or snapshot names (from inside it, if it is
+/// packed there), refusing it if its hash differs.
+pub fn checked_image(
+    what: &str,
+    recorded: &ImageRef,
+    origin: Origin,
+    unpacked: &Unpacked,
+) -> Result<Image, CliError> {
+    if let Some(bytes) = unpacked.file(&recorded.blake3) {
+        // Unpacking checked its hash.
+        return Ok(Image {
+            reference: recorded.clone(),
+            bytes,
+        });
+    }
     let noun = origin.noun();
     let image = Image::read(what, Path::new(&recorded.path))
         .map_err(|e| CliError::Message(format!("{e}, which the {noun} was made with")))?;
@@ -212,6 +225,7 @@ pub fn from_recording(
     bootargs: &str,
     default_guest: bool,
     origin: Origin,
+    unpacked: &Unpacked,
 ) -> Result<BootFiles, CliError> {
     // Read and hashed side by side: reading tens of MiB into fresh memory
     // is a good part of restoring a snapshot, and the files are independent.
@@ -220,9 +234,9 @@ pub fn from_recording(
         _ => None,
     };
     let (at_firmware, at_kernel, at_initrd) = std::thread::scope(|s| {
-        let kernel = s.spawn(|| checked_image("kernel", kernel, origin));
-        let initrd = initrd.map(|r| s.spawn(move || checked_image("initrd", r, origin)));
-        let firmware = binary_firmware.map(|r| checked_image("firmware", r, origin));
+        let kernel = s.spawn(|| checked_image("kernel", kernel, origin, unpacked));
+        let initrd = initrd.map(|r| s.spawn(move || checked_image("initrd", r, origin, unpacked)));
+        let firmware = binary_firmware.map(|r| checked_image("firmware", r, origin, unpacked));
         let join = |h: std::thread::ScopedJoinHandle<'_, _>| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         };

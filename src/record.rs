@@ -8,7 +8,8 @@
 
 use crate::checkpoint::Checkpointer;
 use crate::drive::Ending;
-use crate::images::{BootFiles, Image};
+use crate::images::{BootFiles, Image, Origin};
+use crate::packed::{ToPack, Unpacked};
 use crate::run::Shape;
 use crate::{CliError, RunArgs};
 use rewind_machine::virtio::rng::Entropy;
@@ -30,6 +31,8 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub struct RecordOptions {
     pub output: PathBuf,
     pub checkpoint_every: u64,
+    /// `--pack`: carry the files the machine is built from inside.
+    pub pack: bool,
 }
 
 /// The configuration a recording names: the machine's shape, the boot files
@@ -116,13 +119,36 @@ impl Recorder {
                 path.display()
             ))
         };
+        let to_pack = match options.pack {
+            true => Some(ToPack::gather(
+                &config,
+                Origin::Recording,
+                &Unpacked::default(),
+            )?),
+            false => None,
+        };
         let file = File::create(&path).map_err(fail)?;
         let header = Header {
             writer: env!("CARGO_PKG_VERSION").to_string(),
             config,
             checkpoint_every: options.checkpoint_every,
+            packed: to_pack.as_ref().map(ToPack::list).unwrap_or_default(),
         };
-        let writer = RecordingWriter::create(BufWriter::new(file), &header).map_err(fail)?;
+        let mut stored: Vec<&File> = to_pack
+            .iter()
+            .flat_map(|p| p.images.iter().map(|(_, file)| file))
+            .collect();
+        let mut images: Vec<&mut dyn std::io::Read> = stored
+            .iter_mut()
+            .map(|f| f as &mut dyn std::io::Read)
+            .collect();
+        let writer = RecordingWriter::create(
+            BufWriter::new(file),
+            rewind_machine::MODEL_VERSION,
+            &header,
+            &mut images,
+        )
+        .map_err(fail)?;
         let header_hash = crate::snapshot::header_hash(&header);
         Ok(Recorder {
             writer: Some(writer),

@@ -4,7 +4,7 @@
 
 use crate::console::Consoles;
 use crate::control::Control;
-use crate::drive::{drive, Services};
+use crate::drive::{drive, Ending, Services};
 use crate::images::{self, BootFiles};
 use crate::live::{LiveInputs, NetPort};
 use crate::record::{RecordOptions, Recorder};
@@ -232,6 +232,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
         hvc: args.hvc.as_ref(),
         report: args.report.as_deref(),
         started,
+        stop_at: args.stop_at,
     };
     session.run(machine, inputs, services, |machine| {
         save_disks(machine, &args)
@@ -244,12 +245,19 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
     let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let chain = crate::snapshot::open_chain(&args.snapshot)?;
-    let restored = crate::snapshot::restore(&chain, &overlay_dir)?;
+    let restored =
+        crate::snapshot::restore(&chain, &crate::packed::Unpacked::default(), &overlay_dir)?;
     // Unmapping tens of MiB of file contents takes milliseconds; the
     // machine need not wait for it.
     std::thread::spawn(move || drop(chain));
     let config = restored.config;
     let machine = restored.machine;
+    if let Some(at) = args.stop_at.filter(|&at| at < machine.icount()) {
+        return Err(CliError::Message(format!(
+            "--stop-at {at} is before the snapshot, which was taken at instruction {}",
+            machine.icount()
+        )));
+    }
     // Network devices come back on new backends of the same kind: what
     // the old host's connections were is not part of the machine.
     let mut nets = Vec::new();
@@ -285,6 +293,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
         hvc: hvc.as_ref(),
         report: args.report.as_deref(),
         started,
+        stop_at: args.stop_at,
     };
     session.run(machine, inputs, services, |_| None)
 }
@@ -339,6 +348,8 @@ struct Session<'a> {
     report: Option<&'a std::path::Path>,
     #[allow(clippy::disallowed_types)] // wall time for the report only
     started: std::time::Instant,
+    /// `--stop-at`.
+    stop_at: Option<u64>,
 }
 
 impl Session<'_> {
@@ -353,7 +364,13 @@ impl Session<'_> {
     ) -> Result<ExitCode, CliError> {
         let ending = {
             let mut consoles = Consoles::new(self.serial, self.hvc).map_err(CliError::Message)?;
-            drive(&mut machine, &mut consoles, &mut inputs, &mut services)
+            drive(
+                &mut machine,
+                &mut consoles,
+                &mut inputs,
+                &mut services,
+                self.stop_at,
+            )
             // The consoles (and the terminal's raw mode) are dropped here,
             // before anything else is printed.
         };
@@ -382,6 +399,11 @@ impl Session<'_> {
         }
         if let Some(message) = ending.message() {
             eprintln!("\nrewind: {message}");
+        } else if ending == Ending::StopAt {
+            eprintln!(
+                "\nrewind: stopped after {} instructions, as --stop-at asked",
+                machine.icount()
+            );
         }
         let recording_error = match recording {
             Some(Ok((summary, _))) => {

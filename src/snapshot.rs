@@ -36,7 +36,8 @@
 //! hold every disk whole in every snapshot, and restore the same way.
 
 use crate::images::Origin;
-use crate::replay::{build_machine, check_recorded_mem, SavedOverlay};
+use crate::packed::{image_component, ToPack, Unpacked, PACKED_LIST};
+use crate::rebuild::{build_machine, check_config, SavedOverlay};
 use crate::run::image_disk;
 use crate::CliError;
 use rewind_hart::WriteMark;
@@ -46,10 +47,14 @@ use rewind_snapshot::{ApplyOptions, Pages, Snapshot, SnapshotChain, SnapshotId, 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// Component names of the host side.
-const CONFIG: &str = "host:config";
+pub const CONFIG: &str = "host:config";
+/// The version of the Rewind that wrote the snapshot, for messages.
+const WRITER: &str = "host:writer";
+use rewind_machine::state::MODEL_COMPONENT;
 const RECORDING: &str = "host:recording";
 /// In a snapshot stored on top of the machine's power-on RAM: that RAM's
 /// id (`Machine::power_on_id`), which is also the snapshot's parent.
@@ -98,6 +103,9 @@ pub struct Snapshotter {
     recording: Option<[u8; 32]>,
     /// The machine's power-on RAM id, once a snapshot needed it.
     power_on: Option<SnapshotId>,
+    /// Files carried inside every snapshot written (`rewind pack`), as
+    /// components.
+    carried: Vec<(String, Vec<u8>)>,
 }
 
 impl Snapshotter {
@@ -114,7 +122,22 @@ impl Snapshotter {
             series_parent: None,
             recording: None,
             power_on: None,
+            carried: Vec::new(),
         }
+    }
+
+    /// Snapshots written from now on carry these files (see packed.rs).
+    pub fn carry(&mut self, files: &ToPack) -> std::io::Result<()> {
+        let list = serde_json::to_vec(&files.list()).expect("a list of images serializes");
+        self.carried = vec![(PACKED_LIST.to_string(), list)];
+        for (image, stored) in &files.images {
+            let mut bytes = Vec::new();
+            let mut reader = stored;
+            reader.seek(std::io::SeekFrom::Start(0))?;
+            reader.read_to_end(&mut bytes)?;
+            self.carried.push((image_component(&image.blake3), bytes));
+        }
+        Ok(())
     }
 
     /// Snapshots taken from now on name the position in this recording.
@@ -122,16 +145,25 @@ impl Snapshotter {
         self.recording = Some(header_hash);
     }
 
-    /// At a round boundary: takes the snapshots that are due.
+    /// Where the machine must stop for `--snapshot-at`, which is taken at
+    /// that exact instruction count, inside a round if need be.
+    pub fn pause_at(&self) -> Option<u64> {
+        self.options.at.as_ref().map(|(at, _)| *at)
+    }
+
+    /// The machine stopped where [`Snapshotter::pause_at`] asked (or
+    /// further, if it started there): takes the `--snapshot-at` snapshot.
+    pub fn paused(&mut self, machine: &mut Machine) -> Result<Vec<Written>, String> {
+        match self.options.at.take_if(|(at, _)| machine.icount() >= *at) {
+            Some((_, path)) => Ok(vec![self.full(machine, &path)?]),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// At a round boundary: takes the series snapshot if one is due.
     pub fn boundary(&mut self, machine: &mut Machine) -> Result<Vec<Written>, String> {
         let mut written = Vec::new();
         let icount = machine.icount();
-        if let Some((at, _)) = &self.options.at {
-            if icount >= *at {
-                let (_, path) = self.options.at.take().expect("checked above");
-                written.push(self.full(machine, &path)?);
-            }
-        }
         if icount >= self.series_next {
             let (every, dir) = self.options.every.clone().expect("a series has options");
             self.series_next = (icount / every + 1).saturating_mul(every);
@@ -241,6 +273,11 @@ impl Snapshotter {
         incremental: bool,
     ) -> Result<Vec<(String, Vec<u8>)>, String> {
         let mut parts = machine.save_state();
+        parts.push((
+            WRITER.to_string(),
+            env!("CARGO_PKG_VERSION").as_bytes().to_vec(),
+        ));
+        parts.extend(self.carried.iter().cloned());
         parts.push((
             CONFIG.to_string(),
             serde_json::to_vec(&self.config).expect("the configuration serializes"),
@@ -415,10 +452,32 @@ fn saved_overlays(
     Ok(saved)
 }
 
-/// Rebuilds the machine of a snapshot chain; its disks keep their overlays
+/// Refuses a snapshot made by another machine model, naming the Rewind
+/// that made it, before any of its state is decoded.
+fn check_snapshot_model(head: &Snapshot) -> Result<(), CliError> {
+    let file = head.file().display();
+    let model = rewind_machine::state::saved_model(head.component(MODEL_COMPONENT))
+        .ok_or_else(|| CliError::Message(format!("{file}: its machine model is unreadable")))?;
+    let writer = match head.component(WRITER) {
+        Some(writer) => String::from_utf8_lossy(writer).into_owned(),
+        // Before models were numbered, snapshots did not say who made them.
+        None => "0.1.0".to_string(),
+    };
+    crate::recording::check_model(model, &writer, "snapshot", "restore")
+        .map_err(|e| CliError::Message(format!("{file}: {e}")))
+}
+
+/// Rebuilds the machine of a snapshot chain. The files it names come from
+/// inside it if it is packed, else from `files` (those a recording carries,
+/// for `replay --from`), else from the host; its disks keep their overlays
 /// in `overlay_dir`.
-pub fn restore(chain: &SnapshotChain, overlay_dir: &Path) -> Result<Restored, CliError> {
+pub fn restore(
+    chain: &SnapshotChain,
+    files: &Unpacked,
+    overlay_dir: &Path,
+) -> Result<Restored, CliError> {
     let head = chain.head();
+    check_snapshot_model(head)?;
     let file = head.file().display().to_string();
     let damaged = |what: String| CliError::Message(format!("{file}: {what}"));
     let config: RecordedConfig = serde_json::from_slice(
@@ -427,7 +486,9 @@ pub fn restore(chain: &SnapshotChain, overlay_dir: &Path) -> Result<Restored, Cl
     )
     .map_err(|e| damaged(format!("its machine configuration does not decode: {e}")))?;
     // Checked before the RAM buffer is allocated.
-    check_recorded_mem(&config, Origin::Snapshot)?;
+    check_config(&config, Origin::Snapshot)?;
+    let own = Unpacked::from_snapshot(head)?;
+    let files = if own.is_empty() { files } else { &own };
     if chain.ram_size() != config.mem_size {
         return Err(damaged(format!(
             "its RAM holds {} bytes but its configuration says {}",
@@ -447,7 +508,7 @@ pub fn restore(chain: &SnapshotChain, overlay_dir: &Path) -> Result<Restored, Cl
     let base = chain.snapshots()[0].parent();
     let (built, ram) = std::thread::scope(|s| {
         let built = s.spawn(|| {
-            let machine = build_machine(&config, &overlays, Origin::Snapshot, overlay_dir)?;
+            let machine = build_machine(&config, &overlays, Origin::Snapshot, files, overlay_dir)?;
             let power_on = base.map(|_| SnapshotId(machine.power_on_id()));
             Ok::<_, CliError>((machine, power_on))
         });
@@ -461,8 +522,11 @@ pub fn restore(chain: &SnapshotChain, overlay_dir: &Path) -> Result<Restored, Cl
     });
     let (mut machine, power_on) = built?;
     let mut ram = ram?;
+    // The machine's own components (the host's, packed files among them,
+    // are not its to read).
     let parts: Vec<(String, Vec<u8>)> = head
         .components()
+        .filter(|(name, _)| !name.starts_with("host:"))
         .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
         .collect();
     machine

@@ -737,7 +737,7 @@ struct Layout {
 
 fn layout(bytes: &[u8]) -> Layout {
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
-    let header_end = 16 + u32_at(12) + 4;
+    let header_end = rewind_replay::format::PREAMBLE_LEN as u64 + u32_at(16) + 4;
     let mut frames = Vec::new();
     let mut at = header_end;
     while at < bytes.len() as u64 {
@@ -881,11 +881,11 @@ fn corrupted_recordings_are_one_sentence_errors_naming_the_byte() {
     };
     let cases = [
         ("bad magic", flip(1), "byte 0".to_string()),
-        ("an unknown format version", version, "byte 8".to_string()),
+        ("an unknown format version", version, "format 7".to_string()),
         (
             "a flipped byte in the header body",
-            flip(16 + (file.header_end - 20) / 2),
-            "byte 16".to_string(),
+            flip(24 + (file.header_end - 28) / 2),
+            "byte 24".to_string(),
         ),
         (
             "a flipped byte inside a frame",
@@ -962,7 +962,8 @@ fn inspect_describes_the_configuration_length_and_events_of_a_recording() {
 /// Writes `events` under `header` to a new recording at `path`.
 fn write_recording(path: &Path, header: &rewind_replay::Header, events: Vec<Event>) {
     let out = std::fs::File::create(path).expect("creating the altered recording");
-    let mut writer = RecordingWriter::create(out, header).expect("writing the header");
+    let mut writer = RecordingWriter::create(out, rewind_machine::MODEL_VERSION, header, &mut [])
+        .expect("writing the header");
     for event in events {
         writer.push(event).expect("writing an event");
     }

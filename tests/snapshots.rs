@@ -1301,10 +1301,16 @@ fn damaged_truncated_and_foreign_snapshot_files_are_refused_with_one_sentence() 
         writer: "0.1.0".to_string(),
         config: recorded,
         checkpoint_every: 1_000_000,
+        packed: Vec::new(),
     };
-    let recording = rewind_replay::RecordingWriter::create(Vec::new(), &header)
-        .and_then(|w| w.finish())
-        .expect("writing a recording");
+    let recording = rewind_replay::RecordingWriter::create(
+        Vec::new(),
+        rewind_machine::MODEL_VERSION,
+        &header,
+        &mut [],
+    )
+    .and_then(|w| w.finish())
+    .expect("writing a recording");
     cases.push(("a recording".to_string(), recording));
     let mut with_extra = components.clone();
     with_extra.push(("gizmo".to_string(), vec![1, 2, 3]));

@@ -1,6 +1,7 @@
 //! Any bytes read as a recording yield frames and then the end or one error,
 //! never a panic; a truncation is only ever reported inside the bytes given,
-//! and whatever reads successfully writes back to the same events.
+//! and whatever reads successfully writes back to the same events. Packed
+//! images in a header taken from the input are unpacked and checked.
 //!
 //! Checksums would stop almost every mutation at the first frame, so inputs
 //! that do not start with the recording magic are wrapped first: the target
@@ -10,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rewind_replay::format::{read_from, MAGIC};
+use rewind_replay::format::{read_from, FORMAT_VERSION, MAGIC};
 use rewind_replay::{
     FirmwareRef, FormatError, Header, ImageRef, RecordedConfig, RecordingReader, RecordingWriter,
 };
@@ -23,11 +24,29 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Reads `bytes` frame by frame and checks what the reader says about them.
+/// The model version the target's recordings claim (any is read back).
+const MODEL: u32 = 2;
+
+/// Reads `bytes` (images, then frame by frame) and checks what the reader
+/// says about them.
 fn check(bytes: &[u8]) {
-    let Ok((mut reader, header)) = RecordingReader::open(bytes) else {
+    let Ok((mut reader, mut header)) = RecordingReader::open(bytes) else {
         return;
     };
+    let model = reader.model();
+    // Packed images unpack checked, into memory bounded by the input's
+    // declared sizes (the target's inputs are small).
+    loop {
+        let mut content = Vec::new();
+        match reader.next_image(&mut content) {
+            Ok(Some(image)) => assert_eq!(content.len() as u64, image.size),
+            Ok(None) => break,
+            Err(e) => {
+                assert!(e.offset().is_some_and(|at| at <= bytes.len() as u64));
+                return;
+            }
+        }
+    }
     let mut events = Vec::new();
     loop {
         assert!(reader.offset() <= bytes.len() as u64);
@@ -45,8 +64,11 @@ fn check(bytes: &[u8]) {
             }
         }
     }
-    // A readable recording survives a round trip through the writer.
-    let mut writer = RecordingWriter::create(Vec::new(), &header).expect("header writes");
+    // A readable recording survives a round trip through the writer (its
+    // images left out: they are checked above).
+    header.packed.clear();
+    let mut writer =
+        RecordingWriter::create(Vec::new(), model, &header, &mut []).expect("header writes");
     for event in &events {
         writer.push(event.clone()).expect("event writes");
     }
@@ -65,12 +87,15 @@ fn wrap(mode: u8, mut rest: &[u8]) -> Vec<u8> {
     if mode & 1 != 0 {
         let body = take_part(&mut rest);
         bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&MODEL.to_le_bytes());
         bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        let preamble_crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&preamble_crc.to_le_bytes());
         bytes.extend_from_slice(body);
         bytes.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     } else {
-        bytes = RecordingWriter::create(Vec::new(), &header())
+        bytes = RecordingWriter::create(Vec::new(), MODEL, &header(), &mut [])
             .and_then(|writer| writer.finish())
             .expect("writing to a Vec");
     }
@@ -140,5 +165,6 @@ fn header() -> Header {
             disks: Vec::new(),
         },
         checkpoint_every: 0,
+        packed: Vec::new(),
     }
 }

@@ -2,6 +2,9 @@
 //! tests/snapshots.rs): a scratch directory per test, and a finished run
 //! with what it printed, described in full when a test fails.
 
+// Each suite that includes this module uses only part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -80,5 +83,54 @@ impl Finished {
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect()
+    }
+}
+
+/// Runs `program ARGS` with `stdin` to its end and captures its output;
+/// kills it if it has not ended after LIMIT.
+pub fn run(program: &str, args: &[String], stdin: std::process::Stdio) -> Finished {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let command = format!("{program} {}", args.join(" "));
+    #[allow(clippy::disallowed_types)] // host time of a host process, for the watchdog
+    let started = std::time::Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let mut err = child.stderr.take().expect("stderr is piped");
+    let stdout = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        // A read error only shortens the output shown in a failure message.
+        let _ = out.read_to_end(&mut bytes);
+        bytes
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = err.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < LIMIT => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    Finished {
+        command,
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        failure: None,
+        wall: started.elapsed(),
     }
 }

@@ -99,6 +99,16 @@ impl Image {
         open_chain(path, identity, src, None, opener, &mut chain)
     }
 
+    /// An image whose bytes are `src` as they are, whatever they look
+    /// like (a raw disk whose content happens to begin like a qcow2 file
+    /// stays raw); `path` names it in errors.
+    pub fn raw(path: &Path, src: Box<dyn ImageSource>) -> Image {
+        Image {
+            path: path.to_owned(),
+            kind: Kind::Raw(src),
+        }
+    }
+
     /// The path the image was opened as.
     pub fn path(&self) -> &Path {
         &self.path

@@ -7,10 +7,22 @@
 //! RAM offset of their first instruction in a direct-mapped table and are valid
 //! while their page's code generation is unchanged (see `memory.rs`).
 //!
-//! Nothing observable depends on where blocks start or end: interrupts are
-//! sampled only where the architecture could change them, stores that modify
-//! the running block end it, and instruction counts are exact at every
-//! instruction. So the cache may be dropped at any time (e.g. on restore).
+//! Nothing observable depends on where blocks start or end, nor on which
+//! blocks are cached, so the cache may be dropped at any time (a restored
+//! machine starts with it empty) and is not part of the machine's state:
+//! - interrupts are sampled only where the architecture could change them;
+//! - instruction counts are exact at every instruction;
+//! - a block fetches its instructions through the translation that the TLB
+//!   (architectural, see tlb.rs) held for its page when it started, and
+//!   that entry stays until an instruction that ends the block flushes it,
+//!   so starting a new block on the same page translates the same way;
+//! - a block ends early only for reasons that do not depend on the cache:
+//!   an instruction that ends blocks, the end of its page, `MAX_BLOCK`, the
+//!   budget, a trap, or a store into its own page (which is code in every
+//!   run that executes it, cached or just decoded).
+//!
+//! Which pages count as code changes only how stores are checked (see
+//! memory.rs), never what they do.
 
 use crate::bus::Bus;
 use crate::decode::{decode, inst_len, Inst};
@@ -18,6 +30,8 @@ use crate::hart::Hart;
 use crate::memory::PAGE_SIZE;
 
 const SLOTS: usize = 1 << 14;
+/// `Hart::block_page` while no block runs: no store lands at this offset.
+pub(crate) const NO_BLOCK: usize = usize::MAX;
 const MAX_BLOCK: usize = 64;
 
 pub(crate) struct Block {
@@ -69,6 +83,8 @@ impl Hart {
         }
         let insts = std::mem::take(&mut self.blocks.slots[slot].insts);
         let n = insts.len().min(budget.min(usize::MAX as u64) as usize);
+        // Stores into this page end the block (see `store_ram`).
+        self.block_page = off & !(PAGE_SIZE as usize - 1);
         for inst in &insts[..n] {
             match self.execute(bus, inst) {
                 Ok(false) => self.instret += 1,
@@ -83,6 +99,7 @@ impl Hart {
             }
         }
         self.blocks.slots[slot].insts = insts;
+        self.block_page = NO_BLOCK;
     }
 
     fn build_block<B: Bus>(&mut self, bus: &mut B, off: usize, slot: usize) {
@@ -91,7 +108,7 @@ impl Hart {
         let generation = ram.mark_code(off);
         if ram.code_epoch() != epoch_before {
             // This page just became code: stores to it must take the checked path.
-            self.tlb.flush_writes_to(off & !(PAGE_SIZE as usize - 1));
+            self.tlb.slow_writes_to(off & !(PAGE_SIZE as usize - 1));
             self.code_epoch = ram.code_epoch();
         }
         let page_end = (off | (PAGE_SIZE as usize - 1)) + 1;

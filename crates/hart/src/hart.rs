@@ -15,9 +15,10 @@
 //!   cannot happen.
 
 use crate::block::BlockCache;
+use crate::block::NO_BLOCK;
 use crate::bus::{irq, Bus};
 use crate::csr::{self, Csrs};
-use crate::mmu::Tlb;
+use crate::tlb::{Tlb, TlbState};
 
 /// Privilege levels.
 pub mod prv {
@@ -57,8 +58,9 @@ impl Exception {
     }
 }
 
-/// Everything architectural about a hart: what a snapshot saves and the
-/// machine state hash covers. Caches (TLB, decoded blocks) are not in it.
+/// Everything architectural about a hart but its TLB ([`Hart::tlb_state`]),
+/// which a snapshot saves and the machine state hash covers beside it. The
+/// decoded-block cache is in neither: it cannot change what the guest sees.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArchState {
     pub x: [u64; 32],
@@ -91,6 +93,11 @@ pub enum Exit {
     /// firmware exists. `mcause`, `mepc` and `mtval` describe it; the hart
     /// must not be run again.
     MachineTrap,
+    /// The hart has retired the instructions [`Hart::run_bounded`] allowed
+    /// it. Nothing has happened since the last of them retired: no trap was
+    /// entered, no idle time passed; running the hart again goes on exactly
+    /// as if it had not stopped.
+    Retired,
 }
 
 /// One RV64GC hart.
@@ -122,9 +129,12 @@ pub struct Hart {
     pub(crate) lines: u64,
     /// Clock at which `lines` must be sampled again.
     pub(crate) event_at: u64,
+    /// Architectural (see tlb.rs): saved with the hart and hashed.
     pub(crate) tlb: Tlb,
     pub(crate) blocks: BlockCache,
     pub(crate) code_epoch: u64,
+    /// RAM offset of the page of the block being executed, or NO_BLOCK.
+    pub(crate) block_page: usize,
 }
 
 impl Hart {
@@ -149,6 +159,7 @@ impl Hart {
             tlb: Tlb::new(),
             blocks: BlockCache::new(),
             code_epoch: u64::MAX,
+            block_page: NO_BLOCK,
         };
         hart.refresh_modes();
         hart
@@ -163,15 +174,27 @@ impl Hart {
     /// Runs until the clock reaches `until`, the hart idles, or a device asks
     /// to stop.
     pub fn run<B: Bus>(&mut self, bus: &mut B, until: u64) -> Exit {
+        self.run_bounded(bus, until, u64::MAX)
+    }
+
+    /// As [`Hart::run`], but stops with [`Exit::Retired`] as soon as
+    /// `instret` reaches `max_instret`: right after that instruction
+    /// retires, before anything else (an interrupt, idle time, another
+    /// block). Stopping there splits a block at most, which changes nothing
+    /// the guest can see (see block.rs).
+    pub fn run_bounded<B: Bus>(&mut self, bus: &mut B, until: u64, max_instret: u64) -> Exit {
         let epoch = bus.ram().code_epoch();
         if epoch != self.code_epoch {
-            // Another hart (or a loader) turned pages into code: drop every
-            // write entry so stores to them go through the checked path.
-            self.tlb.flush_writes();
+            // Another hart (or a loader) turned pages into code: send every
+            // store through the checked path until its entry is seen clean.
+            self.tlb.slow_writes();
             self.code_epoch = epoch;
         }
         self.event_at = 0;
         loop {
+            if self.instret >= max_instret {
+                return Exit::Retired;
+            }
             if bus.stop_requested() {
                 return Exit::Stop;
             }
@@ -205,7 +228,7 @@ impl Hart {
                 return Exit::Limit;
             }
             let limit = until.min(self.event_at);
-            self.run_block(bus, limit - now);
+            self.run_block(bus, (limit - now).min(max_instret - self.instret));
             if let Some(exit) = self.host_exit.take() {
                 return exit;
             }
@@ -359,7 +382,7 @@ impl Hart {
     }
 
     /// A hart in the architectural state `state` (a restored snapshot); its
-    /// caches start empty.
+    /// TLB and block cache start empty (see [`Hart::set_tlb_state`]).
     pub fn from_arch_state(id: usize, state: &ArchState) -> Self {
         let mut hart = Hart::new(id, state.pc);
         hart.x = state.x;
@@ -375,12 +398,24 @@ impl Hart {
         hart
     }
 
+    /// The TLB's entries: architectural state beside [`Hart::arch_state`].
+    pub fn tlb_state(&self) -> TlbState {
+        self.tlb.state()
+    }
+
+    /// Replaces the TLB's entries (a restored snapshot), which must have
+    /// passed [`TlbState::check`] for this machine's RAM.
+    pub fn set_tlb_state(&mut self, state: &TlbState) {
+        self.tlb.set_state(state);
+    }
+
     /// Drops the LR reservation (the machine calls this when it switches harts).
     pub fn clear_reservation(&mut self) {
         self.reservation = None;
     }
 
-    /// Drops every cached translation and decoded block (after a state restore).
+    /// Drops every TLB entry and decoded block, as SFENCE.VMA and FENCE.I
+    /// would (for tests and tools that change memory behind the hart).
     pub fn flush_caches(&mut self) {
         self.tlb.flush_all();
         self.blocks.clear();

@@ -12,7 +12,9 @@ pub mod fpu;
 mod hart;
 pub mod memory;
 mod mmu;
+mod tlb;
 
 pub use bus::Bus;
 pub use hart::{cause, prv, ArchState, Exception, Exit, Hart};
 pub use memory::{Ram, WriteMark, PAGE_SIZE};
+pub use tlb::{SavedEntry, TlbState};

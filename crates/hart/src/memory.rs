@@ -4,9 +4,10 @@
 //! which instructions have been decoded are marked as *code pages*; a store to
 //! a code page bumps that page's generation, which invalidates every cached
 //! block decoded from it (in every hart, since they all check the generation).
-//! Stores to code pages therefore never take the TLB fast path: the TLB refuses
-//! write entries for code pages, and `code_epoch` tells harts to drop write
-//! entries they filled before a page became code.
+//! Stores to code pages therefore never take the TLB fast path: write entries
+//! for code pages are marked slow, and `code_epoch` tells harts to mark slow
+//! the write entries they filled before a page became code. Code pages change
+//! how a store is checked, never what it does: they are not machine state.
 
 /// Size of a page as the MMU and the code tracker see it.
 pub const PAGE_SIZE: u64 = 4096;

@@ -1,15 +1,14 @@
 //! Address translation (Sv39, Sv48, Sv57), PMP, the software TLB, and the
 //! load/store paths built on them.
 //!
-//! The TLB is direct-mapped and holds, per 4 KiB virtual page, the offset of
-//! the backing page inside guest RAM, so a hit is a tag compare and an add.
-//! There is one set of entries per privilege level the access is checked at
-//! (U, S, M) and per access kind (read, write, execute); an entry is filled
-//! only after the page walk, permission checks, A/D updates and a PMP check of
-//! the whole page have all passed, so a hit needs no further checks. Entries
-//! are dropped on satp writes, SFENCE.VMA, PMP changes, and SUM/MXR changes.
-//! Write entries are never made for pages that hold decoded code, so stores
-//! to code always reach the checked path that invalidates cached blocks.
+//! The TLB (tlb.rs) holds, per 4 KiB virtual page, the offset of the
+//! backing page inside guest RAM, so a fast hit is a tag compare and an add.
+//! An entry is filled after the page walk, permission checks and A/D updates
+//! of an access to RAM have passed; it is fast when PMP permits the whole
+//! page and, for writes, the page holds no decoded code, so that stores to
+//! code always reach the checked path that invalidates cached blocks. A slow
+//! entry's translation is used all the same (only PMP is checked again):
+//! what the TLB holds is architectural, and never depends on the block cache.
 //!
 //! Choices where the specification leaves room:
 //! - A and D bits are updated by the hart during the walk (as QEMU does).
@@ -19,22 +18,15 @@
 //!   writing any. Misaligned LR/SC/AMOs raise address-misaligned.
 //! - SFENCE.VMA flushes the whole TLB whatever its arguments: always correct,
 //!   and cheap at this TLB size.
+//! - A store that crosses a page walks the page table for each byte without
+//!   looking at the TLB or filling it.
 
 use crate::bus::Bus;
 use crate::csr;
 use crate::hart::{cause, prv, Exception, Hart};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
-
-const TLB_SIZE: usize = 256;
-const INVALID: u64 = u64::MAX;
-
-/// The kind of a memory access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
-    Execute,
-}
+pub use crate::tlb::Access;
+use crate::tlb::{tlb_slot, Tlb, TlbEntry, SLOW};
 
 impl Access {
     fn page_fault(self) -> u64 {
@@ -58,92 +50,6 @@ impl Access {
             Access::Execute => 4,
         }
     }
-}
-
-#[derive(Clone, Copy)]
-pub(crate) struct TlbEntry {
-    /// Virtual page number, or INVALID.
-    tag: u64,
-    /// Offset of the page in RAM.
-    ram_off: usize,
-}
-
-const EMPTY: TlbEntry = TlbEntry {
-    tag: INVALID,
-    ram_off: 0,
-};
-
-struct TlbSet {
-    read: [TlbEntry; TLB_SIZE],
-    write: [TlbEntry; TLB_SIZE],
-    exec: [TlbEntry; TLB_SIZE],
-}
-
-/// The software TLB of one hart.
-pub(crate) struct Tlb {
-    sets: Box<[TlbSet; 3]>,
-}
-
-impl Tlb {
-    pub(crate) fn new() -> Self {
-        let set = || TlbSet {
-            read: [EMPTY; TLB_SIZE],
-            write: [EMPTY; TLB_SIZE],
-            exec: [EMPTY; TLB_SIZE],
-        };
-        Tlb {
-            sets: Box::new([set(), set(), set()]),
-        }
-    }
-
-    /// Index of the entry set for privilege `p`.
-    pub(crate) fn mode_index(p: u8) -> usize {
-        match p {
-            prv::U => 0,
-            prv::S => 1,
-            _ => 2,
-        }
-    }
-
-    pub(crate) fn flush_all(&mut self) {
-        for set in self.sets.iter_mut() {
-            set.read = [EMPTY; TLB_SIZE];
-            set.write = [EMPTY; TLB_SIZE];
-            set.exec = [EMPTY; TLB_SIZE];
-        }
-    }
-
-    pub(crate) fn flush_writes(&mut self) {
-        for set in self.sets.iter_mut() {
-            set.write = [EMPTY; TLB_SIZE];
-        }
-    }
-
-    /// Drops write entries that point at the RAM page at `page_off`.
-    pub(crate) fn flush_writes_to(&mut self, page_off: usize) {
-        for set in self.sets.iter_mut() {
-            for e in set.write.iter_mut() {
-                if e.ram_off == page_off {
-                    *e = EMPTY;
-                }
-            }
-        }
-    }
-
-    fn table(&mut self, mode: usize, access: Access) -> &mut [TlbEntry; TLB_SIZE] {
-        let set = &mut self.sets[mode];
-        match access {
-            Access::Read => &mut set.read,
-            Access::Write => &mut set.write,
-            Access::Execute => &mut set.exec,
-        }
-    }
-}
-
-#[inline(always)]
-fn tlb_slot(vaddr: u64) -> (u64, usize) {
-    let vpn = vaddr >> PAGE_SHIFT;
-    (vpn, vpn as usize % TLB_SIZE)
 }
 
 /// Where a translated access lands.
@@ -310,8 +216,41 @@ impl Hart {
         }
     }
 
+    /// An access of `len` bytes within one page through a TLB entry that
+    /// holds its translation but is marked slow: PMP is checked for this
+    /// access, and the entry turns fast when nothing keeps it slow any more.
+    /// The page table is not walked again: the hart keeps using the
+    /// translation it cached, as it would on the fast path. None when the
+    /// TLB does not translate `vaddr`.
+    fn slow_hit<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        len: u64,
+        access: Access,
+        p: u8,
+        mode: usize,
+    ) -> Result<Option<usize>, Exception> {
+        let (vpn, slot) = tlb_slot(vaddr);
+        let e = self.tlb.table(mode, access)[slot];
+        if e.tag & !SLOW != vpn {
+            return Ok(None);
+        }
+        let ram = bus.ram();
+        let off = e.ram_off + (vaddr & (PAGE_SIZE - 1)) as usize;
+        let paddr = ram.base() + off as u64;
+        let code = access == Access::Write && ram.is_code(e.ram_off);
+        if !self.pmp_allows(paddr, len, access, p) {
+            return Err(Exception::new(access.access_fault(), vaddr));
+        }
+        if !code && self.pmp_allows(paddr & !(PAGE_SIZE - 1), PAGE_SIZE, access, p) {
+            self.tlb.table(mode, access)[slot].tag = vpn;
+        }
+        Ok(Some(off))
+    }
+
     /// Translates and checks an access of `len` bytes that does not cross a
-    /// page, filling the TLB when the page is RAM and uniformly permitted.
+    /// page, filling the TLB when the page is RAM.
     fn resolve<B: Bus>(
         &mut self,
         bus: &mut B,
@@ -330,14 +269,13 @@ impl Hart {
         match ram.offset_of(paddr, len) {
             Some(off) => {
                 let page_off = off & !(PAGE_SIZE as usize - 1);
-                let cacheable = !(access == Access::Write && ram.is_code(page_off));
-                if cacheable && self.pmp_allows(page, PAGE_SIZE, access, p) {
-                    let (vpn, slot) = tlb_slot(vaddr);
-                    self.tlb.table(mode, access)[slot] = TlbEntry {
-                        tag: vpn,
-                        ram_off: page_off,
-                    };
-                }
+                let fast = !(access == Access::Write && ram.is_code(page_off))
+                    && self.pmp_allows(page, PAGE_SIZE, access, p);
+                let (vpn, slot) = tlb_slot(vaddr);
+                self.tlb.table(mode, access)[slot] = TlbEntry {
+                    tag: if fast { vpn } else { vpn | SLOW },
+                    ram_off: page_off,
+                };
                 Ok(Target::Ram(off))
             }
             None => {
@@ -386,6 +324,9 @@ impl Hart {
                 *byte = b;
             }
             return Ok(out);
+        }
+        if let Some(off) = self.slow_hit(bus, vaddr, N as u64, access, p, mode)? {
+            return Ok(bus.ram().load::<N>(off));
         }
         match self.resolve(bus, vaddr, N as u64, access, p, mode)? {
             Target::Ram(off) => Ok(bus.ram().load::<N>(off)),
@@ -446,15 +387,26 @@ impl Hart {
             }
             return Ok(end_block);
         }
+        if let Some(off) = self.slow_hit(bus, vaddr, N as u64, Access::Write, p, mode)? {
+            return Ok(self.store_ram(bus, off, &value));
+        }
         match self.resolve(bus, vaddr, N as u64, Access::Write, p, mode)? {
             Target::Ram(off) => Ok(self.store_ram(bus, off, &value)),
             Target::Mmio(paddr) => self.store_physical(bus, paddr, &value, vaddr),
         }
     }
 
-    /// A store to RAM through the checked path; true if it hit code.
+    /// A store to RAM through the checked path; true if it wrote into the
+    /// page of the block being executed, which must then end (its decoded
+    /// instructions may be stale). Stores to other code pages invalidate
+    /// their blocks but do not end this one: where a block ends must not
+    /// depend on which other pages happen to hold decoded code, or a
+    /// restored machine (whose block cache starts empty) would split its
+    /// blocks elsewhere.
     fn store_ram<B: Bus>(&mut self, bus: &mut B, off: usize, bytes: &[u8]) -> bool {
-        bus.ram().store_checked(off, bytes)
+        let hit_code = bus.ram().store_checked(off, bytes);
+        let page = self.block_page;
+        hit_code && off < page.saturating_add(PAGE_SIZE as usize) && off + bytes.len() > page
     }
 
     fn store_physical<B: Bus>(
@@ -490,6 +442,9 @@ impl Hart {
         let e = self.tlb.table(mode, Access::Execute)[slot];
         if e.tag == vpn {
             return Ok(e.ram_off + (pc as usize & (PAGE_SIZE as usize - 1)));
+        }
+        if let Some(off) = self.slow_hit(bus, pc, 2, Access::Execute, self.prv, mode)? {
+            return Ok(off);
         }
         match self.resolve(bus, pc, 2, Access::Execute, self.prv, mode)? {
             Target::Ram(off) => Ok(off),

@@ -16,4 +16,22 @@ pub mod virtio;
 
 pub use boot::Firmware;
 pub use loader::KernelImage;
-pub use machine::{Machine, MachineConfig, MachineError, Round, StopReason};
+pub use machine::{Machine, MachineConfig, MachineError, Round, RoundCursor, StopReason};
+
+/// The machine model version: what recordings and snapshots carry so that a
+/// Rewind never replays or restores a file made by a machine that behaves
+/// differently (it would report a divergence that is no bug of the guest's).
+/// It covers everything a file's meaning depends on below the file formats:
+/// the round length (`machine::QUANTUM`), what each instruction and device
+/// does, the board's device set and memory map, how the device tree and boot
+/// state are built, and the layout of every saved state (snapshot
+/// components and checkpoint harts, which are bincode encodings of the
+/// state structs). Bump it with any such change;
+/// `state::tests::the_model_version_pins_what_a_machine_does` fails until
+/// its pinned hash is updated too.
+///
+/// 1. Rewind 0.1.0: files made before models were numbered.
+/// 2. The TLB is machine state (saved, hashed, in checkpoints); a machine
+///    can stop inside a round, and where is state; a store into another
+///    code page no longer ends the running block.
+pub const MODEL_VERSION: u32 = 2;

@@ -55,6 +55,21 @@ pub enum Round {
         wake: u64,
     },
     Stopped(StopReason),
+    /// The harts reached the instruction count [`Machine::run_round_until`]
+    /// was given, inside the round (or before it began); the next call goes
+    /// on from exactly there.
+    Paused,
+}
+
+/// Where a round stands when the machine stops inside it (see
+/// [`Machine::run_round_until`]). Machine state: a machine restored while
+/// paused must finish the round as the original would have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoundCursor {
+    /// The hart whose turn it is; harts before it have had theirs.
+    pub hart: usize,
+    /// Some hart has run to the end of the round (it is not all idle).
+    pub busy: bool,
 }
 
 /// Why the machine stopped.
@@ -106,6 +121,9 @@ pub struct Machine {
     /// written since holds what it held at power-on (see
     /// [`Machine::written_since_power_on`]).
     pub power_on_mark: WriteMark,
+    /// Set while the machine is stopped inside a round; None at a round
+    /// boundary, the only place where inputs are delivered.
+    pub cursor: Option<RoundCursor>,
 }
 
 /// The part of [`Machine::fill_power_on`] for the RAM window that starts at
@@ -227,6 +245,7 @@ impl Machine {
             rounds: 0,
             retired_before_reset: 0,
             power_on_mark,
+            cursor: None,
         })
     }
 
@@ -323,23 +342,58 @@ impl Machine {
         self.states = states;
         self.round_start = 0;
         self.resets += 1;
+        self.cursor = None;
     }
 
     /// Runs one round.
     pub fn run_round(&mut self) -> Round {
-        self.rounds += 1;
+        self.run_round_until(None)
+    }
+
+    /// Runs the rest of the current round, or a new one at a boundary, but
+    /// stops as soon as the harts have retired `target` instructions in all
+    /// ([`Machine::icount`]): right after the instruction that reaches it,
+    /// before any trap entry, idle time or other hart's turn, with
+    /// [`Round::Paused`]. A machine already there pauses at once without
+    /// starting a round. The next call (with a later target, or none) goes
+    /// on exactly as if the machine had not stopped.
+    pub fn run_round_until(&mut self, target: Option<u64>) -> Round {
+        let reached = |m: &Self| target.is_some_and(|t| m.icount() >= t);
+        let mut cursor = match self.cursor.take() {
+            Some(cursor) => cursor,
+            None if reached(self) => return Round::Paused,
+            None => {
+                self.rounds += 1;
+                RoundCursor {
+                    hart: 0,
+                    busy: false,
+                }
+            }
+        };
         let until = self.round_start.saturating_add(QUANTUM);
-        let mut all_idle = true;
         let several = self.harts.len() > 1;
-        for id in 0..self.harts.len() {
+        while cursor.hart < self.harts.len() {
+            let id = cursor.hart;
             if self.states[id] == HartState::Stopped {
                 self.harts[id].skip_idle_to(until);
+                cursor.hart += 1;
                 continue;
             }
             loop {
-                let exit = self.harts[id].run(&mut self.board, until);
+                // The instructions this hart may retire before the target.
+                let max_instret = match target {
+                    Some(t) => self.harts[id]
+                        .instret
+                        .saturating_add(t.saturating_sub(self.icount())),
+                    None => u64::MAX,
+                };
+                let exit = self.harts[id].run_bounded(&mut self.board, until, max_instret);
                 match exit {
-                    Exit::Limit => all_idle = false,
+                    Exit::Retired => {
+                        self.cursor = Some(cursor);
+                        return Round::Paused;
+                    }
+                    Exit::Limit => cursor.busy = true,
                     Exit::Idle => {}
                     Exit::Stop => return self.handle_finisher(),
                     Exit::SupervisorCall => {
@@ -374,14 +428,21 @@ impl Machine {
                 // Another hart runs next and may store to the reserved address.
                 self.harts[id].clear_reservation();
             }
+            cursor.hart += 1;
         }
         self.round_start = until;
-        if all_idle {
+        if !cursor.busy {
             return Round::Idle {
                 wake: self.next_wake(),
             };
         }
         Round::Running
+    }
+
+    /// True while the machine is stopped inside a round (see
+    /// [`Machine::run_round_until`]), where no input may be delivered.
+    pub fn inside_round(&self) -> bool {
+        self.cursor.is_some()
     }
 
     /// When the earliest idle hart wakes by itself (u64::MAX: never).
@@ -406,6 +467,33 @@ impl Machine {
         }
     }
 
+    /// Passes `rounds` rounds at once in which every hart is idle and nothing
+    /// can wake one (what [`Round::Idle`] with `wake: u64::MAX` says), as
+    /// running them would: only the round count and the clock move. False,
+    /// and nothing changes, if the clock would pass `max_ns`.
+    pub fn skip_idle_rounds(&mut self, rounds: u64, max_ns: u64) -> bool {
+        let Some(start) = rounds
+            .checked_mul(QUANTUM)
+            .and_then(|ns| self.round_start.checked_add(ns))
+            .filter(|&start| start <= max_ns)
+        else {
+            return false;
+        };
+        if rounds == 0 || self.inside_round() {
+            return rounds == 0;
+        }
+        self.rounds += rounds;
+        self.round_start = start;
+        let several = self.harts.len() > 1;
+        for hart in &mut self.harts {
+            hart.skip_idle_to(start);
+            if several {
+                hart.clear_reservation();
+            }
+        }
+        true
+    }
+
     /// Runs rounds until the machine stops, skipping idle time at once. For
     /// machines without interactive input.
     pub fn run_to_end(&mut self, mut on_output: impl FnMut(&[u8]) -> bool) -> Option<StopReason> {
@@ -420,6 +508,7 @@ impl Machine {
                 Round::Idle { wake: u64::MAX } => return Some(StopReason::Deadlock),
                 Round::Idle { wake } => self.skip_to(wake),
                 Round::Stopped(reason) => return Some(reason),
+                Round::Paused => unreachable!("no target was given"),
             }
         }
     }
@@ -548,8 +637,9 @@ impl Machine {
     }
 
     /// Every part of the guest-visible state besides the harts' registers
-    /// and RAM, by name, in one fixed encoding: HSM states, each device, the
-    /// clock. Replay checkpoints hash these one by one to name what differs.
+    /// and RAM, by name, in one fixed encoding: HSM states, each device,
+    /// each hart's TLB, the clock. Replay checkpoints hash these one by one
+    /// to name what differs.
     pub fn state_parts(&self) -> Vec<(String, Vec<u8>)> {
         use erased::Encode;
         let b = &self.board;
@@ -561,6 +651,11 @@ impl Machine {
             ("RTC".to_string(), b.rtc.encode()),
             ("test finisher".to_string(), b.finisher.encode()),
         ];
+        // Each hart's TLB: architectural, since a hart may keep using a
+        // translation its page table no longer has (see rewind-hart's tlb.rs).
+        for hart in &self.harts {
+            parts.push((format!("hart {} TLB", hart.id), hart.tlb_state().encode()));
+        }
         for slot in b.virtio.state() {
             let kind = match slot.device {
                 crate::virtio::DeviceState::Blk(_) => "block",
@@ -571,11 +666,13 @@ impl Machine {
             parts.push((format!("virtio slot {} ({kind})", slot.slot), slot.encode()));
         }
         parts.push(("clock".to_string(), self.round_start.encode()));
+        parts.push(("place in the round".to_string(), self.cursor.encode()));
         parts
     }
 
     /// A hash of the whole guest-visible machine state: every hart's
-    /// architectural state, HSM states, every device, the clock, and RAM.
+    /// architectural state and TLB, HSM states, every device, the clock,
+    /// and RAM.
     /// Two machines with equal hashes behave identically from here on.
     /// (Output already handed to the host is not state; what is queued is.)
     pub fn state_hash(&self) -> [u8; 32] {

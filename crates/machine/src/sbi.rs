@@ -32,6 +32,10 @@ const ERR_INVALID_PARAM: i64 = -3;
 const ERR_ALREADY_AVAILABLE: i64 = -6;
 const ERR_INVALID_ADDRESS: i64 = -5;
 
+/// HSM hart_suspend types.
+const SUSPEND_DEFAULT_RETENTIVE: u32 = 0;
+const SUSPEND_DEFAULT_NON_RETENTIVE: u32 = 0x8000_0000;
+
 /// SBI specification version 2.0.
 const SPEC_VERSION: u64 = 2 << 24;
 /// An implementation ID outside the registered range, spelling "RWND".
@@ -78,16 +82,20 @@ pub fn handle_call(
         EXT_IPI if fid == 0 => send_ipi(harts, a[10], a[11]),
         EXT_RFENCE => remote_fence(harts, fid, a[10], a[11]),
         EXT_HSM => {
-            let (e, v, o) = hsm(harts, states, caller, fid, &a);
+            let (e, v, o) = hsm(harts, states, caller, fid, &a, board);
             outcome = o;
             (e, v)
         }
-        EXT_SRST if fid == 0 => match a[10] {
-            0 => {
+        // system_reset(reset_type, reset_reason)
+        EXT_SRST if fid == 0 => match (a[10], a[11]) {
+            // Reasons: none, system failure. The rest are reserved, or
+            // implementation- and vendor-specific ones this SBI has none of.
+            (_, 2..) => (ERR_INVALID_PARAM, 0),
+            (0, _) => {
                 outcome = SbiOutcome::Shutdown;
                 (SUCCESS, 0)
             }
-            1 | 2 => {
+            (1 | 2, _) => {
                 outcome = SbiOutcome::Reboot;
                 (SUCCESS, 0)
             }
@@ -215,6 +223,7 @@ fn hsm(
     caller: usize,
     fid: u64,
     a: &[u64; 32],
+    board: &Board,
 ) -> (i64, u64, SbiOutcome) {
     match fid {
         // hart_start(hartid, start_addr, opaque)
@@ -226,6 +235,10 @@ fn hsm(
             let id = id as usize;
             if states[id] != HartState::Stopped {
                 return (ERR_ALREADY_AVAILABLE, 0, SbiOutcome::Continue);
+            }
+            // RAM is the only memory on this board that holds code.
+            if board.ram.offset_of(a[11], 1).is_none() {
+                return (ERR_INVALID_ADDRESS, 0, SbiOutcome::Continue);
             }
             harts[id].start_in_supervisor(a[11], id as u64, a[12]);
             states[id] = HartState::Started;
@@ -242,37 +255,57 @@ fn hsm(
             Some(HartState::Stopped) => (SUCCESS, 1, SbiOutcome::Continue),
             None => (ERR_INVALID_PARAM, 0, SbiOutcome::Continue),
         },
-        // hart_suspend(type, resume_addr, opaque): retentive suspend only.
-        3 if a[10] == 0 => {
-            harts[caller].wait_for_interrupt();
-            (SUCCESS, 0, SbiOutcome::Continue)
-        }
-        3 => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
+        // hart_suspend(suspend_type, resume_addr, opaque): the default
+        // retentive suspend only. suspend_type is 32 bits wide; the rest of
+        // the register is ignored.
+        3 => match a[10] as u32 {
+            SUSPEND_DEFAULT_RETENTIVE => {
+                harts[caller].wait_for_interrupt();
+                (SUCCESS, 0, SbiOutcome::Continue)
+            }
+            // Defined, but resuming at resume_addr is not implemented.
+            SUSPEND_DEFAULT_NON_RETENTIVE => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
+            // Reserved, or platform-specific types this platform has none of.
+            _ => (ERR_INVALID_PARAM, 0, SbiOutcome::Continue),
+        },
         _ => (ERR_NOT_SUPPORTED, 0, SbiOutcome::Continue),
     }
 }
 
 fn debug_console(board: &mut Board, fid: u64, a: &[u64; 32]) -> (i64, u64) {
+    let (num_bytes, base_lo, base_hi) = (a[10], a[11], a[12]);
     match fid {
+        // The whole buffer the guest names must be RAM, even where the call
+        // uses only part of it (SBI 2.0, "Shared memory physical address
+        // range parameter"). The base address comes in two XLEN-bit halves,
+        // and these harts have 56-bit physical addresses: one with its upper
+        // half set names no memory (ignoring that half would reach RAM at the
+        // lower half).
+        0 | 1 if base_hi != 0 || board.ram.offset_of(base_lo, num_bytes).is_none() => {
+            (ERR_INVALID_ADDRESS, 0)
+        }
         // console_write(num_bytes, base_lo, base_hi)
         0 => {
-            let len = a[10].min(DBCN_MAX_WRITE) as usize;
+            let len = num_bytes.min(DBCN_MAX_WRITE) as usize;
             let mut buf = vec![0u8; len];
-            if board.ram.read_bytes(a[11], &mut buf).is_none() {
-                return (ERR_INVALID_ADDRESS, 0);
-            }
+            board
+                .ram
+                .read_bytes(base_lo, &mut buf)
+                .expect("checked above");
             board.uart.output.extend_from_slice(&buf);
             (SUCCESS, len as u64)
         }
         // console_read(num_bytes, base_lo, base_hi)
         1 => {
-            let len = (a[10] as usize).min(board.uart.rx.len());
-            let bytes: Vec<u8> = board.uart.rx.iter().take(len).copied().collect();
-            if board.ram.offset_of(a[11], len as u64).is_none() {
-                return (ERR_INVALID_ADDRESS, 0);
+            let len = (num_bytes as usize).min(board.uart.rx.len());
+            if len > 0 {
+                // Even an empty write_bytes counts as a store to its page.
+                let bytes: Vec<u8> = board.uart.rx.drain(..len).collect();
+                board
+                    .ram
+                    .write_bytes(base_lo, &bytes)
+                    .expect("checked above");
             }
-            board.ram.write_bytes(a[11], &bytes).expect("checked above");
-            board.uart.rx.drain(..len);
             (SUCCESS, len as u64)
         }
         // console_write_byte(byte)
@@ -288,4 +321,165 @@ fn read_u64(board: &mut Board, paddr: u64) -> Option<u64> {
     let mut b = [0u8; 8];
     board.ram().read_bytes(paddr, &mut b)?;
     Some(u64::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::RAM_BASE;
+    use rewind_hart::prv;
+
+    const MEM: u64 = 1 << 20;
+
+    /// Harts and a board as the machine sets them up for the built-in SBI:
+    /// hart 0 started, the others stopped.
+    struct Sbi {
+        harts: Vec<Hart>,
+        states: Vec<HartState>,
+        board: Board,
+    }
+
+    impl Sbi {
+        fn new(harts: usize) -> Sbi {
+            Sbi {
+                harts: (0..harts)
+                    .map(|id| {
+                        let mut hart = Hart::new(id, RAM_BASE);
+                        hart.prv = prv::S;
+                        hart.host_firmware = true;
+                        hart
+                    })
+                    .collect(),
+                states: (0..harts)
+                    .map(|id| match id {
+                        0 => HartState::Started,
+                        _ => HartState::Stopped,
+                    })
+                    .collect(),
+                board: Board::new(MEM, harts, 0),
+            }
+        }
+
+        /// Makes a call from hart 0: (error, value, outcome).
+        fn call(&mut self, ext: u64, fid: u64, args: &[u64]) -> (i64, u64, SbiOutcome) {
+            let hart = &mut self.harts[0];
+            hart.x[10..10 + args.len()].copy_from_slice(args);
+            hart.x[16] = fid;
+            hart.x[17] = ext;
+            let outcome = handle_call(&mut self.harts, &mut self.states, 0, &mut self.board);
+            let hart = &self.harts[0];
+            (hart.x[10] as i64, hart.x[11], outcome)
+        }
+    }
+
+    #[test]
+    fn debug_console_refuses_a_base_address_with_its_upper_half_set() {
+        let mut sbi = Sbi::new(1);
+        sbi.board.ram.write_bytes(RAM_BASE, b"secret").unwrap();
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[6, RAM_BASE, 1]);
+        assert_eq!((error, value), (ERR_INVALID_ADDRESS, 0));
+        assert!(sbi.board.uart.output.is_empty());
+
+        sbi.board.uart.push_input(b'x');
+        let (error, _, _) = sbi.call(EXT_DBCN, 1, &[1, RAM_BASE, 1]);
+        assert_eq!(error, ERR_INVALID_ADDRESS);
+        assert_eq!(
+            sbi.board.uart.rx.len(),
+            1,
+            "the byte is still there to read"
+        );
+        assert_eq!(sbi.board.ram.bytes()[0], b's');
+
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[6, RAM_BASE, 0]);
+        assert_eq!((error, value), (SUCCESS, 6));
+        assert_eq!(sbi.board.uart.output, b"secret");
+    }
+
+    #[test]
+    fn debug_console_refuses_a_buffer_that_runs_past_the_end_of_ram() {
+        let mut sbi = Sbi::new(1);
+        let near_end = RAM_BASE + MEM - 100;
+        // Only the first 4096 bytes would be written, but the guest named more.
+        let (error, _, _) = sbi.call(EXT_DBCN, 0, &[10_000, near_end - 8192, 0]);
+        assert_eq!(error, ERR_INVALID_ADDRESS);
+        assert!(sbi.board.uart.output.is_empty());
+        // One byte waits: a read of it would fit, the buffer named does not.
+        sbi.board.uart.push_input(b'x');
+        let (error, _, _) = sbi.call(EXT_DBCN, 1, &[101, near_end, 0]);
+        assert_eq!(error, ERR_INVALID_ADDRESS);
+        assert_eq!(sbi.board.uart.rx.len(), 1);
+        let (error, value, _) = sbi.call(EXT_DBCN, 1, &[100, near_end, 0]);
+        assert_eq!((error, value), (SUCCESS, 1));
+        assert_eq!(sbi.board.ram.bytes()[(MEM - 100) as usize], b'x');
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[u64::MAX, RAM_BASE, 0]);
+        assert_eq!((error, value), (ERR_INVALID_ADDRESS, 0));
+        let (error, value, _) = sbi.call(EXT_DBCN, 0, &[10_000, near_end - 9900, 0]);
+        assert_eq!((error, value), (SUCCESS, DBCN_MAX_WRITE));
+    }
+
+    #[test]
+    fn hart_start_refuses_a_start_address_outside_ram() {
+        let mut sbi = Sbi::new(2);
+        for start in [0, RAM_BASE - 2, RAM_BASE + MEM, 0x1000_0000, u64::MAX] {
+            let (error, _, _) = sbi.call(EXT_HSM, 0, &[1, start, 7]);
+            assert_eq!(error, ERR_INVALID_ADDRESS, "start at {start:#x}");
+            assert_eq!(sbi.states[1], HartState::Stopped);
+        }
+        let start = RAM_BASE + MEM - 4;
+        let (error, _, _) = sbi.call(EXT_HSM, 0, &[1, start, 7]);
+        assert_eq!(error, SUCCESS);
+        assert_eq!(sbi.states[1], HartState::Started);
+        let hart = &sbi.harts[1];
+        assert_eq!(
+            (hart.pc, hart.prv, hart.x[10], hart.x[11]),
+            (start, prv::S, 1, 7)
+        );
+    }
+
+    #[test]
+    fn hart_suspend_tells_reserved_types_from_the_unsupported_non_retentive_one() {
+        let mut sbi = Sbi::new(1);
+        for (suspend_type, expected) in [
+            (0x8000_0000, ERR_NOT_SUPPORTED),
+            (1, ERR_INVALID_PARAM),
+            (0x1000_0000, ERR_INVALID_PARAM),
+            (0x8000_0001, ERR_INVALID_PARAM),
+            (0x9000_0000, ERR_INVALID_PARAM),
+            (0xffff_ffff, ERR_INVALID_PARAM),
+        ] {
+            let (error, _, _) = sbi.call(EXT_HSM, 3, &[suspend_type, RAM_BASE, 0]);
+            assert_eq!(error, expected, "suspend type {suspend_type:#x}");
+            assert!(!sbi.harts[0].waiting);
+        }
+        // Only the low 32 bits are the type: this is the default retentive suspend.
+        let (error, _, _) = sbi.call(EXT_HSM, 3, &[1 << 32, RAM_BASE, 0]);
+        assert_eq!(error, SUCCESS);
+        assert!(sbi.harts[0].waiting, "waits for an interrupt");
+    }
+
+    #[test]
+    fn system_reset_refuses_reserved_reasons() {
+        let mut sbi = Sbi::new(1);
+        for reason in [2, 0xe000_0000, 0xf000_0000, u64::MAX] {
+            let (error, _, outcome) = sbi.call(EXT_SRST, 0, &[0, reason]);
+            assert_eq!((error, outcome), (ERR_INVALID_PARAM, SbiOutcome::Continue));
+        }
+        let (error, _, outcome) = sbi.call(EXT_SRST, 0, &[0, 1]);
+        assert_eq!((error, outcome), (SUCCESS, SbiOutcome::Shutdown));
+        let (error, _, outcome) = sbi.call(EXT_SRST, 0, &[2, 0]);
+        assert_eq!((error, outcome), (SUCCESS, SbiOutcome::Reboot));
+    }
+
+    #[test]
+    fn debug_console_read_of_nothing_leaves_ram_untouched() {
+        let mut sbi = Sbi::new(1);
+        let mark = sbi.board.ram.mark();
+        let (error, value, _) = sbi.call(EXT_DBCN, 1, &[16, RAM_BASE + 4096, 0]);
+        assert_eq!((error, value), (SUCCESS, 0));
+        assert_eq!(sbi.board.ram.written_since(mark), Vec::<usize>::new());
+        sbi.board.uart.push_input(b'x');
+        let (error, value, _) = sbi.call(EXT_DBCN, 1, &[16, RAM_BASE + 4096, 0]);
+        assert_eq!((error, value), (SUCCESS, 1));
+        assert_eq!(sbi.board.ram.written_since(mark), [1]);
+    }
 }

@@ -21,15 +21,30 @@
 //! crate knows nothing of snapshots), the list of components and the
 //! all-or-nothing replace.
 
-use crate::machine::Machine;
+use crate::machine::{Machine, RoundCursor};
 use crate::sbi::HartState;
 use bincode::Options;
-use rewind_hart::{ArchState, Hart};
+use rewind_hart::{ArchState, Hart, TlbState};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// The component that names the machine model the state was saved by.
+pub const MODEL_COMPONENT: &str = "model";
+
+/// The machine model a saved state names in its [`MODEL_COMPONENT`]: 1 if
+/// it has none (it was saved before models were numbered), None if the
+/// component is malformed.
+pub fn saved_model(component: Option<&[u8]>) -> Option<u32> {
+    match component {
+        None => Some(1),
+        Some(bytes) => Some(u32::from_le_bytes(bytes.try_into().ok()?)),
+    }
+}
 
 /// Why saved state does not fit this machine.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    #[error("the snapshot's machine is {}, not model {} as this machine", .0.map_or("of an unknown model".to_string(), |m| format!("model {m}")), crate::MODEL_VERSION)]
+    OtherModel(Option<u32>),
     #[error("the snapshot has no state for {0}")]
     Missing(String),
     #[error("the snapshot's state for {part} does not decode: {reason}")]
@@ -137,19 +152,34 @@ struct Counters {
     resets: u64,
     retired_before_reset: u64,
     hart_states: Vec<HartState>,
+    /// Where a round stopped inside stands (None at a round boundary).
+    cursor: Option<RoundCursor>,
 }
 
-/// Harts live in rewind-hart, which knows nothing of snapshots; what the
-/// machine stores of one is its architectural state.
-impl Saved for Hart {
-    type State = ArchState;
+/// What a snapshot stores of a hart: its architectural state and its TLB,
+/// which is architectural too (a hart may go on using a translation that
+/// its page table no longer has until SFENCE.VMA).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedHart {
+    arch: ArchState,
+    tlb: TlbState,
+}
 
-    fn saved(&self) -> ArchState {
-        self.arch_state()
+/// Harts live in rewind-hart, which knows nothing of snapshots.
+impl Saved for Hart {
+    type State = SavedHart;
+
+    fn saved(&self) -> SavedHart {
+        SavedHart {
+            arch: self.arch_state(),
+            tlb: self.tlb_state(),
+        }
     }
 
-    /// What the executor assumes of a hart's state.
-    fn check(&self, part: &str, state: &ArchState) -> Result<(), StateError> {
+    /// What the executor assumes of a hart's state. (Its TLB is checked
+    /// against the machine's RAM by `restore_state`.)
+    fn check(&self, part: &str, saved: &SavedHart) -> Result<(), StateError> {
+        let state = &saved.arch;
         if state.x[0] != 0 {
             return Err(mismatch(part, "register x0 is not zero".to_string()));
         }
@@ -162,10 +192,10 @@ impl Saved for Hart {
         Ok(())
     }
 
-    fn apply(&mut self, state: ArchState) {
-        // A new hart, so that no decoded code or TLB entry of the old
-        // state survives.
-        *self = Hart::from_arch_state(self.id, &state);
+    fn apply(&mut self, saved: SavedHart) {
+        // A new hart, so that no decoded code of the old state survives.
+        *self = Hart::from_arch_state(self.id, &saved.arch);
+        self.set_tlb_state(&saved.tlb);
     }
 }
 
@@ -210,7 +240,7 @@ const MAX_CLOCK: u64 = 1 << 62;
 /// round's start; a hart far behind it would have to run all the way there
 /// in one round, which for a hostile file is for ever. Counters near the top
 /// of u64 would overflow as the machine runs.
-fn check_clocks(counters: &Counters, harts: &[ArchState]) -> Result<(), StateError> {
+fn check_clocks(counters: &Counters, harts: &[&ArchState]) -> Result<(), StateError> {
     let beyond = |what: &str, value: u64| {
         Err(mismatch(
             "machine",
@@ -260,19 +290,28 @@ fn check_clocks(counters: &Counters, harts: &[ArchState]) -> Result<(), StateErr
 
 impl Machine {
     /// The machine's state as named components (see the module comment).
-    /// Their names and order are part of the snapshot format.
+    /// Their names and order are part of the snapshot format. The first,
+    /// `model`, is [`crate::MODEL_VERSION`] (four bytes, little-endian):
+    /// the rest is laid out as that model lays it out.
     pub fn save_state(&self) -> Vec<(String, Vec<u8>)> {
         let b = &self.board;
-        let mut parts = vec![(
-            "machine".to_string(),
-            encode(&Counters {
-                round_start: self.round_start,
-                rounds: self.rounds,
-                resets: self.resets,
-                retired_before_reset: self.retired_before_reset,
-                hart_states: self.states.clone(),
-            }),
-        )];
+        let mut parts = vec![
+            (
+                MODEL_COMPONENT.to_string(),
+                crate::MODEL_VERSION.to_le_bytes().to_vec(),
+            ),
+            (
+                "machine".to_string(),
+                encode(&Counters {
+                    round_start: self.round_start,
+                    rounds: self.rounds,
+                    resets: self.resets,
+                    retired_before_reset: self.retired_before_reset,
+                    hart_states: self.states.clone(),
+                    cursor: self.cursor,
+                }),
+            ),
+        ];
         for (id, hart) in self.harts.iter().enumerate() {
             parts.push((format!("hart {id}"), hart.save()));
         }
@@ -296,6 +335,10 @@ impl Machine {
             parts,
             read: Vec::new(),
         };
+        let model = saved_model(saved.bytes(MODEL_COMPONENT).ok());
+        if model != Some(crate::MODEL_VERSION) {
+            return Err(StateError::OtherModel(model));
+        }
         let counters: Counters = decode("machine", saved.bytes("machine")?)?;
         same_len(
             "machine",
@@ -305,9 +348,27 @@ impl Machine {
         )?;
         let mut harts = Vec::with_capacity(self.harts.len());
         for (id, hart) in self.harts.iter().enumerate() {
-            harts.push(saved.load(&format!("hart {id}"), hart)?);
+            let part = format!("hart {id}");
+            let state: SavedHart = saved.load(&part, hart)?;
+            state
+                .tlb
+                .check(self.board.ram.size())
+                .map_err(|why| mismatch(&part, why))?;
+            harts.push(state);
         }
-        check_clocks(&counters, &harts)?;
+        let arch: Vec<&ArchState> = harts.iter().map(|h| &h.arch).collect();
+        check_clocks(&counters, &arch)?;
+        if let Some(cursor) = counters.cursor {
+            if cursor.hart >= self.harts.len() || counters.rounds == 0 {
+                return Err(mismatch(
+                    "machine",
+                    format!(
+                        "it is stopped inside round {} at the turn of hart {}, which this machine cannot be",
+                        counters.rounds, cursor.hart
+                    ),
+                ));
+            }
+        }
         let b = &self.board;
         let uart = saved.load("uart", &b.uart)?;
         let clint = saved.load("clint", &b.clint)?;
@@ -327,6 +388,7 @@ impl Machine {
         self.resets = counters.resets;
         self.retired_before_reset = counters.retired_before_reset;
         self.states = counters.hart_states;
+        self.cursor = counters.cursor;
         for (hart, state) in self.harts.iter_mut().zip(harts) {
             hart.apply(state);
         }
@@ -349,7 +411,7 @@ mod tests {
     use super::*;
     use crate::virtio::blk::MemDisk;
     use crate::virtio::VirtioConfig;
-    use crate::{Firmware, MachineConfig};
+    use crate::{Firmware, MachineConfig, Round};
 
     /// A machine with every kind of device, two harts, and a program that
     /// counts in a register and stores the count to RAM.
@@ -548,26 +610,164 @@ mod tests {
         assert_eq!(original.state_hash(), restored.state_hash());
     }
 
+    /// Any change to what this machine does or to how its state is laid
+    /// out changes this hash. When that is intended, bump
+    /// `crate::MODEL_VERSION` (files of the old model must be refused, not
+    /// replayed as divergences) and pin the new hash here.
+    #[test]
+    fn the_model_version_pins_what_a_machine_does() {
+        let mut m = advanced();
+        let target = m.icount() + 12_345;
+        while m.run_round_until(Some(target)) != Round::Paused {}
+        let mut hash = blake3::Hasher::new();
+        hash.update(&m.state_hash());
+        for (name, bytes) in m.save_state() {
+            hash.update(name.as_bytes());
+            hash.update(&bytes);
+        }
+        assert_eq!(
+            (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
+            (
+                2,
+                "804b6d4cc0f3dc95716e68c8eff8262f330f06808e18ea4b80f570bd72f94494".to_string()
+            ),
+            "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
+        );
+    }
+
+    /// A state saved by another machine model, or before models were
+    /// numbered, is refused before anything of it is decoded.
+    #[test]
+    fn state_of_another_model_is_refused() {
+        let saved = advanced().save_state();
+        let mut target = machine();
+        let before = target.state_hash();
+        let other = saved
+            .iter()
+            .map(|(n, b)| match n.as_str() {
+                MODEL_COMPONENT => (n.clone(), 9u32.to_le_bytes().to_vec()),
+                _ => (n.clone(), b.clone()),
+            })
+            .collect::<Vec<_>>();
+        let e = target.restore_state(&other).unwrap_err();
+        assert!(e.to_string().contains("model 9"), "{e}");
+        let unnumbered: Vec<_> = saved
+            .iter()
+            .filter(|(n, _)| n != MODEL_COMPONENT)
+            .cloned()
+            .collect();
+        let e = target.restore_state(&unnumbered).unwrap_err();
+        assert!(e.to_string().contains("model 1"), "{e}");
+        assert_eq!(target.state_hash(), before);
+    }
+
+    /// A copy of `original` made the way a restore makes one.
+    fn restored_copy(original: &Machine) -> Machine {
+        let mut restored = machine();
+        restored.restore_state(&original.save_state()).unwrap();
+        let all: Vec<usize> = (0..original.board.ram.pages()).collect();
+        restored
+            .board
+            .ram
+            .overwrite(&all, |ram| ram.copy_from_slice(original.board.ram.bytes()));
+        restored
+    }
+
+    /// Runs `m` until it has run `rounds` rounds in all.
+    fn run_rounds(m: &mut Machine, rounds: u64) {
+        while m.rounds < rounds || m.inside_round() {
+            assert_ne!(m.run_round(), Round::Paused);
+        }
+    }
+
+    /// Stopping at exact instruction counts, in one hart's turn or the
+    /// other's, and going on (in the same machine, or in one restored from
+    /// a snapshot taken there) ends where an uninterrupted run ends.
+    #[test]
+    fn pausing_at_any_instruction_count_changes_nothing() {
+        let mut straight = advanced();
+        let start = straight.icount();
+        let rounds = straight.rounds + 8;
+        run_rounds(&mut straight, rounds);
+        let end = straight.state_hash();
+        // Targets inside hart 0's turn, in hart 1's, at a turn's very end.
+        for offset in [1, 7, 9_999, 10_000, 10_001, 19_999, 33_333, 60_000] {
+            let target = start + offset;
+            let mut paused = advanced();
+            let mut round = paused.run_round_until(Some(target));
+            while round != Round::Paused {
+                round = paused.run_round_until(Some(target));
+            }
+            assert_eq!(paused.icount(), target, "paused at {offset}");
+            assert!(paused.inside_round());
+            // Asking again stops at once, and changes nothing.
+            let here = paused.state_hash();
+            assert_eq!(paused.run_round_until(Some(target)), Round::Paused);
+            assert_eq!(paused.state_hash(), here);
+            let mut copy = restored_copy(&paused);
+            assert_eq!(copy.state_hash(), here, "the copy at {offset}");
+            run_rounds(&mut paused, rounds);
+            run_rounds(&mut copy, rounds);
+            assert_eq!(paused.state_hash(), end, "paused at {offset}");
+            assert_eq!(copy.state_hash(), end, "restored at {offset}");
+        }
+    }
+
+    /// A target the machine has already reached stops it before a round
+    /// begins: nothing moves.
+    #[test]
+    fn a_target_already_reached_starts_no_round() {
+        let mut m = advanced();
+        let before = (m.rounds, m.state_hash());
+        assert_eq!(m.run_round_until(Some(m.icount())), Round::Paused);
+        assert_eq!(m.run_round_until(Some(0)), Round::Paused);
+        assert_eq!((m.rounds, m.state_hash()), before);
+        assert!(!m.inside_round());
+    }
+
+    #[test]
+    fn a_place_in_a_round_that_cannot_be_is_refused() {
+        let mut paused = advanced();
+        let target = paused.icount() + 15_000;
+        while paused.run_round_until(Some(target)) != Round::Paused {}
+        let saved = paused.save_state();
+        let mut counters: Counters = decode("machine", &saved[1].1).unwrap();
+        counters.cursor = Some(RoundCursor {
+            hart: 2,
+            busy: true,
+        });
+        let mut parts = saved.clone();
+        parts[1].1 = encode(&counters);
+        let mut target_machine = machine();
+        let e = target_machine.restore_state(&parts).unwrap_err();
+        assert!(e.to_string().contains("inside round"), "{e}");
+    }
+
     /// Found by the machine_state fuzz target: a round start far ahead of
     /// a hart's clock made the first round run for ever.
     #[test]
     fn counters_that_contradict_the_harts_clocks_are_refused() {
         let saved = advanced().save_state();
-        let counters: Counters = decode("machine", &saved[0].1).unwrap();
-        let arch: ArchState = decode("hart 0", &saved[1].1).unwrap();
-        assert_eq!(saved[1].0, "hart 0");
+        let counters: Counters = decode("machine", &saved[1].1).unwrap();
+        let hart0: SavedHart = decode("hart 0", &saved[2].1).unwrap();
+        let arch = hart0.arch.clone();
+        assert_eq!(saved[1].0, "machine");
+        assert_eq!(saved[2].0, "hart 0");
         let with_counters = |edit: &dyn Fn(&mut Counters)| {
-            let mut c: Counters = decode("machine", &saved[0].1).unwrap();
+            let mut c: Counters = decode("machine", &saved[1].1).unwrap();
             edit(&mut c);
             let mut parts = saved.clone();
-            parts[0].1 = encode(&c);
+            parts[1].1 = encode(&c);
             parts
         };
         let with_hart0 = |edit: &dyn Fn(&mut ArchState)| {
             let mut a = arch.clone();
             edit(&mut a);
             let mut parts = saved.clone();
-            parts[1].1 = encode(&a);
+            parts[2].1 = encode(&SavedHart {
+                arch: a,
+                tlb: hart0.tlb.clone(),
+            });
             parts
         };
         let cases = [
@@ -640,12 +840,22 @@ mod tests {
                 "a refused restore changed the machine"
             );
         }
-        let mut x0 = advanced().harts[0].arch_state();
-        x0.x[0] = 1;
+        let mut x0 = advanced().harts[0].saved();
+        x0.arch.x[0] = 1;
         let e = target
             .restore_state(&with("hart 0", encode(&x0)))
             .unwrap_err();
         assert!(e.to_string().contains("x0"), "{e}");
+        // A TLB entry pointing past the end of RAM would make the hart read
+        // outside it.
+        let mut beyond = advanced().harts[0].saved();
+        assert!(!beyond.tlb.entries.is_empty(), "the program filled the TLB");
+        beyond.tlb.entries[0].ram_off = 16 << 20;
+        let e = target
+            .restore_state(&with("hart 0", encode(&beyond)))
+            .unwrap_err();
+        assert!(e.to_string().contains("TLB"), "{e}");
+        assert_eq!(target.state_hash(), before);
     }
 
     /// The names and order of the components are part of the snapshot
@@ -657,7 +867,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "machine", "hart 0", "hart 1", "uart", "clint", "plic", "rtc", "finisher",
+                "model", "machine", "hart 0", "hart 1", "uart", "clint", "plic", "rtc", "finisher",
                 "virtio 0", "virtio 1", "virtio 2", "virtio 3",
             ]
         );
@@ -691,11 +901,15 @@ mod tests {
                 m.rounds,
                 m.resets,
                 m.retired_before_reset,
-                &m.states
+                &m.states,
+                m.cursor
             ))
         );
         for (id, hart) in m.harts.iter().enumerate() {
-            assert_eq!(bytes(&format!("hart {id}")), &encode(&hart.arch_state()));
+            assert_eq!(
+                bytes(&format!("hart {id}")),
+                &encode(&(hart.arch_state(), hart.tlb_state()))
+            );
         }
         assert_eq!(bytes("uart"), &encode(&b.uart));
         assert_eq!(bytes("clint"), &encode(&b.clint));

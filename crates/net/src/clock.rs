@@ -5,7 +5,7 @@
 //! which frames are offered to the guest and when, and every frame the guest receives is a
 //! logged input. This module is the one place that reads host time.
 
-/// Milliseconds of host monotonic time since the backend was created.
+/// Host monotonic time since the backend was created.
 #[derive(Debug)]
 pub(crate) struct HostClock {
     #[allow(clippy::disallowed_types)] // host-side timers only; see the module comment
@@ -20,18 +20,8 @@ impl HostClock {
         }
     }
 
-    /// The current time in milliseconds since creation.
-    pub(crate) fn now_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// The current time in microseconds since creation.
     pub(crate) fn now_us(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    /// The current time as smoltcp's instant.
-    pub(crate) fn now(&self) -> smoltcp::time::Instant {
-        smoltcp::time::Instant::from_micros(i64::try_from(self.now_us()).unwrap_or(i64::MAX))
     }
 }

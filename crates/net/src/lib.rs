@@ -28,7 +28,7 @@ mod user;
 
 pub use spec::NetSpec;
 pub use tap::Tap;
-pub use user::{UserNet, UserNetConfig};
+pub use user::{SimulatedHost, UserNet, UserNetConfig};
 
 /// A host-side network backend for the guest's virtio-net device.
 pub trait NetBackend: Send {

@@ -75,12 +75,28 @@ pub struct RecordedConfig {
     pub disks: Vec<DiskRef>,
 }
 
-/// The header of a recording, after the magic and format version.
+/// The header of a recording, after its preamble.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
-    /// The Rewind version that wrote it, e.g. "0.1.0".
+    /// The Rewind version that wrote it, e.g. "0.2.0". Always the first
+    /// field: readers of other format versions look for it there.
     pub writer: String,
     pub config: RecordedConfig,
     /// Instructions (summed over harts) between checkpoints.
     pub checkpoint_every: u64,
+    /// The images stored in the file after the header (`rewind pack`), in
+    /// file order: a replay takes each file the configuration names by this
+    /// hash from here instead of the host.
+    pub packed: Vec<PackedImage>,
+}
+
+/// A file stored inside a recording or snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedImage {
+    /// BLAKE3 of its content: what a configuration names it by.
+    pub blake3: [u8; 32],
+    /// The size of its content in bytes.
+    pub size: u64,
+    /// The size of its stored (compressed) form in bytes.
+    pub stored: u64,
 }

@@ -38,6 +38,10 @@ pub enum EndPhase {
     /// The run ended after this boundary's inputs and idle skip (the user
     /// quit with Ctrl-A x).
     AfterInput,
+    /// The run ended inside the round that ends at this boundary, at the
+    /// position's exact instruction count (`--stop-at`), before the round
+    /// was over.
+    InsideRound,
 }
 
 /// One entry of a recording.

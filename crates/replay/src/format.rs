@@ -6,12 +6,18 @@
 //! All integers are little-endian.
 //!
 //! ```text
-//! file header
+//! preamble
 //!   0   8  magic b"RWNDREC\0"
-//!   8   4  format version (1)
-//!   12  4  header body length L (at most 1 MiB)
-//!   16  L  header body: the bincode encoding of `Header`
-//!   16+L 4 CRC-32 of the header body
+//!   8   4  format version (2)
+//!   12  4  machine model version (rewind_machine::MODEL_VERSION of the writer)
+//!   16  4  header body length L (at most 1 MiB)
+//!   20  4  CRC-32 of bytes 0..20
+//! header
+//!   24  L  header body: the bincode encoding of `Header`, whose first field
+//!          is the writer's version string (u64 length, then UTF-8)
+//!   24+L 4 CRC-32 of the header body
+//! packed images (`Header::packed`, in that order; none unless packed)
+//!   each: its stored bytes, a zstd stream of the image's content
 //! frames, back to back until the end of the file, each:
 //!   0   4  frame magic b"RWFR"
 //!   4   4  compressed length C (at most 64 MiB)
@@ -23,6 +29,13 @@
 //!
 //! "bincode" means bincode 1.3 with fixed-width little-endian integers and no
 //! trailing bytes allowed; the private `codec` is the one place that says so.
+//! That encoding of `Header` and `Event` is the on-disk contract, and it is
+//! versioned twice: the format version covers the layout above and the
+//! header; the machine model version covers everything the machine's
+//! behaviour and state layouts decide (checkpoints hold hart state), so a
+//! reader refuses a recording of another model before decoding any frame.
+//! A reader of another format version still finds the writer's version
+//! string at byte 24 (at byte 16 in format 1), to name it when it refuses.
 //! Events are in non-decreasing [`Position`](crate::Position) order across
 //! the whole file.
 //!
@@ -57,9 +70,10 @@ pub use write::RecordingWriter;
 /// The first bytes of every recording.
 pub const MAGIC: [u8; 8] = *b"RWNDREC\0";
 /// The format version this code writes and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
-/// Magic, version and header length: what precedes the header body.
-pub const PREAMBLE_LEN: usize = 16;
+pub const FORMAT_VERSION: u32 = 2;
+/// Magic, format and model versions, header length and their checksum:
+/// what precedes the header body.
+pub const PREAMBLE_LEN: usize = 24;
 /// The largest header body a reader accepts. Real headers are a few hundred
 /// bytes; the bound keeps a hostile length from costing memory.
 pub const MAX_HEADER_LEN: u32 = 1 << 20;
@@ -70,6 +84,10 @@ pub const FRAME_MAGIC: [u8; 4] = *b"RWFR";
 /// The lengths have a checksum of their own so that a damaged length is
 /// reported as damage, not mistaken for a frame cut short by a crash.
 pub const FRAME_PRELUDE_LEN: usize = 20;
+/// The most images one recording may hold packed: firmware, kernel,
+/// initrd, and a disk base and a starting overlay for each of the board's
+/// virtio slots, with room to spare.
+pub const MAX_PACKED_IMAGES: usize = 256;
 /// The largest compressed or uncompressed frame a reader accepts.
 pub const MAX_FRAME_LEN: u32 = 64 << 20;
 /// The writer closes a frame once its events encode to this many bytes: small
@@ -95,6 +113,8 @@ fn codec(limit: u64) -> impl Options + Copy {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recording {
     pub header: Header,
+    /// The machine model version of the writer.
+    pub model: u32,
     /// Every event of the complete frames, in order.
     pub events: Vec<Event>,
     /// The number of complete frames.
@@ -143,6 +163,7 @@ pub fn read_from<R: Read>(input: R) -> Result<Recording, FormatError> {
     };
     Ok(Recording {
         header,
+        model: reader.model(),
         events,
         frames: reader.frames(),
         truncated_at,

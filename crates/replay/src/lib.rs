@@ -4,7 +4,10 @@
 pub mod config;
 pub mod events;
 pub mod format;
+pub mod packed;
 
-pub use config::{DiskRef, EntropyRef, FirmwareRef, Header, ImageRef, NetRef, RecordedConfig};
+pub use config::{
+    DiskRef, EntropyRef, FirmwareRef, Header, ImageRef, NetRef, PackedImage, RecordedConfig,
+};
 pub use events::{Checkpoint, EndPhase, Event, Port, Position};
 pub use format::{read_all, FormatError, Recording, RecordingReader, RecordingWriter};

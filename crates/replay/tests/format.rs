@@ -50,8 +50,12 @@ fn header() -> Header {
             }],
         },
         checkpoint_every: 100_000_000,
+        packed: Vec::new(),
     }
 }
+
+/// The machine model version the tests' recordings claim.
+const MODEL: u32 = 7;
 
 fn at(round: u64) -> Position {
     Position {
@@ -115,7 +119,7 @@ fn end(round: u64) -> Event {
 /// A recording of `frames`, one frame each, and where each part ends: the
 /// header first, then every frame.
 fn write(frames: &[Vec<Event>]) -> (Vec<u8>, Vec<u64>) {
-    let mut writer = RecordingWriter::create(Vec::new(), &header()).unwrap();
+    let mut writer = RecordingWriter::create(Vec::new(), MODEL, &header(), &mut []).unwrap();
     let mut ends = vec![writer.bytes_written()];
     for frame in frames {
         for event in frame {
@@ -195,7 +199,8 @@ fn round_trip_keeps_header_and_frames() {
     let frames = three_frames();
     let (bytes, ends) = write(&frames);
     assert_eq!(&bytes[..8], b"RWNDREC\0");
-    assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+    assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+    assert_eq!(&bytes[12..16], &MODEL.to_le_bytes());
     let (mut reader, read_header) = RecordingReader::open(&bytes[..]).unwrap();
     assert_eq!(read_header, header());
     assert_eq!(reader.offset(), ends[0]);
@@ -228,7 +233,7 @@ fn a_recording_with_no_frames_is_empty() {
 
 #[test]
 fn flush_frame_without_events_writes_nothing() {
-    let mut writer = RecordingWriter::create(Vec::new(), &header()).unwrap();
+    let mut writer = RecordingWriter::create(Vec::new(), MODEL, &header(), &mut []).unwrap();
     let before = writer.bytes_written();
     writer.flush_frame().unwrap();
     assert_eq!(writer.bytes_written(), before);
@@ -237,7 +242,7 @@ fn flush_frame_without_events_writes_nothing() {
 
 #[test]
 fn large_input_is_split_into_frames_of_about_256_kib() {
-    let mut writer = RecordingWriter::create(Vec::new(), &header()).unwrap();
+    let mut writer = RecordingWriter::create(Vec::new(), MODEL, &header(), &mut []).unwrap();
     // Pseudo-random bytes, which zstd cannot shrink, so that frame sizes on
     // disk follow the input.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -399,33 +404,124 @@ fn a_flipped_byte_in_the_header_is_a_checksum_error() {
             panic!("opened with byte {pos} flipped");
         };
         assert!(
-            matches!(e, FormatError::HeaderDamaged { offset: 16 }),
+            matches!(e, FormatError::HeaderDamaged { offset: 24 }),
             "{e}"
         );
         assert_eq!(
             e.to_string(),
-            "the header at byte 16 is damaged (checksum mismatch)"
+            "the header at byte 24 is damaged (checksum mismatch)"
         );
     }
 }
 
 #[test]
-fn an_unknown_version_is_refused() {
+fn an_unknown_version_is_refused_naming_its_writer() {
     let mut bytes = header_only();
     bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
     let Err(e) = RecordingReader::open(&bytes[..]) else {
         panic!("opened");
     };
     assert!(matches!(
-        e,
-        FormatError::UnsupportedVersion {
-            offset: 8,
-            version: 7
-        }
+        &e,
+        FormatError::OtherFormat { version: 7, writer: Some(w) } if w == "0.1.0"
     ));
     assert_eq!(
         e.to_string(),
-        "the recording has format version 7 (at byte 8), but this Rewind reads version 1"
+        "the recording is in format 7, written by Rewind 0.1.0, but this Rewind reads format 2 only: replay it with the Rewind that made it"
+    );
+}
+
+/// A recording in format 1 (from before this format had a machine model
+/// version), as Rewind 0.1.0 wrote it.
+#[test]
+fn a_format_1_recording_is_refused_naming_its_writer() {
+    let old = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/recording-format-1.rwd"),
+    )
+    .unwrap();
+    let Err(e) = RecordingReader::open(&old[..]) else {
+        panic!("opened");
+    };
+    assert!(
+        matches!(&e, FormatError::OtherFormat { version: 1, writer: Some(w) } if w == "0.1.0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_damaged_preamble_is_damage() {
+    let bytes = header_only();
+    for pos in 12..PREAMBLE_LEN {
+        let mut damaged = bytes.clone();
+        damaged[pos] ^= 0x01;
+        let Err(e) = RecordingReader::open(&damaged[..]) else {
+            panic!("opened with byte {pos} flipped");
+        };
+        assert!(
+            matches!(e, FormatError::HeaderDamaged { offset: 0 }),
+            "byte {pos}: {e}"
+        );
+    }
+}
+
+#[test]
+fn the_model_version_is_read_back() {
+    let bytes = header_only();
+    let (reader, _) = RecordingReader::open(&bytes[..]).unwrap();
+    assert_eq!(reader.model(), MODEL);
+}
+
+/// Images packed after the header come back checked, and frames after
+/// them are read whether the images were read or not.
+#[test]
+fn packed_images_come_back_before_the_frames() {
+    use rewind_replay::packed;
+    let contents: [Vec<u8>; 2] = [
+        b"kernel".repeat(5000),
+        (0..70_000u32).map(|i| i as u8).collect(),
+    ];
+    let mut stored = Vec::new();
+    let mut images = Vec::new();
+    for content in &contents {
+        let mut bytes = Vec::new();
+        images.push(packed::pack(&mut &content[..], &mut bytes).unwrap());
+        stored.push(bytes);
+    }
+    let mut h = header();
+    h.packed = images.clone();
+    let mut readers: Vec<&[u8]> = stored.iter().map(|b| &b[..]).collect();
+    let mut dyn_readers: Vec<&mut dyn io::Read> =
+        readers.iter_mut().map(|r| r as &mut dyn io::Read).collect();
+    let mut writer = RecordingWriter::create(Vec::new(), MODEL, &h, &mut dyn_readers).unwrap();
+    for event in every_kind(1) {
+        writer.push(event).unwrap();
+    }
+    let bytes = writer.finish().unwrap();
+
+    let (mut reader, header) = RecordingReader::open(&bytes[..]).unwrap();
+    assert_eq!(header.packed, images);
+    for content in &contents {
+        let mut out = Vec::new();
+        reader.next_image(&mut out).unwrap().unwrap();
+        assert_eq!(&out, content);
+    }
+    assert!(reader.next_image(&mut Vec::new()).unwrap().is_none());
+    assert_eq!(reader.next_frame().unwrap().unwrap(), every_kind(1));
+    // Skipped without unpacking.
+    let recording = read_from(&bytes[..]).unwrap();
+    assert_eq!(recording.events, every_kind(1));
+    // A damaged image is named as one, at its first byte.
+    let (mut skipping, _) = RecordingReader::open(&bytes[..]).unwrap();
+    skipping.skip_images().unwrap();
+    let image_at = skipping.offset() as usize - stored[1].len() - stored[0].len();
+    let mut damaged = bytes.clone();
+    damaged[image_at + stored[0].len() / 2] ^= 0x10;
+    let (mut reader, _) = RecordingReader::open(&damaged[..]).unwrap();
+    let e = reader.next_image(&mut Vec::new()).unwrap_err();
+    assert!(
+        matches!(e, FormatError::ImageDamaged { offset, .. } if offset == image_at as u64),
+        "{e}"
     );
 }
 
@@ -449,7 +545,7 @@ fn other_files_are_not_recordings() {
     };
     assert_eq!(
         e.to_string(),
-        "the recording ends at byte 5 inside its header (a recording starts with a 16-byte preamble)"
+        "the recording ends at byte 5 inside its header (a recording starts with a 24-byte preamble)"
     );
     let Err(e) = RecordingReader::open(&b""[..]) else {
         panic!("opened");
@@ -460,20 +556,23 @@ fn other_files_are_not_recordings() {
 #[test]
 fn absurd_lengths_are_refused_before_reading() {
     let mut bytes = header_only();
-    bytes[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    bytes[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    // With the preamble's checksum sealed over it, as a hostile file would.
+    let crc = crc32fast::hash(&bytes[..20]);
+    bytes[20..24].copy_from_slice(&crc.to_le_bytes());
     let Err(e) = RecordingReader::open(&bytes[..]) else {
         panic!("opened");
     };
     assert!(matches!(
         e,
         FormatError::HeaderTooLarge {
-            offset: 12,
+            offset: 16,
             len: u32::MAX
         }
     ));
     assert_eq!(
         e.to_string(),
-        "the header length at byte 12 is 4294967295 bytes, more than the 1 MiB a header may hold"
+        "the header length at byte 16 is 4294967295 bytes, more than the 1 MiB a header may hold"
     );
 
     let start = header_only().len() as u64;
@@ -625,7 +724,7 @@ fn events_out_of_order_are_refused() {
     ));
 
     // The writer does not write such a recording.
-    let mut writer = RecordingWriter::create(Vec::new(), &header()).unwrap();
+    let mut writer = RecordingWriter::create(Vec::new(), MODEL, &header(), &mut []).unwrap();
     writer.push(end(10)).unwrap();
     let e = writer.push(end(9)).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
@@ -673,7 +772,7 @@ fn a_failed_write_stops_the_writer_and_leaves_a_cut_recording() {
         room: header_len + 30,
         written: Vec::new(),
     };
-    let mut writer = RecordingWriter::create(out, &header()).unwrap();
+    let mut writer = RecordingWriter::create(out, MODEL, &header(), &mut []).unwrap();
     for event in every_kind(1) {
         writer.push(event).unwrap();
     }
@@ -692,7 +791,7 @@ fn a_partial_frame_left_by_a_failed_write_reads_as_a_cut() {
         written: Vec::new(),
     };
     {
-        let mut writer = RecordingWriter::create(&mut out, &header()).unwrap();
+        let mut writer = RecordingWriter::create(&mut out, MODEL, &header(), &mut []).unwrap();
         for event in every_kind(1) {
             writer.push(event).unwrap();
         }
@@ -712,9 +811,13 @@ fn every_error_names_a_byte() {
         },
         FormatError::BadMagic { offset: 0 },
         FormatError::PreambleCut { offset: 13 },
-        FormatError::UnsupportedVersion {
-            offset: 8,
-            version: 2,
+        FormatError::ImageCut {
+            offset: 100,
+            end: 120,
+        },
+        FormatError::ImageDamaged {
+            offset: 100,
+            reason: "x".into(),
         },
         FormatError::HeaderTooLarge { offset: 12, len: 9 },
         FormatError::HeaderCut {
@@ -787,7 +890,7 @@ fn the_frame_prelude_is_twenty_bytes() {
         zstd::bulk::decompress(&frame[20..], len).unwrap().len(),
         len
     );
-    let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let header_len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
     assert_eq!(PREAMBLE_LEN + header_len + 4, start);
 }
 
@@ -826,11 +929,25 @@ fn write_fuzz_seeds() {
         wrapped.extend_from_slice(&(encoded.len() as u16).to_le_bytes());
         wrapped.extend_from_slice(&encoded);
     }
+    // With a packed image between the header and the frames.
+    let content = b"a kernel".repeat(64);
+    let mut stored = Vec::new();
+    let image = rewind_replay::packed::pack(&mut &content[..], &mut stored).unwrap();
+    let mut h = header();
+    h.packed = vec![image];
+    let mut writer =
+        RecordingWriter::create(Vec::new(), MODEL, &h, &mut [&mut &stored[..]]).unwrap();
+    for event in small(1) {
+        writer.push(event).unwrap();
+    }
+    writer.push(end(4)).unwrap();
+    let packed = writer.finish().unwrap();
     for (name, bytes) in [
         ("seed-complete", &complete[..]),
         ("seed-every-kind", &with_checkpoint[..]),
         ("seed-cut", cut),
         ("seed-wrapped-events", &wrapped[..]),
+        ("seed-packed", &packed[..]),
     ] {
         assert!(bytes.len() < 4096, "{name} has {} bytes", bytes.len());
         if bytes.starts_with(&MAGIC) {
@@ -854,4 +971,29 @@ fn a_damaged_frame_length_is_damage_not_a_cut() {
         matches!(e, FormatError::FrameDamaged { offset } if offset == start),
         "{e}"
     );
+}
+
+/// The format's rules beyond order: nothing follows the end of a run, and
+/// a round has one checkpoint at most (a replay relies on both).
+#[test]
+fn events_after_the_end_or_a_second_checkpoint_in_a_round_are_refused() {
+    let checkpoint = |round| {
+        every_kind(round)
+            .into_iter()
+            .find(|e| matches!(e, Event::Checkpoint { .. }))
+            .unwrap()
+    };
+    let c = checkpoint(5);
+    let cases = [
+        (vec![end(3), end(3)], "follows the recording's end"),
+        (vec![c.clone(), c.clone()], "second checkpoint at round"),
+    ];
+    for (events, expected) in cases {
+        let mut bytes = header_only();
+        bytes.extend_from_slice(&frame_of(&events));
+        let (mut reader, _) = RecordingReader::open(&bytes[..]).unwrap();
+        let e = reader.next_frame().unwrap_err();
+        assert!(e.to_string().contains(expected), "{e}");
+        assert_eq!(e.offset(), Some(header_only().len() as u64));
+    }
 }

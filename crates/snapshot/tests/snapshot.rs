@@ -341,6 +341,66 @@ fn duplicate_pages_are_stored_once() {
     assert!(restore(&snap) == copies);
 }
 
+/// The shape of RAM that once made the writer list a block many times over
+/// (found in a four-hart Linux guest: runs of identical non-zero pages): a
+/// page that completes a block of unique pages, followed by copies of it.
+fn ram_where_a_block_ends_in_a_run_of_copies() -> Vec<u8> {
+    let per_block = 64;
+    let mut ram = vec![0u8; 4 * per_block * P];
+    let mut rng = Rng(11);
+    let mut p = 0;
+    for _block in 0..2 {
+        // per_block - 1 distinct pages, then one more repeated 40 times:
+        // its first copy fills the block, the others refer to it.
+        for _ in 0..per_block {
+            rng.fill(&mut ram[p * P..(p + 1) * P]);
+            p += 1;
+        }
+        for _ in 0..40 {
+            ram.copy_within((p - 1) * P..p * P, p * P);
+            p += 1;
+        }
+    }
+    ram
+}
+
+#[test]
+fn a_page_repeating_the_one_that_completes_a_block_is_stored_once() {
+    let ram = ram_where_a_block_ends_in_a_run_of_copies();
+    let listed: Vec<usize> = (0..ram.len() / P).collect();
+    for threads in [1, 2, 4] {
+        for pages in [Pages::All, Pages::AllOf(&listed)] {
+            let mut file = Vec::new();
+            SnapshotWriter::new()
+                .threads(threads)
+                .write(&mut file, &components(), &ram, pages)
+                .unwrap();
+            let snap = Snapshot::from_bytes(file.clone(), "repeats.rws")
+                .unwrap_or_else(|e| panic!("{threads} threads, {pages:?}: {e}"));
+            assert_eq!(snap.unique_page_count(), 128);
+            assert!(restore(&snap) == ram, "{threads} threads, {pages:?}");
+            // 128 random pages, stored raw: the file holds them once.
+            assert!(file.len() < 129 * P, "{} bytes", file.len());
+        }
+        let (_, parent) = full(&vec![0u8; ram.len()]);
+        let mut file = Vec::new();
+        SnapshotWriter::new()
+            .threads(threads)
+            .write(
+                &mut file,
+                &components(),
+                &ram,
+                Pages::Dirty {
+                    parent,
+                    pages: &listed,
+                },
+            )
+            .unwrap();
+        let snap = Snapshot::from_bytes(file, "repeats-incremental.rws").unwrap();
+        assert!(restore(&snap) == ram, "incremental, {threads} threads");
+    }
+}
+
 #[test]
 fn duplicates_spread_over_ram_restore_on_any_thread_count() {
     // Big enough for several threads in every phase, with copies whose first

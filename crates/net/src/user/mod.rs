@@ -17,15 +17,21 @@
 //!
 //! Not supported: IPv6, ICMP beyond echo replies from 10.0.2.2 and 10.0.2.3, IP fragments,
 //! UDP port forwards.
+//!
+//! Everything done to the host (sockets, clock, resolv.conf) goes through the [`host::Host`]
+//! seam: [`UserNet::new`] uses the real host, [`UserNet::with_simulated_host`] a host in
+//! memory (see [`SimulatedHost`]) for fuzzing and tests.
 
 mod dhcp;
+mod host;
 mod queue;
+mod simulated;
 mod tcp;
 mod udp;
 mod wire;
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
@@ -35,9 +41,10 @@ use smoltcp::wire::{
     TcpRepr, UdpPacket, UdpRepr,
 };
 
-use crate::clock::HostClock;
 use crate::{NetBackend, NetError};
+use host::{Host, HostListener, RealHost};
 use queue::FrameQueue;
+pub use simulated::SimulatedHost;
 use wire::{in_guest_net, DNS_IP, GATEWAY_IP, GATEWAY_MAC, GUEST_PREFIX_LEN};
 
 /// The shortest host time between two rounds of host-side work when the guest is quiet.
@@ -64,7 +71,7 @@ impl Default for UserNetConfig {
 
 /// The user-mode NAT backend.
 pub struct UserNet {
-    clock: HostClock,
+    host: Box<dyn Host>,
     iface: Interface,
     sockets: SocketSet<'static>,
     queue: FrameQueue,
@@ -72,7 +79,7 @@ pub struct UserNet {
     guest_mac: EthernetAddress,
     tcp: tcp::TcpNat,
     udp: udp::UdpNat,
-    forwards: Vec<(TcpListener, u16)>,
+    forwards: Vec<(Box<dyn HostListener>, u16)>,
     dns_upstream: Option<SocketAddr>,
     /// When [`NetBackend::poll`] last did host-side work, in host microseconds.
     last_host_poll_us: Option<u64>,
@@ -95,10 +102,25 @@ impl std::fmt::Debug for UserNet {
 impl UserNet {
     /// Sets up the network and listens on the host forwards' ports.
     pub fn new(cfg: UserNetConfig) -> Result<UserNet, NetError> {
+        UserNet::with_host(cfg, Box::new(RealHost::new()))
+    }
+
+    /// Sets up the network on a host that lives in memory: nothing reaches the host's network
+    /// or clock, and the frames for the guest depend only on the frames from it and on when
+    /// `host`'s clock (shared with its clones) is moved. For fuzzing and tests; port forwards
+    /// are refused.
+    pub fn with_simulated_host(
+        cfg: UserNetConfig,
+        host: SimulatedHost,
+    ) -> Result<UserNet, NetError> {
+        UserNet::with_host(cfg, Box::new(host))
+    }
+
+    fn with_host(cfg: UserNetConfig, mut host: Box<dyn Host>) -> Result<UserNet, NetError> {
         let mut forwards = Vec::with_capacity(cfg.host_forwards.len());
         for &(host_port, guest_port) in &cfg.host_forwards {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, host_port))
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            let listener = host
+                .listen_tcp(host_port)
                 .map_err(|source| NetError::HostForward {
                     port: host_port,
                     source,
@@ -106,13 +128,12 @@ impl UserNet {
             forwards.push((listener, guest_port));
         }
 
-        let clock = HostClock::new();
         let mut queue = FrameQueue::default();
         let mut config = Config::new(HardwareAddress::Ethernet(GATEWAY_MAC));
         // Seeds TCP initial sequence numbers. The frames are logged inputs, so a fixed seed
         // costs nothing and makes the backend's own tests repeatable.
         config.random_seed = 0x5245_5749_4e44_4e45;
-        let mut iface = Interface::new(config, &mut queue, clock.now());
+        let mut iface = Interface::new(config, &mut queue, stack_time(host.now_us()));
         iface.update_ip_addrs(|addrs| {
             for ip in [GATEWAY_IP, DNS_IP] {
                 // Capacity is at least 2 (smoltcp's default iface-max-addr-count).
@@ -123,8 +144,9 @@ impl UserNet {
         iface.set_any_ip(true);
 
         let guest_mac = EthernetAddress(cfg.guest_mac);
+        let dns_upstream = host.dns_upstream();
         Ok(UserNet {
-            clock,
+            host,
             iface,
             sockets: SocketSet::new(Vec::new()),
             queue,
@@ -132,7 +154,7 @@ impl UserNet {
             tcp: tcp::TcpNat::default(),
             udp: udp::UdpNat::default(),
             forwards,
-            dns_upstream: resolv_conf_nameserver(),
+            dns_upstream,
             last_host_poll_us: None,
             guest_sent: false,
         })
@@ -140,7 +162,7 @@ impl UserNet {
 
     /// Where DNS queries to 10.0.2.3:53 go; `None` makes DNS unsupported (the guest gets ICMP
     /// port unreachable for UDP and a reset for TCP). Defaults to the first IPv4 nameserver in
-    /// the host's /etc/resolv.conf, port 53.
+    /// the host's /etc/resolv.conf, port 53 (on a simulated host, to its echo upstream).
     pub fn set_dns_upstream(&mut self, upstream: Option<SocketAddr>) {
         self.dns_upstream = upstream;
     }
@@ -182,8 +204,8 @@ impl UserNet {
     /// Hands a frame to the smoltcp stack and lets it answer.
     fn feed_stack(&mut self, frame: &[u8]) {
         self.queue.to_stack.push_back(frame.to_vec());
-        self.iface
-            .poll(self.clock.now(), &mut self.queue, &mut self.sockets);
+        let now = stack_time(self.host.now_us());
+        self.iface.poll(now, &mut self.queue, &mut self.sockets);
     }
 
     fn send_arp(&mut self, frame: &[u8], payload: &[u8]) {
@@ -240,9 +262,14 @@ impl UserNet {
         let new_syn = tcp.control == TcpControl::Syn && tcp.ack_number.is_none();
         if new_syn && !self.tcp.is_live(&mut self.sockets, &tuple) {
             if let Some(target) = self.host_target(ip.dst_addr, tcp.dst_port) {
-                let now_ms = self.clock.now_ms();
-                self.tcp
-                    .open_from_guest(&mut self.sockets, tuple, target, now_ms);
+                let now_ms = self.host.now_us() / 1000;
+                self.tcp.open_from_guest(
+                    &mut self.sockets,
+                    self.host.as_mut(),
+                    tuple,
+                    target,
+                    now_ms,
+                );
             }
             // Without a new socket, the stack answers the SYN with RST.
         }
@@ -272,8 +299,13 @@ impl UserNet {
         }
         if let Some(target) = self.host_target(dst, udp.dst_port) {
             let key = (ip.src_addr, udp.src_port, dst, udp.dst_port);
-            let now_ms = self.clock.now_ms();
-            if self.udp.send(key, target, packet.payload(), now_ms).is_ok() {
+            let now_ms = self.host.now_us() / 1000;
+            let host = self.host.as_mut();
+            if self
+                .udp
+                .send(host, key, target, packet.payload(), now_ms)
+                .is_ok()
+            {
                 return;
             }
         }
@@ -311,7 +343,7 @@ impl NetBackend for UserNet {
         // The machine polls every round, far more often than host sockets need: unless the
         // guest has sent something, host-side work (a system call per socket) is done at most
         // every POLL_INTERVAL_US.
-        let now_us = self.clock.now_us();
+        let now_us = self.host.now_us();
         let due = self
             .last_host_poll_us
             .is_none_or(|last| now_us.saturating_sub(last) >= POLL_INTERVAL_US);
@@ -322,10 +354,10 @@ impl NetBackend for UserNet {
         self.guest_sent = false;
         let now_ms = now_us / 1000;
 
-        for (listener, guest_port) in &self.forwards {
+        for (listener, guest_port) in &mut self.forwards {
             for _ in 0..16 {
                 match listener.accept() {
-                    Ok((stream, _)) => self.tcp.open_forward(
+                    Ok(stream) => self.tcp.open_forward(
                         &mut self.iface,
                         &mut self.sockets,
                         stream,
@@ -352,39 +384,19 @@ impl NetBackend for UserNet {
             });
 
         self.iface
-            .poll(self.clock.now(), &mut self.queue, &mut self.sockets);
+            .poll(stack_time(now_us), &mut self.queue, &mut self.sockets);
         self.tcp.reap(&mut self.sockets);
     }
 }
 
-/// The first IPv4 `nameserver` in /etc/resolv.conf, port 53.
-fn resolv_conf_nameserver() -> Option<SocketAddr> {
-    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
-    first_ipv4_nameserver(&text).map(|ip| SocketAddr::new(IpAddr::V4(ip), 53))
-}
-
-fn first_ipv4_nameserver(resolv_conf: &str) -> Option<Ipv4Addr> {
-    resolv_conf.lines().find_map(|line| {
-        let mut words = line.split_whitespace();
-        (words.next() == Some("nameserver"))
-            .then(|| words.next()?.parse::<Ipv4Addr>().ok())
-            .flatten()
-    })
+/// Host microseconds as smoltcp's time.
+fn stack_time(us: u64) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(i64::try_from(us).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nameserver_from_resolv_conf() {
-        let text = "# comment\nsearch example\nnameserver fe80::1\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n";
-        assert_eq!(
-            first_ipv4_nameserver(text),
-            Some(Ipv4Addr::new(192, 0, 2, 53))
-        );
-        assert_eq!(first_ipv4_nameserver("search x\n"), None);
-    }
 
     #[test]
     fn destinations_map_to_host_addresses() {

@@ -1,4 +1,4 @@
-//! TCP NAT: each guest connection is a smoltcp socket spliced to a host `TcpStream`.
+//! TCP NAT: each guest connection is a smoltcp socket spliced to a host TCP stream.
 //!
 //! Guest to host: when the guest's SYN for a new connection arrives, the backend starts a
 //! non-blocking host connect and puts a smoltcp socket in LISTEN on the SYN's destination
@@ -18,18 +18,14 @@
 //! A connection is forgotten once its socket is closed and has nothing left to send.
 
 use std::collections::BTreeMap;
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
 
-use nix::errno::Errno;
-use nix::sys::socket::{
-    connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6,
-};
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::wire::Ipv4Address;
 
+use super::host::{ConnectStatus, Host, HostStream};
 use super::wire::{GATEWAY_IP, GUEST_IP};
 
 /// How long a host connect may take before the guest is refused; also how long a port
@@ -65,7 +61,7 @@ enum Phase {
 struct Conn {
     handle: SocketHandle,
     tuple: Tuple,
-    host: TcpStream,
+    host: Box<dyn HostStream>,
     phase: Phase,
     started_ms: u64,
     /// The host sent FIN; the socket was closed after it.
@@ -101,50 +97,6 @@ fn new_socket() -> tcp::Socket<'static> {
     // The host side already coalesces writes; delaying small segments only adds latency.
     s.set_nagle_enabled(false);
     s
-}
-
-/// Starts a non-blocking connect to `target`.
-fn connect_nonblocking(target: SocketAddr) -> io::Result<TcpStream> {
-    let family = match target {
-        SocketAddr::V4(_) => AddressFamily::Inet,
-        SocketAddr::V6(_) => AddressFamily::Inet6,
-    };
-    let fd = socket(
-        family,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let res = match target {
-        SocketAddr::V4(a) => connect(fd.as_raw_fd(), &SockaddrIn::from(a)),
-        SocketAddr::V6(a) => connect(fd.as_raw_fd(), &SockaddrIn6::from(a)),
-    };
-    match res {
-        Ok(()) | Err(Errno::EINPROGRESS) => {
-            let stream = TcpStream::from(fd);
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-enum ConnectStatus {
-    Pending,
-    Connected,
-    Failed,
-}
-
-/// Where a non-blocking connect stands, without blocking.
-fn connect_status(s: &TcpStream) -> ConnectStatus {
-    match s.peer_addr() {
-        Ok(_) => ConnectStatus::Connected,
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => match s.take_error() {
-            Ok(None) => ConnectStatus::Pending,
-            _ => ConnectStatus::Failed,
-        },
-        Err(_) => ConnectStatus::Failed,
-    }
 }
 
 /// Has the guest closed its sending half (its FIN is in, or the connection is gone)?
@@ -188,6 +140,7 @@ impl TcpNat {
     pub fn open_from_guest(
         &mut self,
         sockets: &mut SocketSet<'static>,
+        host: &mut dyn Host,
         tuple: Tuple,
         target: SocketAddr,
         now_ms: u64,
@@ -195,7 +148,7 @@ impl TcpNat {
         if self.conns.len() >= MAX_CONNECTIONS {
             return false;
         }
-        let Ok(host) = connect_nonblocking(target) else {
+        let Ok(host) = host.connect_tcp(target) else {
             return false;
         };
         let mut socket = new_socket();
@@ -216,19 +169,19 @@ impl TcpNat {
         true
     }
 
-    /// Connects an accepted host connection to the guest's `guest_port` (a port forward).
+    /// Connects an accepted (non-blocking) host connection to the guest's `guest_port` (a port
+    /// forward).
     pub fn open_forward(
         &mut self,
         iface: &mut Interface,
         sockets: &mut SocketSet<'static>,
-        host: TcpStream,
+        host: Box<dyn HostStream>,
         guest_port: u16,
         now_ms: u64,
     ) {
-        if self.conns.len() >= MAX_CONNECTIONS || host.set_nonblocking(true).is_err() {
+        if self.conns.len() >= MAX_CONNECTIONS {
             return; // dropping `host` closes it
         }
-        let _ = host.set_nodelay(true);
         let Some(port) = self.free_port(guest_port) else {
             return;
         };
@@ -257,7 +210,7 @@ impl TcpNat {
         for conn in self.conns.values_mut() {
             let socket = sockets.get_mut::<tcp::Socket>(conn.handle);
             match conn.phase {
-                Phase::HostConnecting => match connect_status(&conn.host) {
+                Phase::HostConnecting => match conn.host.connect_status() {
                     ConnectStatus::Connected => {
                         socket.pause_synack(false);
                         conn.phase = Phase::Open;
@@ -363,8 +316,8 @@ fn pump(conn: &mut Conn, socket: &mut tcp::Socket<'static>) {
         if !socket.can_recv() {
             break;
         }
-        let host = &conn.host;
-        match socket.recv(|buf| match (&*host).write(buf) {
+        let host = &mut conn.host;
+        match socket.recv(|buf| match host.write(buf) {
             Ok(n) => (n, Ok(n)),
             Err(e) => (0, Err(e)),
         }) {
@@ -379,7 +332,7 @@ fn pump(conn: &mut Conn, socket: &mut tcp::Socket<'static>) {
         }
     }
     if !conn.host_write_shut && guest_finished(socket.state()) && socket.recv_queue() == 0 {
-        let _ = conn.host.shutdown(Shutdown::Write);
+        conn.host.shutdown_write();
         conn.host_write_shut = true;
     }
 
@@ -388,12 +341,12 @@ fn pump(conn: &mut Conn, socket: &mut tcp::Socket<'static>) {
         if conn.host_eof || !socket.may_send() || socket.send_queue() >= socket.send_capacity() {
             break;
         }
-        let host = &conn.host;
+        let host = &mut conn.host;
         match socket.send(|buf| {
             if buf.is_empty() {
                 return (0, Err(ErrorKind::WouldBlock.into()));
             }
-            match (&*host).read(buf) {
+            match host.read(buf) {
                 Ok(n) => (n, Ok(n)),
                 Err(e) => (0, Err(e)),
             }

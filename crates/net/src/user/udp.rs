@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 use smoltcp::wire::Ipv4Address;
 
+use super::host::{Host, HostDatagrams};
 use super::wire::MAX_UDP_PAYLOAD;
 
 /// How long a flow lives without traffic either way.
@@ -24,7 +25,7 @@ pub type FlowKey = (Ipv4Address, u16, Ipv4Address, u16);
 
 #[derive(Debug)]
 struct Flow {
-    socket: UdpSocket,
+    socket: Box<dyn HostDatagrams>,
     last_used_ms: u64,
 }
 
@@ -39,6 +40,7 @@ impl UdpNat {
     /// needed. An error means no host socket could be opened or connected.
     pub fn send(
         &mut self,
+        host: &mut dyn Host,
         key: FlowKey,
         target: SocketAddr,
         payload: &[u8],
@@ -48,7 +50,7 @@ impl UdpNat {
             if self.flows.len() >= MAX_FLOWS {
                 self.evict_least_recently_used();
             }
-            let socket = open_socket(target)?;
+            let socket = host.open_udp(target)?;
             self.flows.insert(
                 key,
                 Flow {
@@ -107,17 +109,4 @@ impl UdpNat {
             self.flows.remove(&k);
         }
     }
-}
-
-fn open_socket(target: SocketAddr) -> io::Result<UdpSocket> {
-    let local: SocketAddr = match target {
-        SocketAddr::V4(a) if a.ip().is_loopback() => (Ipv4Addr::LOCALHOST, 0).into(),
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(a) if a.ip().is_loopback() => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local)?;
-    socket.connect(target)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket)
 }

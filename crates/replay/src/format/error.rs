@@ -23,8 +23,20 @@ pub enum FormatError {
     #[error("the recording ends at byte {offset} inside its header (a recording starts with a {PREAMBLE_LEN}-byte preamble)")]
     PreambleCut { offset: u64 },
 
-    #[error("the recording has format version {version} (at byte {offset}), but this Rewind reads version {FORMAT_VERSION}")]
-    UnsupportedVersion { offset: u64, version: u32 },
+    #[error("the recording is in format {version}{}, but this Rewind reads format {FORMAT_VERSION} only: replay it with the Rewind that made it", .writer.as_ref().map(|w| format!(", written by Rewind {w}")).unwrap_or_default())]
+    OtherFormat {
+        version: u32,
+        writer: Option<String>,
+    },
+
+    #[error("the packed image at byte {offset} is cut short (the file ends at byte {end})")]
+    ImageCut { offset: u64, end: u64 },
+
+    #[error("the packed image at byte {offset} is damaged: {reason}")]
+    ImageDamaged { offset: u64, reason: String },
+
+    #[error("the packed image at byte {offset} cannot be unpacked: {source}")]
+    ImageSink { offset: u64, source: io::Error },
 
     #[error("the header length at byte {offset} is {len} bytes, more than the {} MiB a header may hold", MAX_HEADER_LEN >> 20)]
     HeaderTooLarge { offset: u64, len: u32 },
@@ -70,6 +82,12 @@ pub enum FormatError {
         previous: Position,
     },
 
+    #[error("frame at byte {offset} goes on after the end of the run: its event {index} follows the recording's end")]
+    AfterEnd { offset: u64, index: usize },
+
+    #[error("frame at byte {offset} has a second checkpoint at round {round}, where a recording has at most one")]
+    TwoCheckpoints { offset: u64, round: u64 },
+
     #[error("the recording is longer than 2^64 bytes after byte {offset}")]
     Overflow { offset: u64 },
 }
@@ -86,10 +104,13 @@ impl FormatError {
     pub fn offset(&self) -> Option<u64> {
         match self {
             FormatError::Open { .. } => None,
+            FormatError::OtherFormat { .. } => Some(8),
             FormatError::Io { offset, .. }
             | FormatError::BadMagic { offset }
             | FormatError::PreambleCut { offset }
-            | FormatError::UnsupportedVersion { offset, .. }
+            | FormatError::ImageCut { offset, .. }
+            | FormatError::ImageDamaged { offset, .. }
+            | FormatError::ImageSink { offset, .. }
             | FormatError::HeaderTooLarge { offset, .. }
             | FormatError::HeaderCut { offset, .. }
             | FormatError::HeaderDamaged { offset }
@@ -100,6 +121,8 @@ impl FormatError {
             | FormatError::FrameDamaged { offset }
             | FormatError::FrameUndecodable { offset, .. }
             | FormatError::OutOfOrder { offset, .. }
+            | FormatError::AfterEnd { offset, .. }
+            | FormatError::TwoCheckpoints { offset, .. }
             | FormatError::Overflow { offset } => Some(*offset),
         }
     }

@@ -7,18 +7,27 @@ use bincode::Options;
 
 use super::{
     codec, FormatError, FORMAT_VERSION, FRAME_MAGIC, FRAME_PRELUDE_LEN, MAGIC, MAX_FRAME_LEN,
-    MAX_HEADER_LEN, PREAMBLE_LEN,
+    MAX_HEADER_LEN, MAX_PACKED_IMAGES, PREAMBLE_LEN,
 };
-use crate::{Event, Header, Position};
+use crate::{Event, Header, PackedImage, Position};
 
-/// Reads a recording frame by frame.
+/// Reads a recording: its header, then its packed images (if any), then
+/// frame by frame.
 pub struct RecordingReader<R: Read> {
     input: R,
     /// Bytes consumed so far: the offset in the file of the next byte.
     offset: u64,
+    /// The machine model version of the writer.
+    model: u32,
+    /// The packed images not read yet, in file order.
+    images: std::collections::VecDeque<PackedImage>,
     frames: u64,
     /// The position of the last event read, which the next may not precede.
     last: Option<Position>,
+    /// The round of the last checkpoint read: a round has at most one.
+    last_checkpoint: Option<u64>,
+    /// An End was read: it is the last event of a recording.
+    ended: bool,
     /// Set once `next_frame` returned the end or an error: the input is then
     /// at an unknown place inside a frame, so nothing more is read.
     done: bool,
@@ -30,12 +39,83 @@ impl<R: Read> RecordingReader<R> {
         let mut reader = RecordingReader {
             input,
             offset: 0,
+            model: 0,
+            images: Default::default(),
             frames: 0,
             last: None,
+            last_checkpoint: None,
+            ended: false,
             done: false,
         };
         let header = reader.read_header()?;
+        reader.images = header.packed.iter().cloned().collect();
         Ok((reader, header))
+    }
+
+    /// The machine model version of the Rewind that wrote the recording
+    /// (see the module documentation): a replay must refuse any other
+    /// before it reads a frame.
+    pub fn model(&self) -> u32 {
+        self.model
+    }
+
+    /// The packed image [`RecordingReader::next_image`] reads next.
+    pub fn pending_image(&self) -> Option<PackedImage> {
+        self.images.front().copied()
+    }
+
+    /// Reads the next packed image into `sink`, checking its size and hash
+    /// as it goes; returns which image it was. None when every image the
+    /// header lists has been read.
+    pub fn next_image(
+        &mut self,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<Option<PackedImage>, FormatError> {
+        let Some(image) = self.images.pop_front() else {
+            return Ok(None);
+        };
+        let at = self.offset;
+        let mut stored = (&mut self.input).take(image.stored);
+        let result = crate::packed::unpack(&mut stored, &image, sink);
+        let consumed = image.stored - stored.limit();
+        self.advance(consumed)?;
+        match result {
+            Ok(()) if consumed == image.stored => Ok(Some(image)),
+            Ok(()) => Err(FormatError::ImageDamaged {
+                offset: at,
+                reason: format!(
+                    "its {} stored bytes hold more than its content",
+                    image.stored
+                ),
+            }),
+            Err(crate::packed::UnpackError::Cut) => Err(FormatError::ImageCut {
+                offset: at,
+                end: self.offset,
+            }),
+            Err(crate::packed::UnpackError::Damaged(reason)) => {
+                Err(FormatError::ImageDamaged { offset: at, reason })
+            }
+            Err(crate::packed::UnpackError::Sink(source)) => {
+                Err(FormatError::ImageSink { offset: at, source })
+            }
+        }
+    }
+
+    /// Passes over the packed images not read yet without unpacking them.
+    pub fn skip_images(&mut self) -> Result<(), FormatError> {
+        while let Some(image) = self.images.pop_front() {
+            let at = self.offset;
+            let skipped = std::io::copy(&mut (&mut self.input).take(image.stored), &mut io::sink())
+                .map_err(|source| self.io_error(0, source))?;
+            self.advance(skipped)?;
+            if skipped != image.stored {
+                return Err(FormatError::ImageCut {
+                    offset: at,
+                    end: self.offset,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The next frame's events; `Ok(None)` at the end of the file.
@@ -46,6 +126,12 @@ impl<R: Read> RecordingReader<R> {
     pub fn next_frame(&mut self) -> Result<Option<Vec<Event>>, FormatError> {
         if self.done {
             return Ok(None);
+        }
+        if !self.images.is_empty() {
+            if let Err(e) = self.skip_images() {
+                self.done = true;
+                return Err(e);
+            }
         }
         let result = self.read_frame();
         if !matches!(result, Ok(Some(_))) {
@@ -73,21 +159,35 @@ impl<R: Read> RecordingReader<R> {
         if preamble[..magic_got] != MAGIC[..magic_got] {
             return Err(FormatError::BadMagic { offset: 0 });
         }
+        if got >= 12 {
+            let version = field(&preamble, 8);
+            if version != FORMAT_VERSION {
+                // Read on, as far as the writer's name, to say who wrote it.
+                let mut start = preamble[..got].to_vec();
+                if let Ok(rest) = self.read_up_to(WRITER_SEARCH_LEN) {
+                    start.extend_from_slice(&rest);
+                }
+                return Err(FormatError::OtherFormat {
+                    version,
+                    writer: writer_of(&start, version),
+                });
+            }
+        }
         if got < PREAMBLE_LEN {
             return Err(FormatError::PreambleCut {
                 offset: self.offset,
             });
         }
-        let version = field(&preamble, 8);
-        if version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion { offset: 8, version });
+        if crc32fast::hash(&preamble[..20]) != field(&preamble, 20) {
+            return Err(FormatError::HeaderDamaged { offset: 0 });
         }
-        let len = field(&preamble, 12);
+        self.model = field(&preamble, 12);
+        let len = field(&preamble, 16);
         if len > MAX_HEADER_LEN {
-            return Err(FormatError::HeaderTooLarge { offset: 12, len });
+            return Err(FormatError::HeaderTooLarge { offset: 16, len });
         }
         let body_at = self.offset;
-        // Body and checksum; at most 1 MiB + 20 bytes, so nothing overflows.
+        // Body and checksum; at most 1 MiB + 28 bytes, so nothing overflows.
         let want = u64::from(len) + 4;
         let header_end = body_at + want;
         let bytes = self.read_up_to(want)?;
@@ -106,12 +206,22 @@ impl<R: Read> RecordingReader<R> {
         if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
             return Err(FormatError::HeaderDamaged { offset: body_at });
         }
-        codec(u64::from(len))
-            .deserialize(body)
-            .map_err(|e| FormatError::HeaderUndecodable {
+        let header: Header = codec(u64::from(len)).deserialize(body).map_err(|e| {
+            FormatError::HeaderUndecodable {
                 offset: body_at,
                 reason: e.to_string(),
-            })
+            }
+        })?;
+        if header.packed.len() > MAX_PACKED_IMAGES {
+            return Err(FormatError::HeaderUndecodable {
+                offset: body_at,
+                reason: format!(
+                    "it lists {} packed images, more than the {MAX_PACKED_IMAGES} a recording may hold",
+                    header.packed.len()
+                ),
+            });
+        }
+        Ok(header)
     }
 
     fn read_frame(&mut self) -> Result<Option<Vec<Event>>, FormatError> {
@@ -181,6 +291,22 @@ impl<R: Read> RecordingReader<R> {
                     previous,
                 });
             }
+            if self.ended {
+                return Err(FormatError::AfterEnd {
+                    offset: start,
+                    index,
+                });
+            }
+            if let Event::Checkpoint { .. } = event {
+                if self.last_checkpoint == Some(at.round) {
+                    return Err(FormatError::TwoCheckpoints {
+                        offset: start,
+                        round: at.round,
+                    });
+                }
+                self.last_checkpoint = Some(at.round);
+            }
+            self.ended = matches!(event, Event::End { .. });
             self.last = Some(at);
         }
         self.frames += 1;
@@ -227,6 +353,27 @@ impl<R: Read> RecordingReader<R> {
             source,
         }
     }
+}
+
+/// How far into a file of another format version its writer's name may
+/// be looked for: past any preamble, and a name of up to 64 bytes.
+const WRITER_SEARCH_LEN: u64 = 128;
+
+/// The writer's version string of a recording in format `version`, read
+/// from its first bytes `start` where that format keeps it: the first field
+/// of the header body (a u64 length and UTF-8), at byte 16 in format 1 and
+/// at byte 24 from format 2 on. None if it is not there or not plausible.
+pub(crate) fn writer_of(start: &[u8], version: u32) -> Option<String> {
+    let at = if version == 1 { 16 } else { PREAMBLE_LEN };
+    let len = u64::from_le_bytes(start.get(at..at + 8)?.try_into().ok()?);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&len| (1..=64).contains(&len))?;
+    let text = std::str::from_utf8(start.get(at + 8..at + 8 + len)?).ok()?;
+    let plausible = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-+_".contains(c));
+    plausible.then(|| text.to_string())
 }
 
 /// The little-endian u32 at `at` in a preamble or frame prelude (whose

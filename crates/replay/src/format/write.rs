@@ -6,7 +6,7 @@ use bincode::Options;
 
 use super::{
     codec, FORMAT_VERSION, FRAME_MAGIC, FRAME_PRELUDE_LEN, FRAME_TARGET_LEN, MAGIC, MAX_FRAME_LEN,
-    MAX_HEADER_LEN, PREAMBLE_LEN, ZSTD_LEVEL,
+    MAX_HEADER_LEN, MAX_PACKED_IMAGES, PREAMBLE_LEN, ZSTD_LEVEL,
 };
 use crate::{Event, Header, Position};
 
@@ -33,8 +33,23 @@ pub struct RecordingWriter<W: Write> {
 }
 
 impl<W: Write> RecordingWriter<W> {
-    /// Writes the file header for `header` to `out`.
-    pub fn create(mut out: W, header: &Header) -> io::Result<Self> {
+    /// Writes the preamble (with the writer's machine `model` version) and
+    /// `header` to `out`, then the images `header.packed` lists: `images`
+    /// yields, for each in turn, exactly its stored bytes (as
+    /// [`crate::packed::pack`] made them).
+    pub fn create(
+        mut out: W,
+        model: u32,
+        header: &Header,
+        images: &mut [&mut dyn io::Read],
+    ) -> io::Result<Self> {
+        if images.len() != header.packed.len() || header.packed.len() > MAX_PACKED_IMAGES {
+            return Err(invalid(format!(
+                "the header lists {} packed images but {} were given (at most {MAX_PACKED_IMAGES})",
+                header.packed.len(),
+                images.len()
+            )));
+        }
         let body = codec(u64::from(MAX_HEADER_LEN))
             .serialize(header)
             .map_err(|e| invalid(format!("the recording header does not encode: {e}")))?;
@@ -43,10 +58,25 @@ impl<W: Write> RecordingWriter<W> {
         let mut bytes = Vec::with_capacity(PREAMBLE_LEN + body.len() + 4);
         bytes.extend_from_slice(&MAGIC);
         bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&model.to_le_bytes());
         bytes.extend_from_slice(&body_len.to_le_bytes());
+        let preamble_crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&preamble_crc.to_le_bytes());
         bytes.extend_from_slice(&body);
         bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         out.write_all(&bytes)?;
+        let mut written = bytes.len() as u64;
+        for (image, stored) in header.packed.iter().zip(images.iter_mut()) {
+            let mut stored = <&mut dyn io::Read as io::Read>::take(&mut **stored, image.stored);
+            let copied = io::copy(&mut stored, &mut out)?;
+            if copied != image.stored {
+                return Err(invalid(format!(
+                    "a packed image gave {copied} stored bytes where its header says {}",
+                    image.stored
+                )));
+            }
+            written += copied;
+        }
         out.flush()?;
         Ok(RecordingWriter {
             out,
@@ -54,7 +84,7 @@ impl<W: Write> RecordingWriter<W> {
             events: Vec::new(),
             encoded_len: 0,
             last: None,
-            written: bytes.len() as u64,
+            written,
             failed: false,
         })
     }

@@ -1,0 +1,327 @@
+//! The software TLB: architectural state, not a cache the guest cannot see.
+//!
+//! RISC-V lets a hart go on using a translation it has cached after the page
+//! table entry behind it changes, until SFENCE.VMA (or a satp write) drops
+//! it. So what this TLB holds decides what the guest reads and writes, and a
+//! machine restored from a snapshot must hold the same entries as the one
+//! that was saved, or a guest that rewrites a PTE without SFENCE.VMA sees
+//! the old page in one run and the new page in the other. The TLB is
+//! therefore saved with the hart ([`TlbState`]) and covered by the machine's
+//! state hash, and its contents depend on architectural events only:
+//!
+//! - an entry is filled after every successful translation of an access to
+//!   RAM (a page walk that passed its permission and PMP checks), and only
+//!   then; accesses to devices are never cached;
+//! - entries are dropped only by SFENCE.VMA, satp writes, PMP writes and
+//!   changes of SUM or MXR, and replaced only by a fill of the same slot;
+//! - the table is direct-mapped (one slot per virtual page number modulo
+//!   [`TLB_SIZE`]), one table per privilege level the access is checked at
+//!   and per access kind (read, write, execute).
+//!
+//! What is *not* architectural is whether an access through an entry may
+//! take the fast path (a compare and an add): it may not while the page
+//! holds decoded code (writes must reach the checked path that invalidates
+//! blocks) or when PMP does not permit the whole page uniformly. Such an
+//! entry is marked [`SLOW`]: its translation is still used, never walked
+//! again, and the access is checked on the slow path. The mark depends on
+//! the block cache, so it is neither saved nor hashed, and a restored entry
+//! starts slow and turns fast on its first use where it may.
+
+use crate::hart::prv;
+use crate::memory::PAGE_SIZE;
+use serde::{Deserialize, Serialize};
+
+/// Entries per table.
+pub(crate) const TLB_SIZE: usize = 256;
+/// The privilege levels an access can be checked at, in table order.
+const MODES: usize = 3;
+/// Set in a tag: the entry's translation holds, but accesses through it
+/// take the slow path (see the module comment). Virtual page numbers are at
+/// most 52 bits, so the bit never belongs to one.
+pub(crate) const SLOW: u64 = 1 << 63;
+/// The tag of an empty entry. Even with [`SLOW`] masked off it matches no
+/// virtual page number.
+const INVALID: u64 = u64::MAX;
+
+/// The kind of a memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Execute,
+}
+
+impl Access {
+    const ALL: [Access; 3] = [Access::Read, Access::Write, Access::Execute];
+
+    fn index(self) -> usize {
+        match self {
+            Access::Read => 0,
+            Access::Write => 1,
+            Access::Execute => 2,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct TlbEntry {
+    /// Virtual page number, possibly with [`SLOW`]; or [`INVALID`].
+    pub(crate) tag: u64,
+    /// Offset of the page in RAM.
+    pub(crate) ram_off: usize,
+}
+
+impl TlbEntry {
+    /// The virtual page number this entry translates, if it holds one.
+    fn vpn(&self) -> Option<u64> {
+        (self.tag != INVALID).then_some(self.tag & !SLOW)
+    }
+}
+
+const EMPTY: TlbEntry = TlbEntry {
+    tag: INVALID,
+    ram_off: 0,
+};
+
+/// The software TLB of one hart: [`MODES`] x 3 access kinds tables.
+pub(crate) struct Tlb {
+    tables: Box<[[TlbEntry; TLB_SIZE]; MODES * 3]>,
+}
+
+/// The table slot of `vaddr`, with its virtual page number.
+#[inline(always)]
+pub(crate) fn tlb_slot(vaddr: u64) -> (u64, usize) {
+    let vpn = vaddr >> crate::memory::PAGE_SHIFT;
+    (vpn, vpn as usize % TLB_SIZE)
+}
+
+impl Tlb {
+    pub(crate) fn new() -> Self {
+        Tlb {
+            tables: Box::new([[EMPTY; TLB_SIZE]; MODES * 3]),
+        }
+    }
+
+    /// Index of the tables for privilege `p`.
+    pub(crate) fn mode_index(p: u8) -> usize {
+        match p {
+            prv::U => 0,
+            prv::S => 1,
+            _ => 2,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn table(&mut self, mode: usize, access: Access) -> &mut [TlbEntry; TLB_SIZE] {
+        &mut self.tables[mode * 3 + access.index()]
+    }
+
+    /// Drops every entry (SFENCE.VMA, satp, PMP, SUM or MXR changes).
+    pub(crate) fn flush_all(&mut self) {
+        for table in self.tables.iter_mut() {
+            *table = [EMPTY; TLB_SIZE];
+        }
+    }
+
+    /// Sends every write through the slow path (a page became code
+    /// somewhere); the translations stay.
+    pub(crate) fn slow_writes(&mut self) {
+        for mode in 0..MODES {
+            for e in self.table(mode, Access::Write).iter_mut() {
+                e.tag |= SLOW;
+            }
+        }
+    }
+
+    /// Sends writes to the RAM page at `page_off` through the slow path.
+    pub(crate) fn slow_writes_to(&mut self, page_off: usize) {
+        for mode in 0..MODES {
+            for e in self.table(mode, Access::Write).iter_mut() {
+                if e.ram_off == page_off {
+                    e.tag |= SLOW;
+                }
+            }
+        }
+    }
+
+    /// The entries, for a snapshot: every valid one, in table and slot
+    /// order, without the [`SLOW`] mark.
+    pub(crate) fn state(&self) -> TlbState {
+        let mut entries = Vec::new();
+        for mode in 0..MODES {
+            for access in Access::ALL {
+                for e in &self.tables[mode * 3 + access.index()] {
+                    if let Some(vpn) = e.vpn() {
+                        entries.push(SavedEntry {
+                            mode: mode as u8,
+                            access: access.index() as u8,
+                            vpn,
+                            ram_off: e.ram_off as u64,
+                        });
+                    }
+                }
+            }
+        }
+        TlbState { entries }
+    }
+
+    /// Replaces every entry with those of `state`, which
+    /// [`TlbState::check`] accepted. They start slow (see the module comment).
+    pub(crate) fn set_state(&mut self, state: &TlbState) {
+        self.flush_all();
+        for e in &state.entries {
+            let (_, slot) = tlb_slot(e.vpn << crate::memory::PAGE_SHIFT);
+            self.tables[e.mode as usize * 3 + e.access as usize][slot] = TlbEntry {
+                tag: e.vpn | SLOW,
+                ram_off: e.ram_off as usize,
+            };
+        }
+    }
+}
+
+/// The contents of a hart's TLB, as a snapshot stores them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlbState {
+    /// Valid entries in table order (mode, then access kind, then slot).
+    pub entries: Vec<SavedEntry>,
+}
+
+/// One valid TLB entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedEntry {
+    /// The privilege level its table is for: 0 U, 1 S, 2 M.
+    pub mode: u8,
+    /// Its table's access kind: 0 read, 1 write, 2 execute.
+    pub access: u8,
+    /// The virtual page number it translates.
+    pub vpn: u64,
+    /// The RAM offset of the page it translates to.
+    pub ram_off: u64,
+}
+
+impl TlbState {
+    /// Checks a state from a file against a hart with `ram_size` bytes of
+    /// RAM: tables and slots that exist, one entry per slot, pages inside
+    /// RAM. Returns one sentence saying what is wrong.
+    pub fn check(&self, ram_size: u64) -> Result<(), String> {
+        let max = MODES * 3 * TLB_SIZE;
+        if self.entries.len() > max {
+            return Err(format!(
+                "its TLB holds {} entries, more than the {max} it has",
+                self.entries.len()
+            ));
+        }
+        let mut last: Option<(u8, u8, usize)> = None;
+        for e in &self.entries {
+            if usize::from(e.mode) >= MODES || e.access >= 3 {
+                return Err(format!(
+                    "its TLB has an entry in table {}/{}, which does not exist",
+                    e.mode, e.access
+                ));
+            }
+            if e.vpn >= 1 << 52 {
+                return Err(format!(
+                    "its TLB has an entry for virtual page {:#x}, beyond any address",
+                    e.vpn
+                ));
+            }
+            let in_ram = e
+                .ram_off
+                .checked_add(PAGE_SIZE)
+                .is_some_and(|end| end <= ram_size);
+            if !e.ram_off.is_multiple_of(PAGE_SIZE) || !in_ram {
+                return Err(format!(
+                    "its TLB maps virtual page {:#x} to RAM offset {:#x}, which is not a page of its {ram_size} bytes of RAM",
+                    e.vpn, e.ram_off
+                ));
+            }
+            let (_, slot) = tlb_slot(e.vpn << crate::memory::PAGE_SHIFT);
+            let key = (e.mode, e.access, slot);
+            if last.is_some_and(|last| key <= last) {
+                return Err(format!(
+                    "its TLB entries are not in table order, or two share slot {slot} of table {}/{}",
+                    e.mode, e.access
+                ));
+            }
+            last = Some(key);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_without_the_slow_mark() {
+        let mut tlb = Tlb::new();
+        tlb.table(1, Access::Read)[5] = TlbEntry {
+            tag: 5,
+            ram_off: 0x3000,
+        };
+        tlb.table(0, Access::Write)[7] = TlbEntry {
+            tag: 7 + TLB_SIZE as u64,
+            ram_off: 0x1000,
+        };
+        tlb.slow_writes();
+        let state = tlb.state();
+        assert_eq!(state.entries.len(), 2);
+        assert!(state.entries.iter().all(|e| e.vpn < 1 << 52));
+        state.check(1 << 20).unwrap();
+        let mut other = Tlb::new();
+        other.set_state(&state);
+        assert_eq!(other.state(), state);
+        // Restored entries start slow.
+        assert_eq!(other.table(1, Access::Read)[5].tag, 5 | SLOW);
+    }
+
+    #[test]
+    fn hostile_states_are_refused_in_one_sentence() {
+        let good = SavedEntry {
+            mode: 1,
+            access: 0,
+            vpn: 3,
+            ram_off: 0x2000,
+        };
+        let cases = [
+            SavedEntry { mode: 3, ..good },
+            SavedEntry { access: 3, ..good },
+            SavedEntry {
+                vpn: 1 << 52,
+                ..good
+            },
+            SavedEntry {
+                ram_off: 0x2001,
+                ..good
+            },
+            SavedEntry {
+                ram_off: 1 << 20,
+                ..good
+            },
+            SavedEntry {
+                ram_off: !0xfff,
+                ..good
+            },
+        ];
+        for bad in cases {
+            let e = TlbState { entries: vec![bad] }.check(1 << 20).unwrap_err();
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        // Two entries for one slot.
+        let twice = TlbState {
+            entries: vec![
+                good,
+                SavedEntry {
+                    vpn: 3 + TLB_SIZE as u64,
+                    ..good
+                },
+            ],
+        };
+        assert!(twice.check(1 << 20).is_err());
+        let many = TlbState {
+            entries: vec![good; MODES * 3 * TLB_SIZE + 1],
+        };
+        assert!(many.check(1 << 20).is_err());
+    }
+}

@@ -1,0 +1,355 @@
+//! `rewind`: the command-line front end of the Rewind virtual machine
+//! monitor, as a library so that fuzz targets and tests can drive what the
+//! command line drives (replaying a hostile recording, say) in-process. The
+//! `rewind` binary is [`main`] and nothing else.
+
+pub mod checkpoint;
+pub mod console;
+pub mod control;
+pub mod drive;
+pub mod images;
+pub mod inspect;
+pub mod live;
+pub mod overlay_dir;
+pub mod pack;
+pub mod packed;
+pub mod panic_watch;
+pub mod rebuild;
+pub mod record;
+pub mod recording;
+pub mod replay;
+pub mod replayer;
+pub mod report;
+pub mod run;
+pub mod size;
+pub mod snapshot;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rewind",
+    version,
+    about = "A deterministic RISC-V 64 virtual machine"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Boot a machine and run it until the guest powers off. With no
+    /// --kernel, boots the default guest: Debian's riscv64 kernel, busybox
+    /// and OpenSBI, fetched with apt on first use.
+    Run(RunArgs),
+    /// Run a machine as `run` does and write a recording of it: the
+    /// configuration, every input from outside, and state checkpoints.
+    Record(RecordArgs),
+    /// Run a recording again, bit for bit, with the recorded inputs; checks
+    /// every checkpoint and the final state hash.
+    Replay(ReplayCli),
+    /// Describe a recording (configuration, length, events, checkpoints) or
+    /// a snapshot, and the files it carries.
+    Inspect(InspectArgs),
+    /// Resume a machine from a snapshot (an incremental one finds its
+    /// parents among the snapshots beside it) and run it on.
+    Restore(RestoreArgs),
+    /// Copy a recording or snapshot with the firmware, kernel, initrd and
+    /// disk images it names inside, so that it replays or restores on a
+    /// host that has none of them.
+    Pack(PackArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PackArgs {
+    /// The recording or snapshot.
+    pub file: PathBuf,
+    /// Where to write the packed copy [default: FILE with `.packed` before
+    /// its extension].
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// When to take snapshots and how programs drive the run.
+#[derive(clap::Args, Clone, Default)]
+pub struct SnapshotArgs {
+    /// Take a full snapshot once the harts have retired ICOUNT instructions
+    /// in all (see --snapshot-out).
+    #[arg(long, value_name = "ICOUNT", requires = "snapshot_out")]
+    pub snapshot_at: Option<u64>,
+    /// Where --snapshot-at writes its snapshot.
+    #[arg(long, value_name = "FILE", requires = "snapshot_at")]
+    pub snapshot_out: Option<PathBuf>,
+    /// Take a snapshot every N instructions into --snapshot-dir: the first
+    /// full, each later one holding only the pages written since the one
+    /// before.
+    #[arg(long, value_name = "N", requires = "snapshot_dir",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: Option<u64>,
+    /// The directory for --snapshot-every and Ctrl-A s [default for Ctrl-A
+    /// s: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub snapshot_dir: Option<PathBuf>,
+    /// Listen on a unix socket for JSON requests, one per line: {"cmd":
+    /// "status"|"pause"|"resume"|"quit"} or {"cmd": "snapshot", "path":
+    /// FILE}.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+}
+
+impl SnapshotArgs {
+    /// True when the run may take snapshots (and so must know its
+    /// configuration with the hashes of its files).
+    pub fn wanted(&self) -> bool {
+        self.snapshot_at.is_some()
+            || self.snapshot_every.is_some()
+            || self.snapshot_dir.is_some()
+            || self.control.is_some()
+    }
+}
+
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    /// The snapshot.
+    pub snapshot: PathBuf,
+    /// Write a JSON report to FILE when the machine stops.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The UART console's backend (as for run).
+    #[arg(long, value_name = "BACKEND", default_value = "stdio", value_parser = console::Backend::parse)]
+    pub serial: console::Backend,
+    /// hvc0's backend, if the machine has hvc0 (as for run) [default: none].
+    #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
+    pub hvc: Option<console::Backend>,
+    /// Where the disks' overlays are kept (as for run) [default: $TMPDIR].
+    #[arg(long, value_name = "DIR")]
+    pub overlay_dir: Option<PathBuf>,
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
+}
+
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// The recording to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Instructions (summed over harts) between state checkpoints.
+    #[arg(long, value_name = "N", default_value_t = checkpoint::DEFAULT_EVERY,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
+    /// Carry the firmware, kernel, initrd and disk images inside the
+    /// recording, so that it replays on a host that has none of them.
+    #[arg(long)]
+    pub pack: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ReplayCli {
+    /// The recording.
+    pub recording: PathBuf,
+    /// Start from this snapshot, taken while the recording was made.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: Option<PathBuf>,
+    /// Write a JSON report to FILE when the replay stops.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Where the UART's output goes: `stdio`, `none` or `file:PATH`.
+    #[arg(long, value_name = "BACKEND", default_value = "stdio", value_parser = console::Backend::parse)]
+    pub serial: console::Backend,
+    /// Where hvc0's output goes, if the recording has it: `stdio`, `none` or
+    /// `file:PATH`.
+    #[arg(long, value_name = "BACKEND", default_value = "none", value_parser = console::Backend::parse)]
+    pub hvc: console::Backend,
+    /// Where the disks' overlays are kept (as for run) [default: $TMPDIR].
+    #[arg(long, value_name = "DIR")]
+    pub overlay_dir: Option<PathBuf>,
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
+}
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// The recording or snapshot.
+    pub recording: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// M-mode firmware: `opensbi` (Debian's fw_dynamic.bin; the default when
+    /// present), `builtin` (Rewind answers SBI calls itself), `none` (the
+    /// kernel starts in M-mode), or the path of a fw_dynamic.bin.
+    #[arg(long)]
+    pub firmware: Option<String>,
+    /// The kernel or bare-metal program: an ELF file or a RISC-V Linux Image.
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+    /// An initial RAM disk for the kernel.
+    #[arg(long)]
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line [default: console=ttyS0 earlycon].
+    #[arg(long)]
+    pub append: Option<String>,
+    /// Guest RAM size, e.g. 128M or 1G.
+    #[arg(long, default_value = "512M", value_parser = size::parse_mem_size)]
+    pub mem: u64,
+    /// Number of harts.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub smp: u16,
+    /// Write a JSON report to FILE when the machine stops.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// What the guest's RTC shows at boot: seconds since 1970, or `now` for
+    /// the host's clock (read once; a recording keeps it) [default:
+    /// 2026-01-01T00:00:00Z].
+    #[arg(long, value_name = "now|SECONDS")]
+    pub rtc_epoch: Option<String>,
+    /// A disk image (raw or qcow2) for a virtio-blk device; repeatable, the
+    /// first is /dev/vda. The guest's writes go to a copy-on-write overlay (a
+    /// sparse file in --overlay-dir) and the image is never changed, unless
+    /// `persist` (raw images only) writes into the image; `ro` refuses
+    /// writes.
+    #[arg(long = "disk", value_name = "PATH[,ro][,persist]", value_parser = parse_disk)]
+    pub disks: Vec<rewind_disk::DiskSpec>,
+    /// Where the disks' overlays (the guest's writes) are kept: one sparse
+    /// file per disk, without a name, so it is gone when Rewind exits,
+    /// however it exits; --save-overlay keeps a copy [default: $TMPDIR, or
+    /// /tmp].
+    #[arg(long, value_name = "DIR")]
+    pub overlay_dir: Option<PathBuf>,
+    /// At exit, save the overlay (the guest's writes) of disk N (counting
+    /// --disk options from 0) to FILE; repeatable.
+    #[arg(long = "save-overlay", value_name = "N:FILE", value_parser = parse_disk_file)]
+    pub save_overlays: Vec<(usize, PathBuf)>,
+    /// Start disk N (counting --disk options from 0) with the overlay saved
+    /// in FILE by --save-overlay, which must have been saved for the same
+    /// base image; repeatable.
+    #[arg(long = "load-overlay", value_name = "N:FILE", value_parser = parse_disk_file)]
+    pub load_overlays: Vec<(usize, PathBuf)>,
+    /// A virtio-net device; repeatable. `user` is user-mode NAT (the guest is
+    /// 10.0.2.15 by DHCP; 10.0.2.2:PORT reaches the host's 127.0.0.1:PORT);
+    /// `hostfwd=H-G` forwards the host's 127.0.0.1:H to the guest's port G.
+    /// `tap=NAME` attaches to a TAP interface.
+    #[arg(long = "net", value_name = "user[,hostfwd=H-G]|tap=NAME", value_parser = parse_net)]
+    pub nets: Vec<rewind_net::NetSpec>,
+    /// Where the virtio-rng device's bytes come from: `seeded` (a generator
+    /// seeded by the configuration, so runs repeat exactly) or `host` (the
+    /// host's /dev/urandom, delivered as inputs). The device is present when
+    /// this is given or the machine has any other virtio device [default:
+    /// seeded].
+    #[arg(long, value_name = "seeded|host", value_parser = parse_entropy)]
+    pub entropy: Option<rewind_machine::virtio::rng::Entropy>,
+    /// The UART console's backend: `stdio`, `none`, `file:PATH` (output
+    /// only), `unix:PATH` (Rewind listens; one client at a time) or
+    /// `pipe:PATH` (named pipes PATH.in and PATH.out, made with mkfifo).
+    #[arg(long, value_name = "BACKEND", default_value = "stdio", value_parser = console::Backend::parse)]
+    pub serial: console::Backend,
+    /// Adds a virtio console (the guest's /dev/hvc0) on this backend (the
+    /// same forms as --serial).
+    #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
+    pub hvc: Option<console::Backend>,
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
+}
+
+fn parse_disk(text: &str) -> Result<rewind_disk::DiskSpec, String> {
+    rewind_disk::DiskSpec::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_net(text: &str) -> Result<rewind_net::NetSpec, String> {
+    rewind_net::NetSpec::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_disk_file(text: &str) -> Result<(usize, PathBuf), String> {
+    let (n, file) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not N:FILE (e.g. 0:vda.overlay)"))?;
+    let n = n
+        .parse()
+        .map_err(|_| format!("'{n}' in '{text}' is not a disk number (0 for the first --disk)"))?;
+    if file.is_empty() {
+        return Err(format!("'{text}' names no file: use N:FILE"));
+    }
+    Ok((n, PathBuf::from(file)))
+}
+
+fn parse_entropy(text: &str) -> Result<rewind_machine::virtio::rng::Entropy, String> {
+    use rewind_machine::virtio::rng::Entropy;
+    match text {
+        "seeded" => Ok(Entropy::Seeded),
+        "host" => Ok(Entropy::Host),
+        _ => Err(format!(
+            "'{text}' is not an entropy source: use seeded or host"
+        )),
+    }
+}
+
+/// An error for the user: one sentence, printed as `rewind: <sentence>`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Load(#[from] rewind_machine::loader::LoadError),
+    #[error(transparent)]
+    Machine(#[from] rewind_machine::MachineError),
+    #[error(transparent)]
+    Guest(#[from] rewind_guest::GuestError),
+    #[error(transparent)]
+    Disk(#[from] rewind_disk::DiskError),
+    #[error(transparent)]
+    Net(#[from] rewind_net::NetError),
+}
+
+/// The `rewind` command: parses the arguments, runs the command, and turns
+/// an error into one sentence on stderr and exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args, None),
+        Command::Record(args) => run::run(
+            args.run,
+            Some(record::RecordOptions {
+                output: args.output,
+                checkpoint_every: args.checkpoint_every,
+                pack: args.pack,
+            }),
+        ),
+        Command::Replay(args) => replay::replay(replay::ReplayArgs {
+            recording: args.recording,
+            from: args.from,
+            report: args.report,
+            serial: args.serial,
+            hvc: args.hvc,
+            stop_at: args.stop_at,
+            overlay_dir: args.overlay_dir,
+        }),
+        Command::Inspect(args) => inspect::inspect(&args.recording),
+        Command::Restore(args) => run::restore(args),
+        Command::Pack(args) => pack::pack(&args.file, args.output.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rewind: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

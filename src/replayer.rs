@@ -1,0 +1,331 @@
+//! The inputs of a replay: a recording's events, handed to the machine at
+//! the boundaries where the recorded run took them, with every checkpoint
+//! compared on the way. A recording is hostile input: anything in it that
+//! the machine cannot have done (an event it passed, a checkpoint where the
+//! machine is elsewhere, a clock moved backwards or past the next deadline)
+//! ends the replay as a divergence, never a panic.
+
+use crate::checkpoint::{self, Checkpointer};
+use crate::console::{Command, Consoles};
+use crate::drive::{Ending, Inputs};
+use crate::recording::EventStream;
+use rewind_machine::{Machine, StopReason};
+use rewind_replay::{EndPhase, Event, Port};
+
+/// The furthest a recording may move the clock: the bound every state a
+/// machine can reach stays within (see rewind_machine's state checks).
+const MAX_GUEST_NS: u64 = 1 << 62;
+
+/// Inputs from a recording.
+pub struct Replayer {
+    events: EventStream,
+    checkpoints: Checkpointer,
+    /// Checkpoints that matched.
+    pub verified: u64,
+    /// The replay reached the recorded end (rather than diverging or being
+    /// stopped by the user).
+    pub reached_end: bool,
+}
+
+impl Replayer {
+    /// Replays `events` into `machine`, which is at power-on or restored
+    /// from a snapshot taken while the recording was made.
+    pub fn new(
+        mut events: EventStream,
+        machine: &mut Machine,
+        checkpoint_every: u64,
+    ) -> Result<Replayer, Ending> {
+        // A machine restored from a snapshot stopped inside a round has yet
+        // to reach the boundary at that round's end. One restored at a
+        // boundary (or just built, at boundary 0) has taken the inputs
+        // delivered there, but not the checkpoint or the end that follow
+        // (a snapshot is taken at the top of a boundary, before both).
+        let (round, inside) = (machine.rounds, machine.inside_round());
+        let done = |e: &Event| {
+            let at = e.at().round;
+            at < round
+                || (at == round
+                    && !inside
+                    && !matches!(e, Event::Checkpoint { .. } | Event::End { .. }))
+        };
+        while events.front().map_err(Ending::Failed)?.is_some_and(done) {
+            events.pop();
+        }
+        Ok(Replayer {
+            events,
+            checkpoints: Checkpointer::new(machine, checkpoint_every),
+            verified: 0,
+            reached_end: false,
+        })
+    }
+
+    /// The next event, if any.
+    fn front(&mut self) -> Result<Option<&Event>, Ending> {
+        self.events.front().map_err(Ending::Failed)
+    }
+
+    /// The next event, if the machine takes it at this boundary.
+    fn next_here(&mut self, machine: &Machine) -> Result<Option<&Event>, Ending> {
+        let round = machine.rounds;
+        Ok(self.front()?.filter(|e| e.at().round == round))
+    }
+
+    /// Checks that the machine is where the recording says it took the next
+    /// event, and that it did not pass an event by.
+    fn check_position(&mut self, machine: &Machine) -> Result<(), Ending> {
+        let (round, icount) = (machine.rounds, machine.icount());
+        let Some(event) = self.front()? else {
+            return Ok(());
+        };
+        let at = event.at();
+        if at.round < round {
+            return Err(Ending::Diverged(format!(
+                "the recording has {} at instruction {}, which the replay passed (it is at instruction {icount})",
+                event.kind(),
+                at.icount
+            )));
+        }
+        if at.round == round && at.icount != icount {
+            return Err(Ending::Diverged(format!(
+                "at round {} the recording had retired {} instructions and the replay {icount}",
+                at.round, at.icount
+            )));
+        }
+        Ok(())
+    }
+
+    /// Compares the checkpoint the recording has here, if any.
+    fn verify_checkpoint(&mut self, machine: &mut Machine) -> Result<(), Ending> {
+        self.check_position(machine)?;
+        if !matches!(self.next_here(machine)?, Some(Event::Checkpoint { .. })) {
+            return Ok(());
+        }
+        let Some(Event::Checkpoint { at, state }) = self.events.pop() else {
+            return Err(Ending::Failed(
+                "the recording's events changed as they were read".into(),
+            ));
+        };
+        let taken = self.checkpoints.take(machine);
+        if let Some(what) = checkpoint::compare(&state, &taken, &self.checkpoints) {
+            return Err(Ending::Diverged(format!(
+                "at instruction {} (guest time {} ns): {what}",
+                at.icount, state.guest_ns
+            )));
+        }
+        self.verified += 1;
+        Ok(())
+    }
+
+    /// The recorded run ends at this boundary in `phase` (after this
+    /// boundary's checkpoint, if it has one).
+    fn ends_here(&mut self, machine: &Machine, phase: EndPhase) -> Result<bool, Ending> {
+        let end_here = |e: &Event| matches!(e, Event::End { at, phase: p, .. } if at.round == machine.rounds && *p == phase);
+        Ok(match self.front()? {
+            Some(Event::Checkpoint { at, .. }) if at.round == machine.rounds => {
+                // A round has one checkpoint at most (the reader makes sure),
+                // so the end, if it is here, is the event after it.
+                self.events
+                    .peek_second()
+                    .map_err(Ending::Failed)?
+                    .is_some_and(end_here)
+            }
+            Some(e) => end_here(e),
+            None => false,
+        })
+    }
+
+    /// Ends the replay as the recording does here; `natural` is how the
+    /// replayed machine itself ended, if it did.
+    fn end_as_recorded(&mut self, machine: &mut Machine, natural: Option<Ending>) -> Ending {
+        if let Err(diverged) = self.verify_checkpoint(machine) {
+            return diverged;
+        }
+        let Some(Event::End {
+            reason, state_hash, ..
+        }) = self.events.pop()
+        else {
+            return Ending::Failed("the recording's events changed as they were read".into());
+        };
+        let recorded = match reason.as_str() {
+            "quit" => Some(Ending::Quit),
+            "interrupted" => Some(Ending::Interrupted),
+            "deadlock" => Some(Ending::Stopped(StopReason::Deadlock)),
+            "stop-at" => Some(Ending::StopAt),
+            _ => None,
+        };
+        let ending = match (natural, recorded) {
+            (Some(n), _) if n.reason_and_code().0 == reason => n,
+            (None, Some(r)) => r,
+            (Some(n), _) => {
+                return Ending::Diverged(format!(
+                    "at instruction {} the replay ended ({}) where the recording ended ({reason})",
+                    machine.icount(),
+                    n.reason_and_code().0
+                ))
+            }
+            (None, None) => {
+                return Ending::Diverged(format!(
+                    "the recorded run ended ({reason}) at instruction {}, but the replay goes on",
+                    machine.icount()
+                ))
+            }
+        };
+        if machine.state_hash() != state_hash {
+            return Ending::Diverged(format!(
+                "the final state at instruction {} differs from the recording's",
+                machine.icount()
+            ));
+        }
+        self.reached_end = true;
+        ending
+    }
+
+    /// Hands the machine the input event at the front, which is at this
+    /// boundary; Some(what went wrong) if the machine could not take it all.
+    fn deliver_one(&mut self, machine: &mut Machine) -> Result<Option<String>, Ending> {
+        let Some(event) = self.events.pop() else {
+            return Ok(None);
+        };
+        Ok(match event {
+            Event::Console { at, port, bytes } => {
+                let taken = match port {
+                    Port::Serial => machine.push_console_input(&bytes),
+                    Port::Hvc => machine.push_hvc_input(&bytes),
+                };
+                (taken != bytes.len()).then(|| {
+                    format!(
+                        "at instruction {}: the console took {taken} of the {} recorded bytes",
+                        at.icount,
+                        bytes.len()
+                    )
+                })
+            }
+            Event::Packet { at, device, frame } => {
+                let ok = (device as usize) < machine.config.virtio.net_macs.len()
+                    && machine.push_net_frame(device as usize, &frame);
+                (!ok).then(|| {
+                    format!(
+                        "at instruction {}: network device {device} could not take the recorded frame",
+                        at.icount
+                    )
+                })
+            }
+            Event::Entropy { at, bytes } => {
+                let taken = machine.push_entropy(&bytes);
+                (taken != bytes.len()).then(|| {
+                    format!(
+                        "at instruction {}: the entropy device took {taken} of the {} recorded bytes",
+                        at.icount,
+                        bytes.len()
+                    )
+                })
+            }
+            _ => Some("an event that is not an input was delivered".to_string()),
+        })
+    }
+}
+
+impl Inputs for Replayer {
+    fn boundary(&mut self, machine: &mut Machine) -> Result<(), Ending> {
+        self.verify_checkpoint(machine)?;
+        if self.front()?.is_none() {
+            // A complete recording ends with its End event, which stops the
+            // replay before this; without one, the recording was cut short.
+            return Err(Ending::RecordingCut);
+        }
+        Ok(())
+    }
+
+    fn after_round(&mut self, machine: &mut Machine) {
+        // What the guest sends goes nowhere: the recorded replies follow.
+        for i in 0..machine.config.virtio.net_macs.len() {
+            machine.take_net_frames(i);
+        }
+    }
+
+    fn deliver(&mut self, machine: &mut Machine, _: &mut Consoles) -> Result<bool, Ending> {
+        self.check_position(machine)?;
+        if self.ends_here(machine, EndPhase::BeforeInput)? {
+            return Err(self.end_as_recorded(machine, None));
+        }
+        let mut delivered = false;
+        while let Some(event) = self.next_here(machine)? {
+            // Idle skips, checkpoints and the end have their own hooks.
+            if !matches!(
+                event,
+                Event::Console { .. } | Event::Packet { .. } | Event::Entropy { .. }
+            ) {
+                break;
+            }
+            if let Some(what) = self.deliver_one(machine)? {
+                return Err(Ending::Diverged(what));
+            }
+            delivered = true;
+        }
+        Ok(delivered)
+    }
+
+    fn idle(
+        &mut self,
+        machine: &mut Machine,
+        _: &mut Consoles,
+        wake: u64,
+        _: &mut Vec<Command>,
+    ) -> Result<(), Ending> {
+        let now = machine.guest_time_ns();
+        if let Some(&Event::Skip { at, to_ns }) = self.next_here(machine)? {
+            // A recorded run waited in real time, from now to at most the
+            // next deadline.
+            if to_ns <= now || to_ns > wake.min(MAX_GUEST_NS) {
+                return Err(Ending::Diverged(format!(
+                    "at instruction {} the recording moves the clock to {to_ns} ns, but the guest is at {now} ns and next wakes at {wake} ns",
+                    at.icount
+                )));
+            }
+            self.events.pop();
+            machine.skip_to(to_ns);
+        } else if wake != u64::MAX {
+            machine.skip_to(wake);
+        } else if self.ends_here(machine, EndPhase::AfterInput)? {
+            return Err(self.end_as_recorded(machine, None));
+        } else {
+            // The recorded run waited for input with nothing else to wake
+            // the guest: every round until the next event is idle, and only
+            // the clock moves, so move it there at once.
+            let next = self.front()?.map(|e| e.at().round);
+            if let Some(next) = next.filter(|&r| r > machine.rounds + 1) {
+                let rounds = next - machine.rounds - 1;
+                if !machine.skip_idle_rounds(rounds, MAX_GUEST_NS) {
+                    return Err(Ending::Diverged(format!(
+                        "the recording's next event is {rounds} idle rounds away, past any time a machine reaches"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn after_boundary(&mut self, machine: &mut Machine) -> Result<(), Ending> {
+        if self.ends_here(machine, EndPhase::AfterInput)? {
+            return Err(self.end_as_recorded(machine, None));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, machine: &mut Machine, phase: EndPhase, ending: Ending) -> Ending {
+        match self.ends_here(machine, phase) {
+            Ok(true) => return self.end_as_recorded(machine, Some(ending)),
+            Ok(false) => {}
+            Err(failed) => return failed,
+        }
+        if matches!(ending, Ending::Interrupted | Ending::Quit | Ending::StopAt) {
+            // The user stopped the replay.
+            return ending;
+        }
+        Ending::Diverged(format!(
+            "the replay ended ({}) at instruction {}, but the recording goes on",
+            ending.reason_and_code().0,
+            machine.icount()
+        ))
+    }
+}
