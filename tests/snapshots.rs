@@ -1009,25 +1009,16 @@ fn an_incremental_series_during_disk_writes_stores_only_the_written_blocks_and_r
     let every = r.at(1, 40);
     let dir = scratch("disk-chain");
     let series = dir.join("series");
-    // A full snapshot at the same boundary as the 35th of the series (in the
-    // disk phase, about 87% of the way): the whole overlay there, to which
-    // the chain's must be equal.
-    let full = dir.join("full.rws");
     let path = dir.join("report.json");
     let extra = strings(&[
         "--snapshot-every",
         &every.to_string(),
         "--snapshot-dir",
         &arg(&series),
-        "--snapshot-at",
-        &(every * 35).to_string(),
-        "--snapshot-out",
-        &arg(&full),
     ]);
     let run = rewind(&run_args(w, &extra, &path));
     let report = read_report(&path, &run);
     expect_same_as_reference(r, &run, &report, "the run taking a snapshot series");
-    expect_announced(&run, "full", &full);
 
     let mut files: Vec<PathBuf> = std::fs::read_dir(&series)
         .expect("reading the snapshot directory")
@@ -1035,6 +1026,30 @@ fn an_incremental_series_during_disk_writes_stores_only_the_written_blocks_and_r
         .collect();
     files.sort();
     assert!(files.len() >= 39, "a snapshot every {every}: {files:?}");
+    let icount = |file: &Path| -> u64 {
+        let name = file.file_name().unwrap().to_string_lossy();
+        name.rsplit('-')
+            .next()
+            .and_then(|n| n.strip_suffix(".rws"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not snap-N-ICOUNT.rws"))
+    };
+
+    // A full snapshot, from another run, where the 35th of the series was
+    // taken (in the disk phase, about 87% of the way): the whole overlay
+    // there, to which the chain's must be equal.
+    let full = dir.join("full.rws");
+    let at = icount(&files[34]);
+    let extra = strings(&[
+        "--snapshot-at",
+        &at.to_string(),
+        "--snapshot-out",
+        &arg(&full),
+        "--stop-at",
+        &(at + 1).to_string(),
+    ]);
+    let stopped = rewind(&run_args(w, &extra, &dir.join("full.json")));
+    expect_announced(&stopped, "full", &full);
 
     // Rebuild the overlay link by link, as a restore does: the first holds
     // the whole overlay, each later one only the blocks written since the
@@ -1079,7 +1094,7 @@ fn an_incremental_series_during_disk_writes_stores_only_the_written_blocks_and_r
     assert!(
         rebuilt == whole,
         "the overlay rebuilt from the first 35 snapshots of the series ({} blocks) is not the one \
-         the full snapshot at the same point holds ({} blocks)",
+         the full snapshot at the same instruction ({at}) holds ({} blocks)",
         overlay_blocks(&rebuilt),
         overlay_blocks(whole)
     );
@@ -1102,20 +1117,11 @@ fn an_incremental_series_during_disk_writes_stores_only_the_written_blocks_and_r
     let middle = phase(w).at;
     let k = files
         .iter()
-        .position(|f| {
-            let name = f.file_name().unwrap().to_string_lossy();
-            let icount = name.rsplit('-').next().unwrap().trim_end_matches(".rws");
-            icount.parse::<u64>().unwrap() >= middle
-        })
+        .position(|f| icount(f) >= middle)
         .expect("a snapshot in the disk phase");
     for file in [&files[k], files.last().unwrap()] {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let at: u64 = name
-            .rsplit('-')
-            .next()
-            .and_then(|n| n.strip_suffix(".rws"))
-            .and_then(|n| n.parse().ok())
-            .unwrap();
+        let at = icount(file);
         let path = dir.join("restored.json");
         let restored = rewind(&restore_args(file, &path, &[]));
         let report = read_report(&path, &restored);
