@@ -3,10 +3,13 @@
 //! only), a unix socket we listen on (one client at a time), or a pair of
 //! named pipes `PATH.in` / `PATH.out` (as QEMU's `pipe:`).
 //!
-//! Reader threads turn every input source into messages on one channel; the
-//! run loop hands bytes to the guest only at round boundaries, so the
-//! instant at which input reaches the guest is chosen by the machine (and,
-//! later, recorded), never by thread timing. On a terminal, stdin is put in
+//! Reader threads turn every live input source (a terminal, a pipe, a
+//! socket) into messages on one channel; the run loop hands bytes to the
+//! guest only at round boundaries and only when the guest listens, so the
+//! instant at which input reaches the guest is chosen by the machine (and
+//! recorded), never by thread timing. A regular file on stdin is read by
+//! the run loop itself as the guest takes it: all of it is there from the
+//! start, so a run fed from a file repeats exactly without a recording. On a terminal, stdin is put in
 //! raw mode for the life of the `Consoles` (restored by `Drop`, which runs on
 //! every return path and on unwinding) and Ctrl-A starts a command, as in
 //! QEMU: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends a Ctrl-A.
@@ -139,6 +142,11 @@ struct Port {
     pending: VecDeque<u8>,
     /// No more input can come (stdin closed, or a backend without input).
     eof: bool,
+    /// Input from a regular file, read here as the guest takes it rather
+    /// than by a thread: all of it is there from the start, so when each
+    /// byte reaches the guest depends on the guest alone, and a run fed
+    /// from a file repeats without a recording.
+    file: Option<File>,
     /// Input may come at any moment from a person or another program, so an
     /// idle guest is paced in real time rather than skipped ahead.
     live: bool,
@@ -163,6 +171,8 @@ pub struct Consoles {
     /// Set by SIGTERM, SIGHUP or SIGINT: leave cleanly, restoring the terminal.
     pub interrupted: Arc<AtomicBool>,
     _raw: Option<RawMode>,
+    /// Bytes of guest output handed to the backends.
+    output_count: u64,
 }
 
 fn spawn_reader(tx: Sender<Message>, id: PortId, mut from: impl Read + Send + 'static) {
@@ -228,6 +238,14 @@ fn listen(tx: Sender<Message>, id: PortId, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Standard input, if it is a regular file (`rewind run < script.txt`).
+fn stdin_file() -> Option<File> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let file = File::from(fd);
+    file.metadata().ok()?.is_file().then_some(file)
+}
+
 /// Opens a FIFO (or file) read-write, so that opening never blocks waiting
 /// for the other end and the input never sees end-of-file.
 fn open_fifo(path: &Path, id: PortId) -> Result<File, String> {
@@ -261,6 +279,7 @@ impl Port {
         let mut port = Port {
             pending: VecDeque::new(),
             eof: true,
+            file: None,
             live: false,
             interactive: false,
             escape: false,
@@ -273,7 +292,10 @@ impl Port {
                 port.live = stdin_interactive;
                 port.interactive = stdin_interactive;
                 port.output = Output::Stdout;
-                if input || stdin_interactive {
+                if input && !stdin_interactive {
+                    port.file = stdin_file();
+                }
+                if port.file.is_none() && (input || stdin_interactive) {
                     spawn_reader(tx.clone(), id, std::io::stdin());
                 }
             }
@@ -394,6 +416,30 @@ impl Consoles {
         Self::open(serial, hvc, false)
     }
 
+    /// Consoles that drop all output and never have input, with no reader
+    /// threads and no signal handlers: for a machine driven in-process
+    /// (fuzz targets, tests).
+    pub fn none() -> Consoles {
+        let (_, rx) = mpsc::channel();
+        let null = || Port {
+            pending: VecDeque::new(),
+            eof: true,
+            file: None,
+            live: false,
+            interactive: false,
+            escape: false,
+            output: Output::Null,
+        };
+        Consoles {
+            rx,
+            serial: null(),
+            hvc: Some(null()),
+            interrupted: Arc::new(AtomicBool::new(false)),
+            _raw: None,
+            output_count: 0,
+        }
+    }
+
     fn open(serial: &Backend, hvc: Option<&Backend>, input: bool) -> Result<Consoles, String> {
         if serial == &Backend::Stdio && hvc == Some(&Backend::Stdio) {
             return Err("stdio can serve only one of --serial and --hvc".to_string());
@@ -421,6 +467,7 @@ impl Consoles {
             hvc,
             interrupted,
             _raw: raw,
+            output_count: 0,
         })
     }
 
@@ -445,6 +492,39 @@ impl Consoles {
     /// delivered.
     pub fn exhausted(&self) -> bool {
         self.ports().all(|p| p.eof && p.pending.is_empty())
+    }
+
+    /// True while some console may still produce input as time passes (a
+    /// terminal, a pipe, a socket). A file's input is all there already:
+    /// only the guest, by listening, decides when it goes on.
+    pub fn may_produce(&self) -> bool {
+        self.ports().any(|p| !p.eof && p.file.is_none())
+    }
+
+    /// Reads more of the consoles' input files, as far as the guest may
+    /// take it soon (a few KiB ahead).
+    pub fn read_files(&mut self) {
+        const AHEAD: usize = 4096;
+        for port in std::iter::once(&mut self.serial).chain(self.hvc.as_mut()) {
+            let Some(file) = &mut port.file else { continue };
+            let mut buf = [0u8; AHEAD];
+            while port.pending.len() < AHEAD {
+                match file.read(&mut buf[..AHEAD - port.pending.len()]) {
+                    Ok(0) | Err(_) => {
+                        // A read error ends the input, as end of file does.
+                        port.eof = true;
+                        port.file = None;
+                        break;
+                    }
+                    Ok(n) => port.pending.extend(&buf[..n]),
+                }
+            }
+        }
+    }
+
+    /// How many bytes of output the consoles have been handed so far.
+    pub fn output_count(&self) -> u64 {
+        self.output_count
     }
 
     pub fn has_input(&self, id: PortId) -> bool {
@@ -507,6 +587,7 @@ impl Consoles {
 
     /// Sends guest output to console `id`'s backend.
     pub fn write(&mut self, id: PortId, bytes: &[u8]) {
+        self.output_count += bytes.len() as u64;
         if let Some(p) = self.port(id) {
             p.write(bytes);
         }

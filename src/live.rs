@@ -30,6 +30,10 @@ pub struct NetPort {
     pub backlog: VecDeque<Vec<u8>>,
 }
 
+/// Guest time without output or input, once every input has ended, after
+/// which Rewind says how to end a run that the guest will not end.
+const QUIET_NOTICE_NS: u64 = 10_000_000_000;
+
 /// The host's inputs.
 pub struct LiveInputs {
     pub nets: Vec<NetPort>,
@@ -37,6 +41,45 @@ pub struct LiveInputs {
     pub entropy: Option<File>,
     /// Set by `rewind record`.
     pub recorder: Option<Recorder>,
+    /// Since when (guest ns, and the consoles' output count then) the guest
+    /// has had no input and written nothing, while no more input can come.
+    pub quiet_since: Option<(u64, u64)>,
+    /// The notice about a guest that only idles was given.
+    pub told_quiet: bool,
+}
+
+impl LiveInputs {
+    pub fn new(nets: Vec<NetPort>, entropy: Option<File>, recorder: Option<Recorder>) -> Self {
+        LiveInputs {
+            nets,
+            entropy,
+            recorder,
+            quiet_since: None,
+            told_quiet: false,
+        }
+    }
+
+    /// Every input has ended and the guest idles: once it has done only
+    /// that for a while, say how to end the run (once), rather than let the
+    /// idle clock spin on in silence.
+    fn notice_quiet(&mut self, machine: &Machine, consoles: &Consoles) {
+        let now = (machine.guest_time_ns(), consoles.output_count());
+        let since = match self.quiet_since {
+            Some(since) if since.1 == now.1 => since,
+            _ => {
+                self.quiet_since = Some(now);
+                now
+            }
+        };
+        if !self.told_quiet && now.0.saturating_sub(since.0) >= QUIET_NOTICE_NS {
+            self.told_quiet = true;
+            eprint!(
+                "\r\nrewind: every input has ended and the guest has only idled for {} s of its time; it runs on until it powers off: end the run with Ctrl-C (SIGINT){}\r\n",
+                QUIET_NOTICE_NS / 1_000_000_000,
+                if consoles.live() { " or Ctrl-A x" } else { ", or give --stop-at" }
+            );
+        }
+    }
 }
 
 impl LiveInputs {
@@ -71,6 +114,7 @@ impl Inputs for LiveInputs {
     }
 
     fn deliver(&mut self, machine: &mut Machine, consoles: &mut Consoles) -> Result<bool, Ending> {
+        consoles.read_files();
         let mut delivered = false;
         let space = machine.console_input_space();
         if space > 0 && consoles.has_input(PortId::Serial) {
@@ -127,6 +171,9 @@ impl Inputs for LiveInputs {
                 }
             }
         }
+        if delivered {
+            self.quiet_since = None;
+        }
         Ok(delivered)
     }
 
@@ -138,8 +185,16 @@ impl Inputs for LiveInputs {
         commands: &mut Vec<Command>,
     ) -> Result<(), Ending> {
         let has_nets = !self.nets.is_empty();
-        let more_can_come = !consoles.exhausted() || has_nets;
+        // Input still waiting could not be delivered (or this would not
+        // be idle time): only a source that produces more as time passes
+        // can change anything.
+        let more_can_come = consoles.may_produce() || has_nets;
         let paced = consoles.live() || has_nets;
+        if !more_can_come {
+            self.notice_quiet(machine, consoles);
+        } else {
+            self.quiet_since = None;
+        }
         if !more_can_come || (!paced && wake != u64::MAX) {
             // Nothing more can come (or it would not be paced anyway): jump
             // to the next deadline.

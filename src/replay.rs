@@ -33,51 +33,106 @@ pub struct ReplayArgs {
     pub overlay_dir: Option<PathBuf>,
 }
 
+/// A replay ready to run: the machine built (or restored), the recording
+/// checked, the events ready to stream.
+struct Prepared {
+    machine: Machine,
+    inputs: Replayer,
+    scan: Scan,
+    hvc: bool,
+    stop_at: Option<u64>,
+}
+
+impl Prepared {
+    /// The machine's disks keep their overlays in `overlay_dir`.
+    fn new(
+        recording: &Path,
+        from: Option<&Path>,
+        stop_at: Option<u64>,
+        overlay_dir: &Path,
+    ) -> Result<Prepared, CliError> {
+        // The first pass checks the whole file, so that a damaged recording
+        // is refused before anything runs; the second replays it.
+        let scan = recording::scan(recording, |_| {})?;
+        crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
+        let (mut reader, header) = recording::open(recording)?;
+        let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
+        let config = &header.config;
+        let mut machine = match from {
+            None => build_machine(config, &[], Origin::Recording, &unpacked, overlay_dir)?,
+            Some(path) => from_snapshot(path, &header, &unpacked, overlay_dir)?,
+        };
+        drop(unpacked);
+        if let Some(at) = stop_at.filter(|&at| at < machine.icount()) {
+            return Err(CliError::Message(format!(
+                "--stop-at {at} is before the snapshot the replay starts from, which was taken at instruction {}",
+                machine.icount()
+            )));
+        }
+        let stop_at = replay_stop(&scan, stop_at);
+        let inputs = Replayer::new(
+            EventStream::new(reader),
+            &mut machine,
+            header.checkpoint_every,
+        )
+        .map_err(|ending| CliError::Message(ending.message().unwrap_or_default()))?;
+        Ok(Prepared {
+            machine,
+            inputs,
+            scan,
+            hvc: config.hvc,
+            stop_at,
+        })
+    }
+
+    fn run(&mut self, consoles: &mut Consoles) -> Ending {
+        drive(
+            &mut self.machine,
+            consoles,
+            &mut self.inputs,
+            &mut Services::default(),
+            self.stop_at,
+        )
+    }
+}
+
+/// Replays `recording` (up to `stop_at`, if given) with no consoles,
+/// printing nothing: how fuzz targets and tests drive a replay in-process.
+/// Returns how it ended and the final state hash.
+pub fn replay_silently(
+    recording: &Path,
+    stop_at: Option<u64>,
+) -> Result<(Ending, [u8; 32]), CliError> {
+    let overlay_dir = std::env::temp_dir();
+    let mut prepared = Prepared::new(recording, None, stop_at, &overlay_dir)?;
+    let ending = prepared.run(&mut Consoles::none());
+    Ok((ending, prepared.machine.state_hash()))
+}
+
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     #[allow(clippy::disallowed_types)] // wall time for the report only
     let started = std::time::Instant::now();
-    // The first pass checks the whole file, so that a damaged recording is
-    // refused before anything runs; the second replays it.
-    let scan = recording::scan(&args.recording, |_| {})?;
-    crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
-    let (mut reader, header) = recording::open(&args.recording)?;
-    let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
-    let config = &header.config;
     let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
-    let mut machine = match &args.from {
-        None => build_machine(config, &[], Origin::Recording, &unpacked, &overlay_dir)?,
-        Some(path) => from_snapshot(path, &header, &unpacked, &overlay_dir)?,
+    let mut prepared = Prepared::new(
+        &args.recording,
+        args.from.as_deref(),
+        args.stop_at,
+        &overlay_dir,
+    )?;
+    let ending = {
+        let hvc = prepared.hvc.then_some(&args.hvc);
+        let mut consoles = Consoles::output_only(&args.serial, hvc).map_err(CliError::Message)?;
+        prepared.run(&mut consoles)
     };
-    drop(unpacked);
-    if let Some(at) = args.stop_at.filter(|&at| at < machine.icount()) {
-        return Err(CliError::Message(format!(
-            "--stop-at {at} is before the snapshot the replay starts from, which was taken at instruction {}",
-            machine.icount()
-        )));
-    }
-    let stop_at = replay_stop(&scan, args.stop_at);
+    let Prepared {
+        machine,
+        inputs,
+        scan,
+        ..
+    } = prepared;
     let end_hash = match &scan.end {
         Some(Event::End { state_hash, .. }) => Some(*state_hash),
         _ => None,
-    };
-    let mut inputs = match Replayer::new(
-        EventStream::new(reader),
-        &mut machine,
-        header.checkpoint_every,
-    ) {
-        Ok(inputs) => inputs,
-        Err(ending) => return Err(CliError::Message(ending.message().unwrap_or_default())),
-    };
-    let ending = {
-        let hvc = config.hvc.then_some(&args.hvc);
-        let mut consoles = Consoles::output_only(&args.serial, hvc).map_err(CliError::Message)?;
-        drive(
-            &mut machine,
-            &mut consoles,
-            &mut inputs,
-            &mut Services::default(),
-            stop_at,
-        )
     };
     let (reason, code) = ending.reason_and_code();
     // Reaching the recorded end compared the machine's hash with the

@@ -222,11 +222,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
     if let (Some(recorder), Some(snapshots)) = (&recorder, &mut services.snapshots) {
         snapshots.within_recording(recorder.header_hash());
     }
-    let inputs = LiveInputs {
-        nets,
-        entropy: open_entropy(args.entropy)?,
-        recorder,
-    };
+    let inputs = LiveInputs::new(nets, open_entropy(args.entropy)?, recorder);
     let session = Session {
         serial: &args.serial,
         hvc: args.hvc.as_ref(),
@@ -283,11 +279,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
         (None, false) => None,
     };
     let services = services(&args.snapshots, Some(config), &machine)?;
-    let inputs = LiveInputs {
-        nets,
-        entropy,
-        recorder: None,
-    };
+    let inputs = LiveInputs::new(nets, entropy, None);
     let session = Session {
         serial: &args.serial,
         hvc: hvc.as_ref(),

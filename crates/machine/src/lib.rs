@@ -33,5 +33,7 @@ pub use machine::{Machine, MachineConfig, MachineError, Round, RoundCursor, Stop
 /// 1. Rewind 0.1.0: files made before models were numbered.
 /// 2. The TLB is machine state (saved, hashed, in checkpoints); a machine
 ///    can stop inside a round, and where is state; a store into another
-///    code page no longer ends the running block.
+///    code page no longer ends the running block; the UART says when the
+///    guest listens for input; the built-in SBI follows SBI 2.0 more
+///    closely (DBCN bounds, HSM and SRST argument checks).
 pub const MODEL_VERSION: u32 = 2;

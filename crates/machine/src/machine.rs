@@ -548,9 +548,14 @@ impl Machine {
         taken
     }
 
-    /// Room in the UART's receive FIFO.
+    /// How many console bytes the UART can take now without losing them:
+    /// none while the guest is not listening (see the UART's module
+    /// comment), else the room in its receive FIFO.
     pub fn console_input_space(&self) -> usize {
-        self.board.uart.rx_space()
+        match self.board.uart.accepts_input() {
+            true => self.board.uart.rx_space(),
+            false => 0,
+        }
     }
 
     /// Takes the bytes the guest wrote to the console since the last call.

@@ -111,6 +111,7 @@ pub fn handle_call(
             return legacy(harts, caller, 0);
         }
         LEGACY_GETCHAR => {
+            board.uart.looked_for_input();
             let c = board.uart.rx.pop_front().map_or(u64::MAX, u64::from);
             return legacy(harts, caller, c);
         }
@@ -297,6 +298,7 @@ fn debug_console(board: &mut Board, fid: u64, a: &[u64; 32]) -> (i64, u64) {
         }
         // console_read(num_bytes, base_lo, base_hi)
         1 => {
+            board.uart.looked_for_input();
             let len = (num_bytes as usize).min(board.uart.rx.len());
             if len > 0 {
                 // Even an empty write_bytes counts as a store to its page.

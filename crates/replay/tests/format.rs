@@ -997,3 +997,26 @@ fn events_after_the_end_or_a_second_checkpoint_in_a_round_are_refused() {
         assert_eq!(e.offset(), Some(header_only().len() as u64));
     }
 }
+
+#[test]
+fn reseal_leaves_a_valid_recording_as_it_is_and_seals_changed_bytes() {
+    let (bytes, ends) = write(&three_frames());
+    let mut copy = bytes.clone();
+    rewind_replay::format::reseal(&mut copy);
+    assert_eq!(copy, bytes);
+    // A byte changed inside the second frame's data: damage, until resealed.
+    let at = ends[1] as usize + FRAME_PRELUDE_LEN + 3;
+    copy[at] ^= 0x04;
+    assert!(read_from(&copy[..]).is_err());
+    rewind_replay::format::reseal(&mut copy);
+    let e = read_from(&copy[..]).unwrap_err();
+    assert!(
+        matches!(e, FormatError::FrameUndecodable { offset, .. } if offset == ends[1]),
+        "{e}"
+    );
+    // Any bytes at all: no panic.
+    for len in 0..64 {
+        let mut junk: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        rewind_replay::format::reseal(&mut junk);
+    }
+}

@@ -4,6 +4,15 @@
 //! once and the transmitter is empty again. Received bytes wait in a 16-byte
 //! FIFO; the machine pushes them in at points of its choosing, which is what
 //! keeps input deterministic.
+//!
+//! A real UART loses what arrives while nobody listens: Linux resets the
+//! FIFO when its driver starts, so console input typed (or piped) during
+//! boot vanished, as it does on QEMU. This UART says when the guest is
+//! listening ([`Uart::accepts_input`]): its receiver interrupt is enabled,
+//! or it is polling (it looked at an empty receiver twice in a row, through
+//! LSR or the SBI console, with no other register between). The host holds
+//! input until then. Both conditions are guest state, so when input is
+//! delivered depends on the guest alone.
 
 use crate::state::{mismatch, Saved, StateError};
 use std::collections::VecDeque;
@@ -39,7 +48,13 @@ pub struct Uart {
     pub rx: VecDeque<u8>,
     /// Bytes the guest transmitted and nobody has taken yet.
     pub output: Vec<u8>,
+    /// Consecutive looks at an empty receiver with no other register
+    /// accessed between them (counted up to 2): the guest is polling.
+    pub empty_looks: u8,
 }
+
+/// Looks at an empty receiver that make a guest a poller.
+const POLLING: u8 = 2;
 
 impl Uart {
     pub fn new() -> Self {
@@ -59,6 +74,19 @@ impl Uart {
         FIFO_SIZE - self.rx.len()
     }
 
+    /// The guest is listening: input delivered now is not lost (see the
+    /// module comment).
+    pub fn accepts_input(&self) -> bool {
+        self.ier & IER_RDI != 0 || self.empty_looks >= POLLING
+    }
+
+    /// The guest looked for input through the SBI console: a poller too.
+    pub fn looked_for_input(&mut self) {
+        if self.rx.is_empty() {
+            self.empty_looks = POLLING;
+        }
+    }
+
     /// The interrupt line towards the PLIC.
     pub fn interrupt(&self) -> bool {
         self.interrupt_id() != IIR_NONE
@@ -76,6 +104,13 @@ impl Uart {
 
     pub fn read(&mut self, offset: u64) -> u8 {
         let dlab = self.lcr & LCR_DLAB != 0;
+        self.empty_looks = match offset {
+            5 if self.rx.is_empty() => (self.empty_looks + 1).min(POLLING),
+            // Reading what arrived, or seeing that it did, is still polling.
+            0 if !dlab => self.empty_looks,
+            5 => self.empty_looks,
+            _ => 0,
+        };
         match offset {
             0 if dlab => self.dll,
             0 => self.rx.pop_front().unwrap_or(0),
@@ -108,6 +143,7 @@ impl Uart {
 
     pub fn write(&mut self, offset: u64, value: u8) {
         let dlab = self.lcr & LCR_DLAB != 0;
+        self.empty_looks = 0;
         match offset {
             0 if dlab => self.dll = value,
             0 => {
@@ -162,5 +198,44 @@ impl Saved for Uart {
 
     fn apply(&mut self, state: Uart) {
         *self = state;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_listens_once_its_receiver_interrupt_is_on() {
+        let mut uart = Uart::new();
+        assert!(!uart.accepts_input());
+        uart.write(1, IER_RDI);
+        assert!(uart.accepts_input());
+        uart.write(1, 0);
+        assert!(!uart.accepts_input());
+    }
+
+    /// A poller looks at LSR again and again; a driver printing reads LSR
+    /// once before each byte it writes, which is not listening.
+    #[test]
+    fn two_looks_at_an_empty_receiver_in_a_row_are_polling() {
+        let mut uart = Uart::new();
+        uart.read(5);
+        assert!(!uart.accepts_input());
+        uart.write(0, b'x');
+        uart.read(5);
+        assert!(!uart.accepts_input(), "one look, then a byte written");
+        uart.read(5);
+        assert!(uart.accepts_input());
+        // Reading what arrives keeps it a poller; anything else does not.
+        uart.push_input(b'a');
+        uart.read(5);
+        uart.read(0);
+        assert!(uart.accepts_input());
+        uart.read(3);
+        assert!(!uart.accepts_input());
+        // The SBI console's reads are polling too.
+        uart.looked_for_input();
+        assert!(uart.accepts_input());
     }
 }
