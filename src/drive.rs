@@ -43,8 +43,10 @@ impl Ending {
     pub fn reason_and_code(&self) -> (&'static str, u8) {
         match self {
             Ending::Stopped(StopReason::PowerOff) => ("poweroff", 0),
-            // As QEMU's test finisher: the exit status is the guest's code.
-            Ending::Stopped(StopReason::Fail(c)) => ("fail", *c as u8),
+            // As QEMU's test finisher, the exit status is the guest's
+            // code, but a failure never exits 0: a code whose low byte is
+            // zero (256, say) exits 1.
+            Ending::Stopped(StopReason::Fail(c)) => ("fail", (*c as u8).max(1)),
             Ending::Stopped(StopReason::Deadlock) => ("deadlock", 1),
             Ending::Stopped(StopReason::FirmwareTrap { .. }) => ("firmware-trap", 1),
             Ending::Panic(_) => ("kernel-panic", 1),
@@ -238,8 +240,9 @@ struct Watches {
 
 impl Watches {
     /// Hands what the guest wrote since the last call to the consoles;
-    /// returns the panic line once a kernel panic was printed.
+    /// returns the panic line once a kernel panic is confirmed.
     fn forward(&mut self, machine: &mut Machine, consoles: &mut Consoles) -> Option<String> {
+        let now = machine.guest_time_ns();
         for id in [PortId::Serial, PortId::Hvc] {
             let (output, watch) = match id {
                 PortId::Serial => (machine.take_console_output(), &mut self.serial),
@@ -247,9 +250,10 @@ impl Watches {
             };
             if !output.is_empty() {
                 consoles.write(id, &output);
-                if watch.feed(&output) {
-                    return Some(watch.reason().unwrap_or_default().trim().to_string());
-                }
+                watch.feed(&output, now);
+            }
+            if let Some(line) = watch.panicked(now) {
+                return Some(line.to_string());
             }
         }
         None

@@ -219,7 +219,7 @@ impl Inputs for LiveInputs {
         } else {
             MAX_IDLE_WAIT
         };
-        #[allow(clippy::disallowed_types)] // pacing only; see DESIGN.md
+        #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // pacing only; see DESIGN.md
         let waiting = std::time::Instant::now();
         commands.extend(consoles.wait(until_wake.min(limit)));
         let waited = waiting.elapsed().min(until_wake);

@@ -212,6 +212,7 @@ impl Write for SparseFile {
 
 /// A new file in the temporary directory that has no name any more: it
 /// lives as long as its handles.
+#[allow(clippy::disallowed_methods)] // the process id only names a host file
 pub fn anonymous_file() -> std::io::Result<File> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = std::env::temp_dir();

@@ -154,7 +154,7 @@ impl Recorder {
             writer: Some(writer),
             checkpoints: Checkpointer::new(machine, options.checkpoint_every),
             path,
-            #[allow(clippy::disallowed_types)]
+            #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
             last_flush: std::time::Instant::now(),
             events: 0,
             error: None,
@@ -197,7 +197,7 @@ impl Recorder {
     }
 
     fn flush(&mut self) {
-        #[allow(clippy::disallowed_types)]
+        #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
         let now = std::time::Instant::now();
         self.last_flush = now;
         if let Some(writer) = &mut self.writer {

@@ -110,7 +110,7 @@ pub fn replay_silently(
 }
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
-    #[allow(clippy::disallowed_types)] // wall time for the report only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
     let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let mut prepared = Prepared::new(
@@ -156,6 +156,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
             guest_time_ns: machine.guest_time_ns(),
             wall_seconds: started.elapsed().as_secs_f64(),
             state_hash: hex(&state_hash),
+            seed: scan.header.config.seed,
             replay: Some(ReplayReport {
                 recorded_state_hash: end_hash.map(|h| hex(&h)),
                 state_hash_matches: matches,

@@ -6,7 +6,8 @@ use std::path::Path;
 
 #[derive(Serialize)]
 pub struct Report {
-    /// poweroff, fail, kernel-panic, deadlock, firmware-trap, quit, interrupted.
+    /// poweroff, fail, kernel-panic, deadlock, firmware-trap, quit,
+    /// interrupted, stop-at (and for replay: diverged, recording-cut).
     pub exit_reason: &'static str,
     /// The exit status of the `rewind` process.
     pub exit_code: u8,
@@ -18,6 +19,8 @@ pub struct Report {
     pub wall_seconds: f64,
     /// BLAKE3 hash of the whole machine state (harts, RAM, devices), in hex.
     pub state_hash: String,
+    /// The seed of every generator the guest can observe (`--seed`).
+    pub seed: u64,
     /// `rewind replay` only: how the replay compares with the recording.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayReport>,

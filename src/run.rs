@@ -88,6 +88,7 @@ fn open_disks(args: &RunArgs) -> Result<Vec<rewind_disk::Disk>, CliError> {
 
 /// Opens the --net backends; returns them with each device's MAC address.
 fn open_nets(args: &RunArgs) -> Result<(Vec<NetPort>, Vec<[u8; 6]>), CliError> {
+    let seed = args.seed;
     let mut ports = Vec::new();
     let mut macs = Vec::new();
     for (i, spec) in args.nets.iter().enumerate() {
@@ -97,17 +98,20 @@ fn open_nets(args: &RunArgs) -> Result<(Vec<NetPort>, Vec<[u8; 6]>), CliError> {
             }
             _ => default_mac(i),
         };
-        ports.push(open_net(spec, mac)?);
+        ports.push(open_net(spec, mac, seed)?);
         macs.push(mac);
     }
     Ok((ports, macs))
 }
 
-/// Opens the backend of a network device whose guest has address `mac`.
-fn open_net(spec: &NetSpec, mac: [u8; 6]) -> Result<NetPort, CliError> {
+/// Opens the backend of a network device whose guest has address `mac`;
+/// user-mode networking's generator (TCP sequence numbers the guest sees)
+/// is seeded from the machine's `seed`.
+fn open_net(spec: &NetSpec, mac: [u8; 6], seed: u64) -> Result<NetPort, CliError> {
     let backend: Box<dyn NetBackend> = match spec {
         NetSpec::User(cfg) => Box::new(UserNet::new(UserNetConfig {
             guest_mac: mac,
+            random_seed: rewind_net::UserNetConfig::default().random_seed ^ seed,
             ..cfg.clone()
         })?),
         NetSpec::Tap(name) => Box::new(Tap::open(name)?),
@@ -149,7 +153,8 @@ fn rtc_epoch(arg: Option<&str>) -> Result<u64, CliError> {
     match arg {
         None => Ok(DEFAULT_RTC_EPOCH_NS),
         Some("now") => {
-            #[allow(clippy::disallowed_types)] // configuration, recorded
+            #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+            // configuration, recorded
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(|_| CliError::Message("the host clock is before 1970".to_string()))?;
@@ -168,7 +173,7 @@ fn rtc_epoch(arg: Option<&str>) -> Result<u64, CliError> {
 }
 
 pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, CliError> {
-    #[allow(clippy::disallowed_types)] // wall time for the report only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
     let mut disks = open_disks(&args)?;
     let (nets, net_macs) = open_nets(&args)?;
@@ -182,7 +187,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
         mem_size: args.mem,
         harts: args.smp as usize,
         rtc_epoch_ns: rtc_epoch(args.rtc_epoch.as_deref())?,
-        seed: 0,
+        seed: args.seed,
         virtio: VirtioConfig {
             rng: match args.entropy {
                 Some(entropy) => Some(entropy),
@@ -237,7 +242,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
 
 /// `rewind restore`: resumes the machine of a snapshot.
 pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
-    #[allow(clippy::disallowed_types)] // wall time for the report only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
     let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let chain = crate::snapshot::open_chain(&args.snapshot)?;
@@ -262,7 +267,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
         let spec = NetSpec::parse(&net.backend).map_err(|e| {
             CliError::Message(format!("the snapshot's network device is unusable: {e}"))
         })?;
-        nets.push(open_net(&spec, net.mac)?);
+        nets.push(open_net(&spec, net.mac, config.seed)?);
     }
     let entropy = match config.entropy {
         Some(rewind_replay::EntropyRef::Host) => open_entropy(Some(Entropy::Host))?,
@@ -385,6 +390,7 @@ impl Session<'_> {
                 guest_time_ns: machine.guest_time_ns(),
                 wall_seconds: self.started.elapsed().as_secs_f64(),
                 state_hash: hex(&state_hash(&machine)),
+                seed: machine.config.seed,
                 replay: None,
             };
             report.write(path).map_err(CliError::Message)?;

@@ -210,7 +210,8 @@ impl Snapshotter {
         path: &Path,
         parent: Option<(SnapshotId, WriteMark)>,
     ) -> Result<(Written, SnapshotId), String> {
-        #[allow(clippy::disallowed_types)] // how long it took, for the user
+        #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+        // how long it took, for the user
         let started = std::time::Instant::now();
         let mut components = self.components(machine, parent.is_some())?;
         // A snapshot that does not follow another is stored on top of the

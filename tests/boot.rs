@@ -22,6 +22,10 @@
 //! are required, not optional: `./test.sh` installs them. Every run is killed
 //! after `RUN_TIMEOUT`: a hang is a failure.
 
+// A test harness runs on the host and may read its clock, environment and
+// process id; none of it reaches a machine under test.
+#![allow(clippy::disallowed_methods)]
+
 use rewind_guest::{GuestFiles, EXIT_STATUS_PREFIX, READY_MARKER};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -225,7 +229,8 @@ struct Reply {
 /// process is killed.
 fn run_with_timeout(mut command: Command, reply: Option<Reply>) -> RunOutput {
     let shown = format!("{command:?}");
-    #[allow(clippy::disallowed_types)] // host time of host processes, for messages only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    // host time of host processes, for messages only
     let started = std::time::Instant::now();
     let mut child = command
         .stdin(if reply.is_some() {

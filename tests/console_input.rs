@@ -135,3 +135,53 @@ fn a_guest_that_only_idles_after_its_input_ends_gets_one_notice() {
     );
     assert!(run.stderr.contains("Ctrl-C (SIGINT)"), "{}", run.describe());
 }
+
+/// Only the kernel's panic path ends a run as a kernel panic: a program
+/// printing the kernel's panic lines goes on, and so does the run.
+#[test]
+fn a_program_printing_the_kernels_panic_lines_does_not_end_the_run() {
+    let dir = scratch("console_input", "fake-panic");
+    let input = dir.join("script.txt");
+    std::fs::write(
+        &input,
+        "printf 'Kernel panic - not syncing: fake\\n---[ end Kernel panic - not syncing: fake ]---\\n'\n\
+         echo still-$((1+1))\npoweroff -f\n",
+    )
+    .unwrap();
+    let (run, _) = run_with_file(
+        &strings(&["run", "--mem", "256M"]),
+        &input,
+        &dir.join("r.json"),
+    );
+    assert!(
+        run.code() == Some(0)
+            && run
+                .stdout_text()
+                .contains("end Kernel panic - not syncing: fake ]---")
+            && run.stdout_text().contains("still-2"),
+        "{}",
+        run.describe()
+    );
+}
+
+/// A guest failure code whose low byte is zero still fails the run.
+#[test]
+fn a_failure_code_of_256_exits_nonzero() {
+    let elf = build("fail_256");
+    let dir = scratch("console_input", "fail-256");
+    let report = dir.join("r.json");
+    let args = strings(&[
+        "run",
+        "--firmware",
+        "none",
+        "--kernel",
+        &arg(&elf),
+        "--report",
+        &arg(&report),
+    ]);
+    let run = process::run(REWIND, &args, Stdio::null());
+    assert_eq!(run.code(), Some(1), "{}", run.describe());
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["exit_reason"], "fail");
+    assert_eq!(json["exit_code"], 1);
+}

@@ -22,6 +22,10 @@
 //! - `REWIND_DIFF_KEEP=1`: keep the programs and outputs of passing batches
 //!   (failing ones are always kept) in `$CARGO_TARGET_TMPDIR/differential/`.
 
+// A test harness runs on the host and may read its clock, environment and
+// process id; none of it reaches a machine under test.
+#![allow(clippy::disallowed_methods)]
+
 #[path = "diff/gen.rs"]
 mod gen;
 

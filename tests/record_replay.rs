@@ -104,7 +104,8 @@ fn wait_for(
     pattern: &str,
     deadline: Duration,
 ) -> Result<usize, String> {
-    #[allow(clippy::disallowed_types)] // host time of the test's own watchdog
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    // host time of the test's own watchdog
     let started = std::time::Instant::now();
     let (lock, ready) = &**shared;
     let mut out = lock.lock().expect("the stdout reader never panics");
@@ -137,7 +138,8 @@ fn wait_for(
 /// Without, stdin is empty. The run is killed after LIMIT.
 fn run(args: &[String], steps: Option<&[Step]>) -> Finished {
     let command = format!("rewind {}", args.join(" "));
-    #[allow(clippy::disallowed_types)] // host time of host processes, for messages only
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    // host time of host processes, for messages only
     let started = std::time::Instant::now();
     let mut child = Command::new(REWIND)
         .args(args)
@@ -245,7 +247,7 @@ fn type_steps(
 
 /// Waits for the child to exit, at most `limit`.
 fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    #[allow(clippy::disallowed_types)] // the watchdog's host time
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // the watchdog's host time
     let started = std::time::Instant::now();
     loop {
         if let Ok(Some(status)) = child.try_wait() {

@@ -11,7 +11,10 @@ use rewind_machine::board::{Board, RAM_BASE};
 fuzz_target!(|data: &[u8]| {
     let mut board = Board::new(64 << 10, 1, 0);
     let len = data.len().min(64 << 10);
-    board.ram.write_bytes(RAM_BASE, &data[..len]).expect("fits in RAM");
+    board
+        .ram
+        .write_bytes(RAM_BASE, &data[..len])
+        .expect("fits in RAM");
     let mut hart = Hart::new(0, RAM_BASE);
     // Let traps land somewhere deterministic inside the fuzzed image.
     hart.csr.mtvec = RAM_BASE + 0x100;

@@ -31,13 +31,17 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     }
+    #[allow(clippy::disallowed_methods)] // names a scratch file on the host
     let path = std::env::temp_dir().join(format!("rewind-fuzz-replay-{}.rwd", std::process::id()));
     std::fs::write(&path, &bytes).expect("writing the input to a temporary file");
     match rewind::replay::replay_silently(&path, Some(MAX_INSTRUCTIONS)) {
         Ok(_) => {}
         Err(e) => {
             let message = e.to_string();
-            assert!(!message.is_empty() && !message.contains('\n'), "{message:?}");
+            assert!(
+                !message.is_empty() && !message.contains('\n'),
+                "{message:?}"
+            );
         }
     }
 });

@@ -10,6 +10,10 @@
 //! The cache is `$REWIND_GUEST_TEST_CACHE`, or `rewind-guest-e2e` in the
 //! temporary directory; it is kept between runs so that only the first fetches.
 
+// A test harness runs on the host and may read its clock, environment and
+// process id; none of it reaches a machine under test.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,9 @@
 //! The user-mode backend driven by a fake guest: hand-built frames, and a smoltcp guest stack
 //! talking to it through an in-memory pipe. Every host socket is on 127.0.0.1.
 
+// A test harness runs on the host and may read its clock, environment and
+// process id; none of it reaches a machine under test.
+#![allow(clippy::disallowed_methods)]
 // Test deadlines are wall-clock time; no guest state is involved.
 #![allow(clippy::disallowed_types)]
 

@@ -66,6 +66,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // names a scratch directory
     fn reads_whole_files_of_any_size() {
         let dir = std::env::temp_dir().join(format!("rewind-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -131,6 +131,7 @@ pub use format::reseal;
 /// How many threads compression, verification and restoring use by default:
 /// the host's cores, at most four (past that, memory bandwidth is the limit).
 /// The thread count never changes a file's bytes or a restored RAM image.
+#[allow(clippy::disallowed_methods)] // the count decides speed only; see above
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }

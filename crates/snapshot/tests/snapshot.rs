@@ -1,5 +1,9 @@
 //! Round trips, chains, damage detection and determinism of snapshot files.
 
+// A test harness runs on the host and may read its clock, environment and
+// process id; none of it reaches a machine under test.
+#![allow(clippy::disallowed_methods)]
+
 use rewind_snapshot::{
     reseal, write_snapshot, ApplyOptions, Pages, Snapshot, SnapshotChain, SnapshotError,
     SnapshotId, SnapshotWriter, FORMAT_VERSION, PAGE_SIZE,

@@ -58,6 +58,10 @@ pub struct UserNetConfig {
     pub guest_mac: [u8; 6],
     /// TCP port forwards: (host port on 127.0.0.1, guest port on 10.0.2.15).
     pub host_forwards: Vec<(u16, u16)>,
+    /// Seeds the stack's generator (TCP initial sequence numbers the guest
+    /// sees). The frames are logged inputs, so any fixed seed replays; the
+    /// machine's `--seed` chooses it.
+    pub random_seed: u64,
 }
 
 impl Default for UserNetConfig {
@@ -65,6 +69,7 @@ impl Default for UserNetConfig {
         UserNetConfig {
             guest_mac: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56],
             host_forwards: Vec::new(),
+            random_seed: 0x5245_5749_4e44_4e45,
         }
     }
 }
@@ -130,9 +135,7 @@ impl UserNet {
 
         let mut queue = FrameQueue::default();
         let mut config = Config::new(HardwareAddress::Ethernet(GATEWAY_MAC));
-        // Seeds TCP initial sequence numbers. The frames are logged inputs, so a fixed seed
-        // costs nothing and makes the backend's own tests repeatable.
-        config.random_seed = 0x5245_5749_4e44_4e45;
+        config.random_seed = cfg.random_seed;
         let mut iface = Interface::new(config, &mut queue, stack_time(host.now_us()));
         iface.update_ip_addrs(|addrs| {
             for ip in [GATEWAY_IP, DNS_IP] {
