@@ -188,12 +188,15 @@ fn overlay_runs_leave_the_base_unchanged_save_the_writes_and_repeat_exactly() {
 }
 
 /// The guest writes 4 MiB to its disk, says so on hvc0 and waits there for
-/// the host, which meanwhile looks at the running Rewind's open files.
+/// the host, which meanwhile looks at the running Rewind's open files. hvc0
+/// stays open from before `written` to the answer: input that reaches a tty
+/// nobody has open is dropped.
 const OVERLAY_DIR_SCRIPT: &str = r#"#!/bin/sh
 set -e
 dd if=/dev/urandom of=/dev/vda bs=65536 count=64 oflag=direct 2>/dev/null
-echo written > /dev/hvc0
-read go < /dev/hvc0
+exec 3<> /dev/hvc0
+echo written >&3
+read go <&3
 echo "the host said $go"
 "#;
 
@@ -252,10 +255,12 @@ fn a_disk_overlay_is_a_file_without_a_name_in_the_overlay_dir() {
         .expect("starting rewind");
     let mut stdout_pipe = child.stdout.take().unwrap();
     let mut stderr_pipe = child.stderr.take().unwrap();
-    let stdout = std::thread::spawn(move || {
+    // Stdout ends when Rewind does: the watchdog waits for that.
+    let (stdout_done, stdout) = mpsc::channel();
+    std::thread::spawn(move || {
         let mut s = String::new();
         let _ = stdout_pipe.read_to_string(&mut s);
-        s
+        let _ = stdout_done.send(s);
     });
     let stderr = std::thread::spawn(move || {
         let mut s = String::new();
@@ -298,10 +303,15 @@ fn a_disk_overlay_is_a_file_without_a_name_in_the_overlay_dir() {
     } else {
         let _ = child.kill();
     }
+    let stdout = stdout.recv_timeout(LIMIT);
+    if stdout.is_err() {
+        // Not waited for yet, so the pid is still this child's.
+        let _ = child.kill();
+    }
     let status = child.wait().expect("waiting for rewind");
     let run = RunOutput {
-        status: Some(status),
-        stdout: stdout.join().unwrap_or_default(),
+        status: stdout.is_ok().then_some(status),
+        stdout: stdout.unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     };
     assert!(
