@@ -269,14 +269,9 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 impl Port {
-    fn open(
-        backend: &Backend,
-        id: PortId,
-        tx: &Sender<Message>,
-        stdin_interactive: bool,
-        input: bool,
-    ) -> Result<Port, String> {
-        let mut port = Port {
+    /// A port that has no input and drops its output (`none`).
+    fn closed() -> Port {
+        Port {
             pending: VecDeque::new(),
             eof: true,
             file: None,
@@ -284,7 +279,17 @@ impl Port {
             interactive: false,
             escape: false,
             output: Output::Null,
-        };
+        }
+    }
+
+    fn open(
+        backend: &Backend,
+        id: PortId,
+        tx: &Sender<Message>,
+        stdin_interactive: bool,
+        input: bool,
+    ) -> Result<Port, String> {
+        let mut port = Port::closed();
         match backend {
             Backend::Null => {}
             Backend::Stdio => {
@@ -421,19 +426,10 @@ impl Consoles {
     /// (fuzz targets, tests).
     pub fn none() -> Consoles {
         let (_, rx) = mpsc::channel();
-        let null = || Port {
-            pending: VecDeque::new(),
-            eof: true,
-            file: None,
-            live: false,
-            interactive: false,
-            escape: false,
-            output: Output::Null,
-        };
         Consoles {
             rx,
-            serial: null(),
-            hvc: Some(null()),
+            serial: Port::closed(),
+            hvc: Some(Port::closed()),
             interrupted: Arc::new(AtomicBool::new(false)),
             _raw: None,
             output_count: 0,

@@ -7,7 +7,7 @@ use crate::packed::Unpacked;
 use crate::CliError;
 use rewind_machine::loader::parse_kernel;
 use rewind_machine::{Firmware, KernelImage};
-use rewind_replay::{FirmwareRef, ImageRef};
+use rewind_replay::{FirmwareRef, ImageRef, RecordedConfig};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -219,14 +219,12 @@ pub fn checked_image(
 /// is elsewhere: a file missing or different at its recorded path is then
 /// looked for in this host's cache (fetched if needed).
 pub fn from_recording(
-    firmware: &FirmwareRef,
-    kernel: &ImageRef,
-    initrd: Option<&ImageRef>,
-    bootargs: &str,
-    default_guest: bool,
+    config: &RecordedConfig,
     origin: Origin,
     unpacked: &Unpacked,
 ) -> Result<BootFiles, CliError> {
+    let (firmware, kernel, initrd) = (&config.firmware, &config.kernel, config.initrd.as_ref());
+    let (bootargs, default_guest) = (&config.bootargs, config.default_guest);
     // Read and hashed side by side: reading tens of MiB into fresh memory
     // is a good part of restoring a snapshot, and the files are independent.
     let binary_firmware = match firmware {

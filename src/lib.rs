@@ -73,6 +73,16 @@ pub struct PackArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Where to stop a run (run, record, replay and restore).
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct StopArgs {
+    /// Stop once the harts have retired ICOUNT instructions in all (the
+    /// count --snapshot-at and --report use), right after the one that
+    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
+    #[arg(long, value_name = "ICOUNT")]
+    pub stop_at: Option<u64>,
+}
+
 /// When to take snapshots and how programs drive the run.
 #[derive(clap::Args, Clone, Default)]
 pub struct SnapshotArgs {
@@ -127,11 +137,8 @@ pub struct RestoreArgs {
     /// Where the disks' overlays are kept (as for run) [default: $TMPDIR].
     #[arg(long, value_name = "DIR")]
     pub overlay_dir: Option<PathBuf>,
-    /// Stop once the harts have retired ICOUNT instructions in all (the
-    /// count --snapshot-at and --report use), right after the one that
-    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
-    #[arg(long, value_name = "ICOUNT")]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub stop: StopArgs,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
 }
@@ -173,11 +180,8 @@ pub struct ReplayCli {
     /// Where the disks' overlays are kept (as for run) [default: $TMPDIR].
     #[arg(long, value_name = "DIR")]
     pub overlay_dir: Option<PathBuf>,
-    /// Stop once the harts have retired ICOUNT instructions in all (the
-    /// count --snapshot-at and --report use), right after the one that
-    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
-    #[arg(long, value_name = "ICOUNT")]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub stop: StopArgs,
 }
 
 #[derive(clap::Args)]
@@ -266,11 +270,8 @@ pub struct RunArgs {
     /// same forms as --serial).
     #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
     pub hvc: Option<console::Backend>,
-    /// Stop once the harts have retired ICOUNT instructions in all (the
-    /// count --snapshot-at and --report use), right after the one that
-    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
-    #[arg(long, value_name = "ICOUNT")]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub stop: StopArgs,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
 }
@@ -344,7 +345,7 @@ pub fn main() -> ExitCode {
             report: args.report,
             serial: args.serial,
             hvc: args.hvc,
-            stop_at: args.stop_at,
+            stop_at: args.stop.stop_at,
             overlay_dir: args.overlay_dir,
         }),
         Command::Inspect(args) => inspect::inspect(&args.recording),

@@ -252,15 +252,7 @@ impl ToPack {
         unpacked: &Unpacked,
     ) -> Result<ToPack, CliError> {
         let mut to_pack = ToPack { images: Vec::new() };
-        let boot = images::from_recording(
-            &config.firmware,
-            &config.kernel,
-            config.initrd.as_ref(),
-            &config.bootargs,
-            config.default_guest,
-            origin,
-            unpacked,
-        )?;
+        let boot = images::from_recording(config, origin, unpacked)?;
         let mut files: Vec<Arc<[u8]>> = Vec::new();
         if let (FirmwareRef::Binary(_), Some(firmware)) = (&config.firmware, &boot.firmware) {
             files.push(firmware.bytes.clone());

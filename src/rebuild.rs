@@ -67,15 +67,7 @@ pub fn build_machine(
     overlay_dir: &Path,
 ) -> Result<Machine, CliError> {
     check_config(config, origin)?;
-    let boot = images::from_recording(
-        &config.firmware,
-        &config.kernel,
-        config.initrd.as_ref(),
-        &config.bootargs,
-        config.default_guest,
-        origin,
-        unpacked,
-    )?;
+    let boot = images::from_recording(config, origin, unpacked)?;
     let mut disks: Vec<Box<dyn BlockBackend>> = Vec::new();
     for (n, recorded) in config.disks.iter().enumerate() {
         let mut disk = open_disk(n, recorded, origin, unpacked, overlay_dir)?;

@@ -233,7 +233,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
         hvc: args.hvc.as_ref(),
         report: args.report.as_deref(),
         started,
-        stop_at: args.stop_at,
+        stop_at: args.stop.stop_at,
     };
     session.run(machine, inputs, services, |machine| {
         save_disks(machine, &args)
@@ -253,7 +253,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     std::thread::spawn(move || drop(chain));
     let config = restored.config;
     let machine = restored.machine;
-    if let Some(at) = args.stop_at.filter(|&at| at < machine.icount()) {
+    if let Some(at) = args.stop.stop_at.filter(|&at| at < machine.icount()) {
         return Err(CliError::Message(format!(
             "--stop-at {at} is before the snapshot, which was taken at instruction {}",
             machine.icount()
@@ -290,7 +290,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
         hvc: hvc.as_ref(),
         report: args.report.as_deref(),
         started,
-        stop_at: args.stop_at,
+        stop_at: args.stop.stop_at,
     };
     session.run(machine, inputs, services, |_| None)
 }

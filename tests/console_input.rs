@@ -8,36 +8,18 @@
 //! idles once its input has ended gets one notice on stderr.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
+#[path = "common/exact.rs"]
+mod exact;
 #[path = "common/process.rs"]
 mod process;
+use exact::build;
 use process::{path_arg as arg, scratch, Finished, REWIND};
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
-}
-
-/// Builds tests/exact/<name>.S into an ELF file in this suite's directory.
-fn build(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let elf = scratch("console_input", &format!("build-{name}")).join(format!("{name}.elf"));
-    let output = Command::new("riscv64-linux-gnu-gcc")
-        .args(["-march=rv64gc", "-mabi=lp64d", "-nostdlib", "-nostartfiles"])
-        .args(["-static", "-Wl,--build-id=none", "-T"])
-        .arg(root.join("asm").join("link.ld"))
-        .arg(root.join("exact").join(format!("{name}.S")))
-        .arg("-o")
-        .arg(&elf)
-        .output()
-        .expect("running riscv64-linux-gnu-gcc (./test.sh installs it)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elf
 }
 
 /// Runs `rewind ARGS --report FILE` with stdin from `input` (a file), and

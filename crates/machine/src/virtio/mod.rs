@@ -89,11 +89,18 @@ pub struct QueueCtx<'a> {
     pub queues: &'a mut [Queue],
     /// VIRTIO_F_INDIRECT_DESC was negotiated.
     pub indirect: bool,
+    /// The features the driver accepted.
+    pub features: u64,
     /// Set when a used buffer must interrupt the driver.
     pub interrupt: bool,
 }
 
 impl QueueCtx<'_> {
+    /// The driver accepted feature `feature` (a bit mask).
+    pub fn negotiated(&self, feature: u64) -> bool {
+        self.features & feature != 0
+    }
+
     /// The next available chain of queue `q`; `None` if there is none or
     /// the queue does not exist or is not ready.
     pub fn pop(&mut self, q: usize) -> Result<Option<Chain>, QueueError> {
@@ -166,7 +173,8 @@ impl Device {
         let specific = match self {
             Device::Blk(b) => b.features(),
             Device::Net(n) => n.features(),
-            Device::Console(_) | Device::Rng(_) => 0,
+            Device::Console(_) => console::F_MULTIPORT,
+            Device::Rng(_) => 0,
         };
         F_VERSION_1 | F_INDIRECT_DESC | specific
     }
@@ -176,7 +184,12 @@ impl Device {
         match self {
             Device::Blk(_) => vec![blk::QUEUE_SIZE],
             Device::Net(_) => vec![net::QUEUE_SIZE; 2],
-            Device::Console(_) => vec![console::QUEUE_SIZE; 2],
+            Device::Console(_) => vec![
+                console::QUEUE_SIZE,
+                console::QUEUE_SIZE,
+                console::CONTROL_QUEUE_SIZE,
+                console::CONTROL_QUEUE_SIZE,
+            ],
             Device::Rng(_) => vec![rng::QUEUE_SIZE],
         }
     }
@@ -188,6 +201,15 @@ impl Device {
             Device::Net(n) => n.config(),
             Device::Console(c) => c.config(),
             Device::Rng(_) => Vec::new(),
+        }
+    }
+
+    /// A device reset (by the driver, or of the machine): the device
+    /// forgets what the driver set up, but keeps its backend and what waits
+    /// for the host.
+    pub fn reset(&mut self) {
+        if let Device::Console(c) = self {
+            c.reset();
         }
     }
 

@@ -38,6 +38,12 @@ impl Driver {
     /// A driver that set the device up (all offered features accepted),
     /// with queue sizes `sizes` (default: 16).
     fn with_sizes(device: Device, sizes: Option<Vec<u16>>) -> Driver {
+        Self::set_up(device, sizes, u64::MAX)
+    }
+
+    /// A driver that set the device up accepting only the offered features
+    /// in `accepted`, with queue sizes `sizes` (default: 16).
+    fn set_up(device: Device, sizes: Option<Vec<u16>>, accepted: u64) -> Driver {
         let queues = device.queue_sizes().len();
         let sizes = sizes.unwrap_or(vec![16; queues]);
         let mut d = Driver {
@@ -48,7 +54,7 @@ impl Driver {
             sizes: sizes.clone(),
         };
         d.w(STATUS, (STATUS_ACKNOWLEDGE | STATUS_DRIVER) as u64);
-        let features = d.features();
+        let features = d.features() & accepted;
         d.w(DRIVER_FEATURES_SEL, 0);
         d.w(DRIVER_FEATURES, features & 0xffff_ffff);
         d.w(DRIVER_FEATURES_SEL, 1);
@@ -631,9 +637,19 @@ fn net_transmits_frames_without_the_header_and_receives_with_it() {
     assert!(d.t.take_warnings()[0].starts_with("virtio-net 0 "));
 }
 
+/// A console driver that did not accept MULTIPORT (so the device has no
+/// control queues and cannot know when the driver is ready).
+fn single_port_console() -> Driver {
+    Driver::set_up(
+        Device::Console(console::Console::default()),
+        None,
+        !console::F_MULTIPORT,
+    )
+}
+
 #[test]
-fn console_output_and_input_pass_through_buffers() {
-    let mut d = Driver::new(Device::Console(console::Console::default()));
+fn console_without_multiport_passes_output_and_input_through_buffers() {
+    let mut d = single_port_console();
     d.put(DATA, b"hello ");
     d.put(DATA + 0x100, b"hvc0\n");
     d.add(console::TX, &[(DATA, 6, false)]);
@@ -647,6 +663,123 @@ fn console_output_and_input_pass_through_buffers() {
     assert_eq!(d.get(DATA + 0x1000, 2), b"ab");
     assert_eq!(d.get(DATA + 0x2000, 4), b"cdef");
     assert_eq!(d.used(console::RX, 1), (1, 4));
+}
+
+/// Sends control message (port 0, `event`, `value`) to the console from a
+/// buffer at `at`.
+fn console_control(d: &mut Driver, at: u64, event: u16, value: u16) {
+    let mut message = 0u32.to_le_bytes().to_vec();
+    message.extend_from_slice(&event.to_le_bytes());
+    message.extend_from_slice(&value.to_le_bytes());
+    d.put(at, &message);
+    d.add(console::CONTROL_TX, &[(at, 8, false)]);
+    d.notify(console::CONTROL_TX);
+}
+
+/// The control messages the console wrote into its control receive buffers
+/// `first..` (each 64 bytes from CONTROL_IN), as (port, event, value).
+fn console_messages(d: &Driver, first: u16) -> Vec<(u32, u16, u16)> {
+    (first..d.used_idx(console::CONTROL_RX))
+        .map(|i| {
+            let (head, len) = d.used(console::CONTROL_RX, i);
+            assert_eq!(len, 8);
+            let m = d.get(CONTROL_IN + 64 * head as u64, 8);
+            (
+                u32::from_le_bytes(m[..4].try_into().unwrap()),
+                u16::from_le_bytes(m[4..6].try_into().unwrap()),
+                u16::from_le_bytes(m[6..].try_into().unwrap()),
+            )
+        })
+        .collect()
+}
+
+const CONTROL_IN: u64 = DATA + 0x8000;
+
+/// Linux's driver offers receive buffers before it has set up port 0 and
+/// frees, unread, what arrives in them then; it keeps input for a reader of
+/// /dev/hvc0 only once the port is a console and open. So with MULTIPORT the
+/// device holds input (it stays with the host) until the driver has opened
+/// port 0, which the driver says with a control message.
+#[test]
+fn console_holds_input_until_the_driver_opens_port_0() {
+    let mut d = Driver::new(Device::Console(console::Console::default()));
+    assert_ne!(d.features() & console::F_MULTIPORT, 0);
+    // max_nr_ports (config offset 4) is 1.
+    assert_eq!(d.t.read(CONFIG + 4, 4), Some(1));
+    d.add(console::RX, &[(DATA, 64, true)]);
+    assert_eq!(d.t.push_hvc_input(&mut d.ram, b"early"), 0);
+
+    // A control message waits for a control receive buffer.
+    console_control(&mut d, DATA + 0x100, console::DEVICE_READY, 1);
+    assert_eq!(d.used_idx(console::CONTROL_TX), 1);
+    assert_eq!(d.used_idx(console::CONTROL_RX), 0);
+    for i in 0..4 {
+        d.add(console::CONTROL_RX, &[(CONTROL_IN + 64 * i, 64, true)]);
+    }
+    d.notify(console::CONTROL_RX);
+    assert_eq!(console_messages(&d, 0), [(0, console::DEVICE_ADD, 0)]);
+    assert_eq!(d.t.push_hvc_input(&mut d.ram, b"early"), 0);
+
+    // The driver added the port: it is a console, the host side is open.
+    console_control(&mut d, DATA + 0x200, console::PORT_READY, 1);
+    assert_eq!(
+        console_messages(&d, 1),
+        [(0, console::CONSOLE_PORT, 1), (0, console::PORT_OPEN, 1)]
+    );
+    assert_eq!(d.t.push_hvc_input(&mut d.ram, b"early"), 0);
+    assert_eq!(d.used_idx(console::RX), 0, "nothing was written");
+
+    // The driver opened the port: input flows.
+    console_control(&mut d, DATA + 0x300, console::PORT_OPEN, 1);
+    assert_eq!(d.t.push_hvc_input(&mut d.ram, b"early"), 5);
+    assert_eq!(d.used(console::RX, 0), (0, 5));
+    assert_eq!(d.get(DATA, 5), b"early");
+
+    // The driver closed it again: input waits again.
+    console_control(&mut d, DATA + 0x400, console::PORT_OPEN, 0);
+    d.add(console::RX, &[(DATA + 0x500, 64, true)]);
+    assert_eq!(d.t.push_hvc_input(&mut d.ram, b"late"), 0);
+
+    // A device reset forgets that the port was open and what was to be sent.
+    console_control(&mut d, DATA + 0x600, console::PORT_OPEN, 1);
+    console_control(&mut d, DATA + 0x700, console::DEVICE_READY, 1);
+    console_control(&mut d, DATA + 0x800, console::DEVICE_READY, 1);
+    assert!(console_state(&d).guest_open);
+    assert_eq!(console_state(&d).control.len(), 1, "no buffer for it");
+    d.w(STATUS, 0);
+    assert!(!console_state(&d).guest_open);
+    assert!(console_state(&d).control.is_empty());
+}
+
+fn console_state(d: &Driver) -> &console::Console {
+    match &d.t.slots[0].device {
+        Device::Console(c) => c,
+        _ => panic!("not a console"),
+    }
+}
+
+#[test]
+fn console_control_messages_from_a_broken_driver_do_no_harm() {
+    let mut d = Driver::new(Device::Console(console::Console::default()));
+    // Too short to be a message, or about another port: ignored.
+    d.put(DATA, &[6, 0, 0, 0, 6, 0, 1, 0]);
+    d.add(console::CONTROL_TX, &[(DATA + 4, 4, false)]);
+    d.add(console::CONTROL_TX, &[(DATA, 8, false)]);
+    d.notify(console::CONTROL_TX);
+    assert_eq!(d.used_idx(console::CONTROL_TX), 2);
+    assert!(!d.broken());
+    d.add(console::RX, &[(DATA + 0x100, 64, true)]);
+    assert_eq!(d.t.push_hvc_input(&mut d.ram, b"x"), 0);
+    // Many messages and no buffer to answer in: the backlog is bounded.
+    for i in 0..40 {
+        console_control(&mut d, DATA + 0x200 + 8 * (i % 8), console::DEVICE_READY, 1);
+    }
+    assert_eq!(console_state(&d).control.len(), 16);
+    // A control receive buffer that cannot hold a message breaks the device.
+    d.add(console::CONTROL_RX, &[(CONTROL_IN, 4, true)]);
+    d.notify(console::CONTROL_RX);
+    assert!(d.broken());
+    assert!(d.t.take_warnings()[0].starts_with("virtio-console (hvc0) "));
 }
 
 #[test]
