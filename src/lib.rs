@@ -10,6 +10,7 @@ pub mod drive;
 pub mod images;
 pub mod inspect;
 pub mod live;
+pub mod overlay_dir;
 pub mod pack;
 pub mod packed;
 pub mod panic_watch;
@@ -133,6 +134,9 @@ pub struct RestoreArgs {
     /// hvc0's backend, if the machine has hvc0 (as for run) [default: none].
     #[arg(long, value_name = "BACKEND", value_parser = console::Backend::parse)]
     pub hvc: Option<console::Backend>,
+    /// Where the disks' overlays are kept (as for run) [default: $TMPDIR].
+    #[arg(long, value_name = "DIR")]
+    pub overlay_dir: Option<PathBuf>,
     #[command(flatten)]
     pub stop: StopArgs,
     #[command(flatten)]
@@ -173,6 +177,9 @@ pub struct ReplayCli {
     /// `file:PATH`.
     #[arg(long, value_name = "BACKEND", default_value = "none", value_parser = console::Backend::parse)]
     pub hvc: console::Backend,
+    /// Where the disks' overlays are kept (as for run) [default: $TMPDIR].
+    #[arg(long, value_name = "DIR")]
+    pub overlay_dir: Option<PathBuf>,
     #[command(flatten)]
     pub stop: StopArgs,
 }
@@ -214,11 +221,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "now|SECONDS")]
     pub rtc_epoch: Option<String>,
     /// A disk image (raw or qcow2) for a virtio-blk device; repeatable, the
-    /// first is /dev/vda. The guest's writes go to a copy-on-write overlay in
-    /// memory and the image is never changed, unless `persist` (raw images
-    /// only) writes into the image; `ro` refuses writes.
+    /// first is /dev/vda. The guest's writes go to a copy-on-write overlay (a
+    /// sparse file in --overlay-dir) and the image is never changed, unless
+    /// `persist` (raw images only) writes into the image; `ro` refuses
+    /// writes.
     #[arg(long = "disk", value_name = "PATH[,ro][,persist]", value_parser = parse_disk)]
     pub disks: Vec<rewind_disk::DiskSpec>,
+    /// Where the disks' overlays (the guest's writes) are kept: one sparse
+    /// file per disk, without a name, so it is gone when Rewind exits,
+    /// however it exits; --save-overlay keeps a copy [default: $TMPDIR, or
+    /// /tmp].
+    #[arg(long, value_name = "DIR")]
+    pub overlay_dir: Option<PathBuf>,
     /// At exit, save the overlay (the guest's writes) of disk N (counting
     /// --disk options from 0) to FILE; repeatable.
     #[arg(long = "save-overlay", value_name = "N:FILE", value_parser = parse_disk_file)]
@@ -332,6 +346,7 @@ pub fn main() -> ExitCode {
             serial: args.serial,
             hvc: args.hvc,
             stop_at: args.stop.stop_at,
+            overlay_dir: args.overlay_dir,
         }),
         Command::Inspect(args) => inspect::inspect(&args.recording),
         Command::Restore(args) => run::restore(args),

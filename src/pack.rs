@@ -108,7 +108,9 @@ fn pack_snapshot(input: &Path, output: &Path) -> Result<ToPack, CliError> {
             input.display()
         )));
     }
-    let mut restored = crate::snapshot::restore(&chain, &Unpacked::default())?;
+    // The restored disks' overlays are only read back into the packed copy.
+    let overlay_dir = std::env::temp_dir();
+    let mut restored = crate::snapshot::restore(&chain, &Unpacked::default(), &overlay_dir)?;
     drop(chain);
     let to_pack = ToPack::gather(&restored.config, Origin::Snapshot, &Unpacked::default())?;
     let mut snapshots = crate::snapshot::Snapshotter::new(

@@ -270,7 +270,9 @@ impl ToPack {
             to_pack.add(&mut &bytes[..])?;
         }
         for (n, recorded) in config.disks.iter().enumerate() {
-            let disk = crate::rebuild::open_disk(n, recorded, origin, unpacked)?;
+            // Only read: its (empty) overlay may live in the default place.
+            let overlay_dir = std::env::temp_dir();
+            let disk = crate::rebuild::open_disk(n, recorded, origin, unpacked, &overlay_dir)?;
             to_pack.add(&mut DiskContent { disk, at: 0 })?;
         }
         Ok(to_pack)

@@ -45,29 +45,50 @@ pub fn check_config(config: &RecordedConfig, origin: Origin) -> Result<(), CliEr
     Ok(())
 }
 
+/// A disk's overlay as a snapshot chain holds it: whole, as the last
+/// snapshot that holds it whole saved it, then the blocks each later one
+/// changed, in order; each with the file it is in.
+#[derive(Clone, Debug)]
+pub struct SavedOverlay<'a> {
+    pub whole: (&'a Path, &'a [u8]),
+    pub changes: Vec<(&'a Path, &'a [u8])>,
+}
+
 /// The machine of a recording or snapshot, from files checked against its
-/// hashes; disk `n` starts from the saved overlay `overlays(n)` if any. A
-/// snapshot's machine starts with RAM all zero, since the snapshot replaces
-/// it: loading the boot images would be work undone at once.
-pub fn build_machine<'a>(
+/// hashes; disk `n` starts from the saved overlay `overlays[n]` if any, and
+/// keeps its overlay in `overlay_dir`. A snapshot's machine starts with RAM
+/// all zero, since the snapshot replaces it: loading the boot images would
+/// be work undone at once.
+pub fn build_machine(
     config: &RecordedConfig,
-    overlays: &dyn Fn(usize) -> Option<&'a [u8]>,
+    overlays: &[Option<SavedOverlay<'_>>],
     origin: Origin,
     unpacked: &Unpacked,
+    overlay_dir: &Path,
 ) -> Result<Machine, CliError> {
     check_config(config, origin)?;
     let boot = images::from_recording(config, origin, unpacked)?;
     let mut disks: Vec<Box<dyn BlockBackend>> = Vec::new();
     for (n, recorded) in config.disks.iter().enumerate() {
-        let mut disk = open_disk(n, recorded, origin, unpacked)?;
-        let started_from = match &recorded.overlay {
-            Some(r) => Some(images::checked_image("overlay", r, origin, unpacked)?.bytes),
-            None => None,
-        };
-        if let Some(mut overlay) = overlays(n).or(started_from.as_deref()) {
-            let len = overlay.len() as u64;
-            disk.read_overlay(&mut overlay, len, Path::new("the snapshot"))
-                .map_err(|e| CliError::Message(format!("disk {n}: {e}")))?;
+        let mut disk = open_disk(n, recorded, origin, unpacked, overlay_dir)?;
+        let failed = |e: rewind_disk::DiskError| CliError::Message(format!("disk {n}: {e}"));
+        match overlays.get(n).and_then(Option::as_ref) {
+            Some(saved) => {
+                let (file, whole) = saved.whole;
+                disk.read_overlay(&mut &whole[..], whole.len() as u64, file)
+                    .map_err(failed)?;
+                for &(file, changes) in &saved.changes {
+                    disk.apply_overlay_changes(&mut &changes[..], changes.len() as u64, file)
+                        .map_err(failed)?;
+                }
+            }
+            None => {
+                if let Some(r) = &recorded.overlay {
+                    let bytes = images::checked_image("overlay", r, origin, unpacked)?.bytes;
+                    disk.read_overlay(&mut &bytes[..], bytes.len() as u64, Path::new(&r.path))
+                        .map_err(failed)?;
+                }
+            }
         }
         disks.push(Box::new(DiskBackend(disk)));
     }
@@ -92,14 +113,15 @@ pub fn build_machine<'a>(
     })
 }
 
-/// Opens disk `n` of a recording or snapshot over a fresh overlay (a replay
-/// never writes into an image), checking that its base is the one
-/// recorded. A base packed inside the file is used as it is.
+/// Opens disk `n` of a recording or snapshot over a fresh overlay in
+/// `overlay_dir` (a replay never writes into an image), checking that its
+/// base is the one recorded. A base packed inside the file is used as it is.
 pub fn open_disk(
     n: usize,
     recorded: &rewind_replay::DiskRef,
     origin: Origin,
     unpacked: &Unpacked,
+    overlay_dir: &Path,
 ) -> Result<rewind_disk::Disk, CliError> {
     let noun = origin.noun();
     let cannot = |e: &dyn std::fmt::Display| {
@@ -114,7 +136,8 @@ pub fn open_disk(
             let file = file.map_err(|e| cannot(&e))?;
             let source = rewind_disk::FileSource::new(&path, file).map_err(|e| cannot(&e))?;
             let image = rewind_disk::Image::raw(&path, Box::new(source));
-            rewind_disk::Disk::from_image(image, recorded.read_only)
+            rewind_disk::Disk::from_image_in(image, recorded.read_only, overlay_dir)
+                .map_err(|e| cannot(&e))?
         }
         None => {
             let spec = rewind_disk::DiskSpec {
@@ -122,7 +145,7 @@ pub fn open_disk(
                 read_only: recorded.read_only,
                 persist: false,
             };
-            rewind_disk::Disk::open(&spec).map_err(|e| cannot(&e))?
+            rewind_disk::Disk::open_in(&spec, overlay_dir).map_err(|e| cannot(&e))?
         }
     };
     if disk.size() != recorded.size

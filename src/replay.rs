@@ -29,6 +29,8 @@ pub struct ReplayArgs {
     pub hvc: Backend,
     /// `--stop-at`.
     pub stop_at: Option<u64>,
+    /// `--overlay-dir`.
+    pub overlay_dir: Option<PathBuf>,
 }
 
 /// A replay ready to run: the machine built (or restored), the recording
@@ -42,10 +44,12 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// The machine's disks keep their overlays in `overlay_dir`.
     fn new(
         recording: &Path,
         from: Option<&Path>,
         stop_at: Option<u64>,
+        overlay_dir: &Path,
     ) -> Result<Prepared, CliError> {
         // The first pass checks the whole file, so that a damaged recording
         // is refused before anything runs; the second replays it.
@@ -55,8 +59,8 @@ impl Prepared {
         let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
         let config = &header.config;
         let mut machine = match from {
-            None => build_machine(config, &|_| None, Origin::Recording, &unpacked)?,
-            Some(path) => from_snapshot(path, &header, &unpacked)?,
+            None => build_machine(config, &[], Origin::Recording, &unpacked, overlay_dir)?,
+            Some(path) => from_snapshot(path, &header, &unpacked, overlay_dir)?,
         };
         drop(unpacked);
         if let Some(at) = stop_at.filter(|&at| at < machine.icount()) {
@@ -99,7 +103,8 @@ pub fn replay_silently(
     recording: &Path,
     stop_at: Option<u64>,
 ) -> Result<(Ending, [u8; 32]), CliError> {
-    let mut prepared = Prepared::new(recording, None, stop_at)?;
+    let overlay_dir = std::env::temp_dir();
+    let mut prepared = Prepared::new(recording, None, stop_at, &overlay_dir)?;
     let ending = prepared.run(&mut Consoles::none());
     Ok((ending, prepared.machine.state_hash()))
 }
@@ -107,7 +112,13 @@ pub fn replay_silently(
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
-    let mut prepared = Prepared::new(&args.recording, args.from.as_deref(), args.stop_at)?;
+    let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
+    let mut prepared = Prepared::new(
+        &args.recording,
+        args.from.as_deref(),
+        args.stop_at,
+        &overlay_dir,
+    )?;
     let ending = {
         let hvc = prepared.hvc.then_some(&args.hvc);
         let mut consoles = Consoles::output_only(&args.serial, hvc).map_err(CliError::Message)?;
@@ -202,10 +213,16 @@ fn replay_stop(scan: &Scan, asked: Option<u64>) -> Option<u64> {
 }
 
 /// The machine of a snapshot taken during this recording. Files the
-/// recording carries serve the snapshot too.
-fn from_snapshot(path: &Path, header: &Header, unpacked: &Unpacked) -> Result<Machine, CliError> {
+/// recording carries serve the snapshot too; its disks keep their overlays
+/// in `overlay_dir`.
+fn from_snapshot(
+    path: &Path,
+    header: &Header,
+    unpacked: &Unpacked,
+    overlay_dir: &Path,
+) -> Result<Machine, CliError> {
     let chain = crate::snapshot::open_chain(path)?;
-    let restored = crate::snapshot::restore(&chain, unpacked)?;
+    let restored = crate::snapshot::restore(&chain, unpacked, overlay_dir)?;
     let recording = crate::snapshot::header_hash(header);
     match &restored.recording {
         Some(position) if position.header_blake3 == recording => Ok(restored.machine),

@@ -75,9 +75,10 @@ fn open_disks(args: &RunArgs) -> Result<Vec<rewind_disk::Disk>, CliError> {
             )));
         }
     }
+    let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let mut disks = Vec::new();
     for spec in &args.disks {
-        disks.push(rewind_disk::Disk::open(spec)?);
+        disks.push(rewind_disk::Disk::open_in(spec, &overlay_dir)?);
     }
     for (n, file) in &args.load_overlays {
         disks[*n].load_overlay(file)?;
@@ -243,8 +244,10 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
 pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
+    let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let chain = crate::snapshot::open_chain(&args.snapshot)?;
-    let restored = crate::snapshot::restore(&chain, &crate::packed::Unpacked::default())?;
+    let restored =
+        crate::snapshot::restore(&chain, &crate::packed::Unpacked::default(), &overlay_dir)?;
     // Unmapping tens of MiB of file contents takes milliseconds; the
     // machine need not wait for it.
     std::thread::spawn(move || drop(chain));

@@ -5,10 +5,11 @@
 //! beside it, under names starting with `host:`, what a new process needs to
 //! rebuild the same machine: the configuration with the content hashes of
 //! its boot files and disks (`host:config`), each disk's overlay
-//! (`host:disk N`), and, when the run is being recorded, the position in the
-//! recording (`host:recording`). Restoring builds a fresh machine from the
-//! configuration (checking every file against its hash, as replay does) and
-//! then overwrites its state, RAM and overlays.
+//! (`host:disk N`, or `host:disk-changes N`: see below), and, when the run
+//! is being recorded, the position in the recording (`host:recording`).
+//! Restoring builds a fresh machine from the configuration (checking every
+//! file against its hash, as replay does) and then overwrites its state, RAM
+//! and overlays.
 //!
 //! RAM is stored on top of the machine's power-on RAM: the boot images as
 //! loaded, which a restore rebuilds from the same (hash-checked) files. A
@@ -23,10 +24,20 @@
 //! holds only the pages written since the one before (from RAM's write
 //! history, not by comparing memory) and names it as its parent. Other
 //! snapshots (`--snapshot-at`, Ctrl-A s, the control socket) stand alone.
+//!
+//! Disks follow the same rule. A snapshot that follows no other holds each
+//! disk's whole overlay as `host:disk N`, in the format of a saved overlay
+//! (rewind_disk::overlay); a later one of a series holds only the blocks
+//! written since the one before, in the same format, as
+//! `host:disk-changes N` (from the disk's record of written blocks, which
+//! the series takes at each snapshot). A restore starts each disk from the
+//! last snapshot of the chain that holds it whole and applies the changes
+//! of the ones after it, in order. Snapshots made before incremental disks
+//! hold every disk whole in every snapshot, and restore the same way.
 
 use crate::images::Origin;
 use crate::packed::{image_component, ToPack, Unpacked, PACKED_LIST};
-use crate::rebuild::{build_machine, check_config};
+use crate::rebuild::{build_machine, check_config, SavedOverlay};
 use crate::run::image_disk;
 use crate::CliError;
 use rewind_hart::WriteMark;
@@ -49,8 +60,15 @@ const RECORDING: &str = "host:recording";
 /// id (`Machine::power_on_id`), which is also the snapshot's parent.
 const POWER_ON: &str = "host:power-on";
 
+/// Disk `n`'s whole overlay.
 fn disk_component(n: usize) -> String {
     format!("host:disk {n}")
+}
+
+/// The blocks of disk `n` written since the snapshot's parent: a new name,
+/// so that no reader takes them for the whole overlay.
+fn disk_changes_component(n: usize) -> String {
+    format!("host:disk-changes {n}")
 }
 
 /// When to take snapshots, from the options.
@@ -175,6 +193,14 @@ impl Snapshotter {
         let (written, id) = self.write(machine, path, parent)?;
         let mark = machine.board.ram.mark();
         self.series_parent = Some((id, mark));
+        // The next snapshot of the series stores the disk blocks written
+        // from now on. Taken only once this one is written, so that after a
+        // failure they would still be stored by the next.
+        for n in 0..self.config.disks.len() {
+            if let Some(disk) = image_disk(machine, n) {
+                disk.take_written_blocks();
+            }
+        }
         Ok(written)
     }
 
@@ -187,7 +213,7 @@ impl Snapshotter {
         #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
         // how long it took, for the user
         let started = std::time::Instant::now();
-        let mut components = self.components(machine)?;
+        let mut components = self.components(machine, parent.is_some())?;
         // A snapshot that does not follow another is stored on top of the
         // machine's power-on RAM, which a restore rebuilds from the boot
         // files it checks anyway: pages not written since power-on (zero,
@@ -240,7 +266,13 @@ impl Snapshotter {
         ))
     }
 
-    fn components(&self, machine: &mut Machine) -> Result<Vec<(String, Vec<u8>)>, String> {
+    /// The components of a snapshot; an `incremental` one holds the disk
+    /// blocks written since its parent instead of whole overlays.
+    fn components(
+        &self,
+        machine: &mut Machine,
+        incremental: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, String> {
         let mut parts = machine.save_state();
         parts.push((
             WRITER.to_string(),
@@ -268,9 +300,17 @@ impl Snapshotter {
             if let Some(disk) = image_disk(machine, n) {
                 if disk.overlay().is_some() {
                     let mut bytes = Vec::new();
-                    disk.write_overlay(&mut bytes, Path::new("the snapshot"))
-                        .map_err(|e| format!("cannot save disk {n}'s overlay: {e}"))?;
-                    parts.push((disk_component(n), bytes));
+                    let name = Path::new("the snapshot");
+                    let (component, saved) = if incremental {
+                        (
+                            disk_changes_component(n),
+                            disk.write_overlay_changes(&mut bytes, name),
+                        )
+                    } else {
+                        (disk_component(n), disk.write_overlay(&mut bytes, name))
+                    };
+                    saved.map_err(|e| format!("cannot save disk {n}'s overlay: {e}"))?;
+                    parts.push((component, bytes));
                 }
             }
         }
@@ -384,6 +424,35 @@ fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, CliError> {
     Ok(ram)
 }
 
+/// Each disk's overlay as `chain` holds it (see the top of this file).
+fn saved_overlays(
+    chain: &SnapshotChain,
+    disks: usize,
+) -> Result<Vec<Option<SavedOverlay<'_>>>, CliError> {
+    let mut saved: Vec<Option<SavedOverlay<'_>>> = vec![None; disks];
+    for snapshot in chain.snapshots() {
+        let file = snapshot.file();
+        for (n, disk) in saved.iter_mut().enumerate() {
+            if let Some(whole) = snapshot.component(&disk_component(n)) {
+                *disk = Some(SavedOverlay {
+                    whole: (file, whole),
+                    changes: Vec::new(),
+                });
+            }
+            if let Some(changes) = snapshot.component(&disk_changes_component(n)) {
+                let Some(disk) = disk else {
+                    return Err(CliError::Message(format!(
+                        "{}: it holds the blocks of disk {n} written since its parent, but no snapshot before it holds the whole disk",
+                        file.display()
+                    )));
+                };
+                disk.changes.push((file, changes));
+            }
+        }
+    }
+    Ok(saved)
+}
+
 /// Refuses a snapshot made by another machine model, naming the Rewind
 /// that made it, before any of its state is decoded.
 fn check_snapshot_model(head: &Snapshot) -> Result<(), CliError> {
@@ -401,8 +470,13 @@ fn check_snapshot_model(head: &Snapshot) -> Result<(), CliError> {
 
 /// Rebuilds the machine of a snapshot chain. The files it names come from
 /// inside it if it is packed, else from `files` (those a recording carries,
-/// for `replay --from`), else from the host.
-pub fn restore(chain: &SnapshotChain, files: &Unpacked) -> Result<Restored, CliError> {
+/// for `replay --from`), else from the host; its disks keep their overlays
+/// in `overlay_dir`.
+pub fn restore(
+    chain: &SnapshotChain,
+    files: &Unpacked,
+    overlay_dir: &Path,
+) -> Result<Restored, CliError> {
     let head = chain.head();
     check_snapshot_model(head)?;
     let file = head.file().display().to_string();
@@ -423,7 +497,7 @@ pub fn restore(chain: &SnapshotChain, files: &Unpacked) -> Result<Restored, CliE
             config.mem_size
         )));
     }
-    let overlays = |n: usize| head.component(&disk_component(n));
+    let overlays = saved_overlays(chain, config.disks.len())?;
     // The pages are unpacked into RAM of their own while another thread
     // reads and checks the boot files and builds the machine; the two are
     // independent, and each is about half of a restore. The machine is
@@ -435,7 +509,7 @@ pub fn restore(chain: &SnapshotChain, files: &Unpacked) -> Result<Restored, CliE
     let base = chain.snapshots()[0].parent();
     let (built, ram) = std::thread::scope(|s| {
         let built = s.spawn(|| {
-            let machine = build_machine(&config, &overlays, Origin::Snapshot, files)?;
+            let machine = build_machine(&config, &overlays, Origin::Snapshot, files, overlay_dir)?;
             let power_on = base.map(|_| SnapshotId(machine.power_on_id()));
             Ok::<_, CliError>((machine, power_on))
         });
@@ -487,4 +561,77 @@ pub fn restore(chain: &SnapshotChain, files: &Unpacked) -> Result<Restored, CliE
         config,
         recording,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain of snapshots of one page of RAM holding these components,
+    /// each snapshot incremental to the one before.
+    fn chain(components: &[&[(String, &[u8])]]) -> SnapshotChain {
+        let ram = vec![1u8; 4096];
+        let mut snapshots: Vec<Snapshot> = Vec::new();
+        for (k, parts) in components.iter().enumerate() {
+            let pages = match snapshots.last() {
+                None => Pages::All,
+                Some(parent) => Pages::Dirty {
+                    parent: parent.id(),
+                    pages: &[0],
+                },
+            };
+            let mut bytes = Vec::new();
+            SnapshotWriter::new()
+                .write(&mut bytes, parts, &ram, pages)
+                .unwrap();
+            snapshots.push(Snapshot::from_bytes(bytes, format!("s{k}.rws")).unwrap());
+        }
+        SnapshotChain::new(snapshots).unwrap()
+    }
+
+    /// What `saved_overlays` made of disk 0, by the bytes of each part.
+    fn parts(saved: &[Option<SavedOverlay<'_>>]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+        let disk = saved[0].as_ref()?;
+        Some((
+            disk.whole.1.to_vec(),
+            disk.changes.iter().map(|(_, b)| b.to_vec()).collect(),
+        ))
+    }
+
+    #[test]
+    fn a_disk_starts_from_its_last_whole_overlay_and_takes_the_later_changes_in_order() {
+        let (whole, changes) = (disk_component(0), disk_changes_component(0));
+        let c = chain(&[
+            &[(whole.clone(), b"A")],
+            &[(changes.clone(), b"c1")],
+            &[(changes.clone(), b"c2")],
+        ]);
+        let saved = saved_overlays(&c, 1).unwrap();
+        assert_eq!(
+            parts(&saved),
+            Some((b"A".to_vec(), vec![b"c1".to_vec(), b"c2".to_vec()]))
+        );
+        // Snapshots from before incremental disks hold the whole overlay in
+        // every link: the last one is the disk.
+        let c = chain(&[&[(whole.clone(), b"A")], &[(whole.clone(), b"B")]]);
+        assert_eq!(
+            parts(&saved_overlays(&c, 1).unwrap()),
+            Some((b"B".to_vec(), vec![]))
+        );
+        // No overlay saved at all: the disk starts as configured.
+        let c = chain(&[&[], &[]]);
+        assert_eq!(parts(&saved_overlays(&c, 1).unwrap()), None);
+    }
+
+    #[test]
+    fn changes_to_a_disk_no_snapshot_holds_whole_are_one_sentence() {
+        let c = chain(&[&[], &[(disk_changes_component(0), b"c1")]]);
+        let Err(e) = saved_overlays(&c, 1) else {
+            panic!("changes without a whole overlay were accepted");
+        };
+        assert_eq!(
+            e.to_string(),
+            "s1.rws: it holds the blocks of disk 0 written since its parent, but no snapshot before it holds the whole disk"
+        );
+    }
 }

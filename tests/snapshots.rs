@@ -22,7 +22,9 @@
 //! 2. restoring a snapshot and snapshotting again before running gives the
 //!    same bytes;
 //! 3. an incremental series restores from its middle and its end, and a
-//!    missing link is named;
+//!    missing link is named; a series taken while the guest writes its disk
+//!    stores in each incremental snapshot only the disk blocks written since
+//!    the one before, and its chain rebuilds the whole overlay exactly;
 //! 4. damaged, truncated, foreign and well-sealed-but-wrong files, and
 //!    changed boot files or disks, are refused with one `rewind: ` sentence;
 //! 5. the control socket's status, pause, snapshot, resume and quit.
@@ -993,6 +995,141 @@ fn an_incremental_chain_restores_to_the_uninterrupted_end_and_a_missing_link_is_
             line.contains(&missing) && line.contains("parent"),
             "the message does not name the missing parent {missing}: {line}"
         );
+    }
+}
+
+/// The blocks an overlay file (a snapshot's `host:disk N` or
+/// `host:disk-changes N`) holds: its header is 64 bytes, each block 8 + 4096,
+/// its checksum 32.
+fn overlay_blocks(component: &[u8]) -> usize {
+    (component.len() - 64 - 32) / (8 + 4096)
+}
+
+#[test]
+fn an_incremental_series_during_disk_writes_stores_only_the_written_blocks_and_restores() {
+    use rewind_snapshot::Snapshot;
+    let w = Workload::Disk;
+    let r = reference(w);
+    let every = r.at(1, 40);
+    let dir = scratch("disk-chain");
+    let series = dir.join("series");
+    let path = dir.join("report.json");
+    let extra = strings(&[
+        "--snapshot-every",
+        &every.to_string(),
+        "--snapshot-dir",
+        &arg(&series),
+    ]);
+    let run = rewind(&run_args(w, &extra, &path));
+    let report = read_report(&path, &run);
+    expect_same_as_reference(r, &run, &report, "the run taking a snapshot series");
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&series)
+        .expect("reading the snapshot directory")
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 39, "a snapshot every {every}: {files:?}");
+    let icount = |file: &Path| -> u64 {
+        let name = file.file_name().unwrap().to_string_lossy();
+        name.rsplit('-')
+            .next()
+            .and_then(|n| n.strip_suffix(".rws"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not snap-N-ICOUNT.rws"))
+    };
+
+    // A full snapshot, from another run, where the 35th of the series was
+    // taken (in the disk phase, about 87% of the way): the whole overlay
+    // there, to which the chain's must be equal.
+    let full = dir.join("full.rws");
+    let at = icount(&files[34]);
+    let extra = strings(&[
+        "--snapshot-at",
+        &at.to_string(),
+        "--snapshot-out",
+        &arg(&full),
+        "--stop-at",
+        &(at + 1).to_string(),
+    ]);
+    let stopped = rewind(&run_args(w, &extra, &dir.join("full.json")));
+    expect_announced(&stopped, "full", &full);
+
+    // Rebuild the overlay link by link, as a restore does: the first holds
+    // the whole overlay, each later one only the blocks written since the
+    // one before.
+    let spec = rewind_disk::DiskSpec {
+        path: disk_image().to_owned(),
+        read_only: false,
+        persist: false,
+    };
+    let mut disk = rewind_disk::Disk::open(&spec).expect("opening the disk image");
+    let mut changed = Vec::new();
+    for (k, file) in files.iter().take(35).enumerate() {
+        let snap = Snapshot::open(file).unwrap_or_else(|e| panic!("{e}"));
+        let (whole, changes) = (
+            snap.component("host:disk 0"),
+            snap.component("host:disk-changes 0"),
+        );
+        match (k, whole, changes) {
+            (0, Some(whole), None) => disk
+                .read_overlay(&mut &whole[..], whole.len() as u64, file)
+                .unwrap_or_else(|e| panic!("{e}")),
+            (1.., None, Some(changes)) => {
+                changed.push(overlay_blocks(changes));
+                disk.apply_overlay_changes(&mut &changes[..], changes.len() as u64, file)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+            _ => panic!(
+                "{}: the first snapshot of a series holds the whole disk (host:disk 0), \
+                 a later one the blocks written since (host:disk-changes 0); it has {:?}",
+                file.display(),
+                snap.components().map(|(n, _)| n).collect::<Vec<_>>()
+            ),
+        }
+    }
+    let mut rebuilt = Vec::new();
+    disk.write_overlay(&mut rebuilt, Path::new("rebuilt"))
+        .unwrap();
+    let whole = Snapshot::open(&full).unwrap_or_else(|e| panic!("{e}"));
+    let whole = whole
+        .component("host:disk 0")
+        .expect("a full snapshot holds the whole disk");
+    assert!(
+        rebuilt == whole,
+        "the overlay rebuilt from the first 35 snapshots of the series ({} blocks) is not the one \
+         the full snapshot at the same instruction ({at}) holds ({} blocks)",
+        overlay_blocks(&rebuilt),
+        overlay_blocks(whole)
+    );
+    // The 35th link holds what was written in its fortieth of the run, far
+    // less than the whole overlay (the guest writes about 8 MiB in the
+    // disk phase, the last third of the run), and so is its file.
+    let (link, overlay) = (*changed.last().unwrap(), overlay_blocks(whole));
+    let file_len = std::fs::metadata(&files[34]).unwrap().len();
+    eprintln!("disk blocks per link: {changed:?}; the whole overlay: {overlay} blocks");
+    assert!(
+        link > 0 && link * 4 < overlay && file_len < whole.len() as u64 / 2,
+        "{} holds {link} disk blocks in {file_len} bytes; the whole overlay is {overlay} \
+         blocks, {} bytes (blocks per link: {changed:?})",
+        files[34].display(),
+        whole.len()
+    );
+
+    // Restored from a link in the middle of the disk phase (the guest then
+    // writes more and reads everything back) and from the last.
+    let middle = phase(w).at;
+    let k = files
+        .iter()
+        .position(|f| icount(f) >= middle)
+        .expect("a snapshot in the disk phase");
+    for file in [&files[k], files.last().unwrap()] {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let at = icount(file);
+        let path = dir.join("restored.json");
+        let restored = rewind(&restore_args(file, &path, &[]));
+        let report = read_report(&path, &restored);
+        expect_finishes_like(r, &restored, &report, at, &format!("restored from {name}"));
     }
 }
 

@@ -10,16 +10,19 @@
 //! - hvc0 output reaches its backend, virtio-rng gives bytes, and two runs
 //!   give the same bytes and the same state hash;
 //! - through user-mode networking the guest fetches a page with busybox
-//!   `wget` from an HTTP server this test runs on the host's loopback.
+//!   `wget` from an HTTP server this test runs on the host's loopback;
+//! - an overlay lives in `--overlay-dir` as a file without a name while the
+//!   guest writes its disk, and a missing `--overlay-dir` is one sentence.
 
 #[path = "virtio/common.rs"]
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// A Linux boot and script take well under a minute; this is for a loaded host.
@@ -181,6 +184,191 @@ fn overlay_runs_leave_the_base_unchanged_save_the_writes_and_repeat_exactly() {
     assert_eq!(
         results[0], results[1],
         "two identical runs differ (rng bytes, state hash)"
+    );
+}
+
+/// The guest writes 4 MiB to its disk, says so on hvc0 and waits there for
+/// the host, which meanwhile looks at the running Rewind's open files. hvc0
+/// stays open from before `written` to the answer: input that reaches a tty
+/// nobody has open is dropped.
+const OVERLAY_DIR_SCRIPT: &str = r#"#!/bin/sh
+set -e
+dd if=/dev/urandom of=/dev/vda bs=65536 count=64 oflag=direct 2>/dev/null
+exec 3<> /dev/hvc0
+echo written >&3
+read go <&3
+echo "the host said $go"
+"#;
+
+/// The files process `pid` has open in `dir`, and the bytes of host storage
+/// each occupies (`/proc/PID/fd/N` reaches a file even without a name).
+fn open_files_in(pid: u32, dir: &Path) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("listing the run's open files")
+        .filter_map(|e| {
+            let fd = e.ok()?.path();
+            let target = std::fs::read_link(&fd).ok()?;
+            target
+                .starts_with(dir)
+                .then(|| std::fs::metadata(&fd).map_or(0, |m| m.blocks() * 512))
+        })
+        .collect()
+}
+
+#[test]
+fn a_disk_overlay_is_a_file_without_a_name_in_the_overlay_dir() {
+    let dir = scratch("linux_overlay_dir");
+    let overlays = dir.join("overlays");
+    std::fs::create_dir_all(&overlays).unwrap();
+    let overlays = overlays.canonicalize().unwrap();
+    let vda = dir.join("vda.img");
+    std::fs::File::create(&vda)
+        .and_then(|f| f.set_len(16 << 20))
+        .unwrap();
+    let vda_before = file_hash(&vda);
+    let hvc = dir.join("hvc");
+    for end in ["in", "out"] {
+        let fifo = dir.join(format!("hvc.{end}"));
+        let made = Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("running mkfifo");
+        assert!(made.success(), "mkfifo {} failed", fifo.display());
+    }
+    let mut args = vec!["run".to_string()];
+    args.extend(linux_args(&dir, OVERLAY_DIR_SCRIPT));
+    args.extend([
+        "--disk".into(),
+        vda.display().to_string(),
+        "--overlay-dir".into(),
+        overlays.display().to_string(),
+        "--hvc".into(),
+        format!("pipe:{}", hvc.display()),
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting rewind");
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    // Stdout ends when Rewind does: the watchdog waits for that.
+    let (stdout_done, stdout) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout_pipe.read_to_string(&mut s);
+        let _ = stdout_done.send(s);
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s);
+        s
+    });
+    // hvc0's output, line by line; it ends when Rewind does.
+    let (lines_tx, lines) = mpsc::channel();
+    let out_fifo = dir.join("hvc.out");
+    std::thread::spawn(move || {
+        let Ok(out) = std::fs::File::open(out_fifo) else {
+            return;
+        };
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let said_written = loop {
+        match lines.recv_timeout(LIMIT) {
+            Ok(line) if line.trim() == "written" => break true,
+            Ok(_) => continue,
+            Err(_) => break false,
+        }
+    };
+    let mut open = Vec::new();
+    let mut left_in_dir = Vec::new();
+    if said_written {
+        open = open_files_in(child.id(), &overlays);
+        left_in_dir = std::fs::read_dir(&overlays)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("hvc.in"))
+            .and_then(|mut input| input.write_all(b"go\n"))
+            .expect("answering the guest on hvc0");
+    } else {
+        let _ = child.kill();
+    }
+    let stdout = stdout.recv_timeout(LIMIT);
+    if stdout.is_err() {
+        // Not waited for yet, so the pid is still this child's.
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("waiting for rewind");
+    let run = RunOutput {
+        status: stdout.is_ok().then_some(status),
+        stdout: stdout.unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert!(
+        said_written,
+        "the guest never said `written` on hvc0; {}",
+        run.describe()
+    );
+    assert_eq!(
+        open.len(),
+        1,
+        "Rewind should have one file open in {} (its overlay), has {open:?}; {}",
+        overlays.display(),
+        run.describe()
+    );
+    assert!(
+        open[0] >= 4 << 20,
+        "the overlay file holds {} bytes, less than the 4 MiB the guest wrote",
+        open[0]
+    );
+    assert!(
+        left_in_dir.is_empty(),
+        "the overlay file has a name: {left_in_dir:?}"
+    );
+    expect_script_passed(&run, "the --overlay-dir script");
+    assert!(
+        run.stdout.contains("the host said go"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(std::fs::read_dir(&overlays).unwrap().count(), 0);
+    assert_eq!(file_hash(&vda), vda_before, "the base image is unchanged");
+
+    // A directory that is not there: one sentence, before the guest runs.
+    let missing = dir.join("no-such-dir");
+    let mut args = linux_args(&dir, OVERLAY_DIR_SCRIPT);
+    args.extend([
+        "--disk".into(),
+        vda.display().to_string(),
+        "--overlay-dir".into(),
+        missing.display().to_string(),
+    ]);
+    let run = run_rewind(&args, LIMIT);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        run.code() == Some(1)
+            && lines
+                == [format!(
+                    "rewind: cannot keep disk overlays in --overlay-dir {}: No such file or directory (os error 2)",
+                    missing.display()
+                )]
+            && run.stdout.is_empty(),
+        "{}",
+        run.describe()
     );
 }
 

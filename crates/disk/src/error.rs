@@ -90,6 +90,27 @@ pub enum DiskError {
     #[error("{} has no overlay to save or load: it was opened with `persist`, so writes go straight to the image", .path.display())]
     NoOverlay { path: PathBuf },
 
+    /// The host file that holds a disk's overlay cannot be created (a
+    /// missing or unwritable overlay directory).
+    #[error("cannot create the overlay of {} in {}: {source}", .disk.display(), .dir.display())]
+    OverlayCreate {
+        dir: PathBuf,
+        disk: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The host failed a read or write of an overlay's file (a full disk,
+    /// an I/O error).
+    #[error("cannot {op} the overlay file in {} at offset {offset:#x}: {source}", .dir.display())]
+    OverlayIo {
+        dir: PathBuf,
+        op: &'static str,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+
     /// A saved overlay file that is truncated, corrupted or hostile.
     #[error("overlay file {} is damaged: {what} (at offset {offset:#x})", .path.display())]
     OverlayDamaged {

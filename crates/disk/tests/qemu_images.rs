@@ -809,7 +809,8 @@ fn mutated_images_give_errors_never_panics() {
             else {
                 continue;
             };
-            let mut disk = Disk::from_image(image, false);
+            let mut disk =
+                Disk::from_image(image, false).expect("an overlay in the temporary directory");
             let size = disk.size().min(1 << 20);
             let mut buf = vec![0u8; size as usize];
             let _ = disk.read_at(0, &mut buf);
