@@ -210,29 +210,10 @@ impl Write for SparseFile {
     }
 }
 
-/// A new file in the temporary directory that has no name any more: it
-/// lives as long as its handles.
-#[allow(clippy::disallowed_methods)] // the process id only names a host file
+/// A new file in the temporary directory that has no name (so nothing is
+/// left behind however Rewind exits): it lives as long as its handles.
 pub fn anonymous_file() -> std::io::Result<File> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let dir = std::env::temp_dir();
-    loop {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir.join(format!("rewind-{}-{n}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&path)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    tempfile::tempfile()
 }
 
 /// The files a configuration names, each stored once: what `record
