@@ -1,10 +1,12 @@
 //! The control socket (`--control PATH`): programs drive a running machine
 //! with one JSON object per line, and get one JSON object per line back.
 //!
-//!     {"cmd": "status"}                      -> {"ok": true, "state": "running", "icount": ..., ...}
-//!     {"cmd": "pause"} / {"cmd": "resume"}   -> {"ok": true}
-//!     {"cmd": "snapshot", "path": "FILE"}    -> {"ok": true, "path": "FILE", "bytes": ..., "ms": ...}
-//!     {"cmd": "quit"}                        -> {"ok": true}
+//! ```text
+//! {"cmd": "status"}                      -> {"ok": true, "state": "running", "icount": ..., ...}
+//! {"cmd": "pause"} / {"cmd": "resume"}   -> {"ok": true}
+//! {"cmd": "snapshot", "path": "FILE"}    -> {"ok": true, "path": "FILE", "bytes": ..., "ms": ...}
+//! {"cmd": "quit"}                        -> {"ok": true}
+//! ```
 //!
 //! A thread per client reads requests and hands each to the run loop, which
 //! answers it at its next round boundary: like console input, a request takes

@@ -6,9 +6,11 @@
 //! prints, strictly in the kernel's format, each on a line of its own
 //! (after an optional printk timestamp `[    1.234567] `):
 //!
-//!     Kernel panic - not syncing: REASON
-//!     ... (the backtrace and the rest of the report)
-//!     ---[ end Kernel panic - not syncing: REASON ]---
+//! ```text
+//! Kernel panic - not syncing: REASON
+//! ... (the backtrace and the rest of the report)
+//! ---[ end Kernel panic - not syncing: REASON ]---
+//! ```
 //!
 //! and then for the silence that follows it (the kernel prints nothing more
 //! while it spins): only once the guest has printed nothing else for

@@ -720,12 +720,16 @@ fn check_report_fields(run: &RewindRun, harts: usize) {
             "exit_reason",
             "guest_time_ns",
             "instructions_retired",
+            "seed",
             "state_hash",
             "wall_seconds"
         ],
         "report fields\n{}",
         run.describe()
     );
+    if report["seed"] != 0 {
+        fail("seed is not the default, 0");
+    }
     if report["exit_reason"] != "poweroff" {
         fail("exit_reason is not \"poweroff\"");
     }
