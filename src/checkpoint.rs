@@ -1,4 +1,4 @@
-//! State checkpoints of a recording: taken every N instructions while
+//! State checkpoints of a recording: taken every N steps (positions) while
 //! recording, taken again at the same positions while replaying, and
 //! compared, so that a replay that goes astray stops at the first checkpoint
 //! where it differs and names what differs.
@@ -12,7 +12,7 @@ use rewind_hart::{ArchState, WriteMark};
 use rewind_machine::Machine;
 use rewind_replay::Checkpoint;
 
-/// Instructions (summed over harts) between checkpoints unless told.
+/// Steps (positions) between checkpoints unless told.
 pub const DEFAULT_EVERY: u64 = 500_000_000;
 
 /// A 64-bit digest: the first eight bytes of BLAKE3.
@@ -61,7 +61,7 @@ impl Checkpointer {
         let every = every.max(1);
         Checkpointer {
             every,
-            next_at: machine.icount().saturating_add(every),
+            next_at: machine.position().saturating_add(every),
             page_hashes,
             mark,
         }
@@ -69,12 +69,12 @@ impl Checkpointer {
 
     /// True when the machine has run far enough for the next checkpoint.
     pub fn due(&self, machine: &Machine) -> bool {
-        machine.icount() >= self.next_at
+        machine.position() >= self.next_at
     }
 
     /// The machine's checkpoint now.
     pub fn take(&mut self, machine: &mut Machine) -> Taken {
-        let icount = machine.icount();
+        let icount = machine.position();
         self.next_at = (icount / self.every + 1).saturating_mul(self.every);
         let ram = &mut machine.board.ram;
         let written = ram.written_since(self.mark);

@@ -34,8 +34,11 @@ pub enum Ending {
     RecordingCut,
     /// Rewind could not go on (e.g. a snapshot could not be written).
     Failed(String),
-    /// The harts retired the instructions `--stop-at` asked for.
+    /// The machine reached the position `--stop-at` asked for.
     StopAt,
+    /// A debugger's breakpoint or watchpoint stopped a hart inside a
+    /// round; driving the machine again goes on from there.
+    Debug,
 }
 
 impl Ending {
@@ -56,6 +59,7 @@ impl Ending {
             Ending::RecordingCut => ("recording-cut", 0),
             Ending::Failed(_) => ("failed", 1),
             Ending::StopAt => ("stop-at", 0),
+            Ending::Debug => ("debug", 0),
         }
     }
 
@@ -157,7 +161,7 @@ impl Services {
                     Request::Status => json!({
                         "ok": true,
                         "state": if self.paused { "paused" } else { "running" },
-                        "icount": machine.icount(),
+                        "icount": machine.position(),
                         "guest_ns": machine.guest_time_ns(),
                         "rounds": machine.rounds,
                         "instructions_retired": machine.instret(),
@@ -177,7 +181,7 @@ impl Services {
                                 "path": w.path,
                                 "bytes": w.bytes,
                                 "ms": w.millis,
-                                "icount": machine.icount(),
+                                "icount": machine.position(),
                             }),
                             Err(e) => control::error(e),
                         },
@@ -290,19 +294,21 @@ pub fn drive(
         let round = loop {
             let pause = [stop_at, services.pause_at()].into_iter().flatten().min();
             let round = machine.run_round_until(pause);
+            if let Round::Debug { .. } = round {
+                // The guest's output so far, then the debugger's turn.
+                watches.forward(machine, consoles);
+                return Ending::Debug;
+            }
             if round != Round::Paused {
                 break round;
             }
-            // Exactly at an instruction count someone asked for: inside a
-            // round, or at this boundary if the machine was there already.
-            let phase = match machine.inside_round() {
-                true => EndPhase::InsideRound,
-                false => EndPhase::AfterInput,
-            };
+            // Exactly at a position someone asked for, which is always
+            // inside a round (just before a step).
+            let phase = EndPhase::InsideRound;
             if let Some(line) = watches.forward(machine, consoles) {
                 return inputs.finish(machine, phase, Ending::Panic(line));
             }
-            if stop_at.is_some_and(|at| machine.icount() >= at) {
+            if stop_at.is_some_and(|at| machine.position() >= at) {
                 return inputs.finish(machine, phase, Ending::StopAt);
             }
             if let Err(ending) = services.paused(machine) {

@@ -151,7 +151,7 @@ fn describe(
     describe_config(&mut out, &h.config);
     println!("packed      {}", packed_line(&h.packed));
     println!(
-        "length      {icount} instructions, {:.3} s of guest time{}",
+        "length      {icount} steps, {:.3} s of guest time{}",
         guest_ns as f64 / 1e9,
         if scan.end.is_some() {
             ""
@@ -165,7 +165,7 @@ fn describe(
         }) => println!("ended       {reason}; state hash {}", hex(state_hash)),
         _ => println!("ended       (no end: the recording was cut short)"),
     }
-    println!("checkpoints every {} instructions", h.checkpoint_every);
+    println!("checkpoints every {} steps", h.checkpoint_every);
     println!("events");
     for (kind, (count, bytes)) in kinds {
         if *bytes > 0 {

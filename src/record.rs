@@ -1,5 +1,5 @@
 //! `rewind record`: a run whose configuration and inputs are written to a
-//! recording as the run goes, with a state checkpoint every N instructions.
+//! recording as the run goes, with a state checkpoint every N steps.
 //!
 //! Frames are written at every checkpoint and at least once a second of host
 //! time, so a recording cut short by a crash or SIGKILL loses at most the
@@ -172,7 +172,7 @@ impl Recorder {
     pub fn position(&self, machine: &Machine) -> Position {
         Position {
             round: machine.rounds,
-            icount: machine.icount(),
+            icount: machine.position(),
         }
     }
 
@@ -255,7 +255,7 @@ impl Recorder {
         let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         let icount = self.end.as_ref().map_or(0, |(at, _)| at.icount);
         let summary = format!(
-            "recorded {icount} instructions and {} events in {} ({size} bytes)",
+            "recorded {icount} steps and {} events in {} ({size} bytes)",
             self.events,
             self.path.display()
         );

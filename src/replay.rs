@@ -63,10 +63,10 @@ impl Prepared {
             Some(path) => from_snapshot(path, &header, &unpacked, overlay_dir)?,
         };
         drop(unpacked);
-        if let Some(at) = stop_at.filter(|&at| at < machine.icount()) {
+        if let Some(at) = stop_at.filter(|&at| at < machine.position()) {
             return Err(CliError::Message(format!(
-                "--stop-at {at} is before the snapshot the replay starts from, which was taken at instruction {}",
-                machine.icount()
+                "--stop-at {at} is before the snapshot the replay starts from, which was taken at position {}",
+                machine.position()
             )));
         }
         let stop_at = replay_stop(&scan, stop_at);
@@ -152,6 +152,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         let report = Report {
             exit_reason: reason,
             exit_code: code,
+            position: machine.position(),
             instructions_retired: machine.instret(),
             guest_time_ns: machine.guest_time_ns(),
             wall_seconds: started.elapsed().as_secs_f64(),
@@ -166,17 +167,15 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         };
         report.write(path).map_err(CliError::Message)?;
     }
-    let icount = machine.icount();
+    let icount = machine.position();
     let verified = inputs.verified;
     let hash = hex(&state_hash);
     if inputs.reached_end {
         eprintln!(
-            "\nrewind: replayed {icount} instructions to the recorded end ({reason}), {verified} checkpoints verified; state hash {hash} matches the recording"
+            "\nrewind: replayed to position {icount}, the recorded end ({reason}), {verified} checkpoints verified; state hash {hash} matches the recording"
         );
     } else if ending == Ending::StopAt {
-        eprintln!(
-            "\nrewind: stopped after {icount} instructions, as --stop-at asked; state hash {hash}"
-        );
+        eprintln!("\nrewind: stopped at position {icount}, as --stop-at asked; state hash {hash}");
     } else if ending == Ending::RecordingCut {
         if let Some(offset) = scan.truncated_at {
             eprintln!(
@@ -185,7 +184,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
             );
         }
         eprintln!(
-            "rewind: replayed the recording's complete part: {icount} instructions, {verified} checkpoints verified; state hash {hash}"
+            "rewind: replayed the recording's complete part, to position {icount}, {verified} checkpoints verified; state hash {hash}"
         );
     } else if let Some(message) = ending.message() {
         eprintln!("\nrewind: {message}");
@@ -201,7 +200,7 @@ fn replay_stop(scan: &Scan, asked: Option<u64>) -> Option<u64> {
         Some(Event::End { at, reason, .. }) => {
             if let Some(asked) = asked.filter(|&asked| asked > at.icount) {
                 eprintln!(
-                    "rewind: the recording ends at instruction {}, before --stop-at {asked}",
+                    "rewind: the recording ends at position {}, before --stop-at {asked}",
                     at.icount
                 );
             }
@@ -215,7 +214,7 @@ fn replay_stop(scan: &Scan, asked: Option<u64>) -> Option<u64> {
 /// The machine of a snapshot taken during this recording. Files the
 /// recording carries serve the snapshot too; its disks keep their overlays
 /// in `overlay_dir`.
-fn from_snapshot(
+pub(crate) fn from_snapshot(
     path: &Path,
     header: &Header,
     unpacked: &Unpacked,

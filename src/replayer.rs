@@ -16,10 +16,33 @@ use rewind_replay::{EndPhase, Event, Port};
 /// machine can reach stays within (see rewind_machine's state checks).
 const MAX_GUEST_NS: u64 = 1 << 62;
 
+/// Drops the events `machine` has already taken.
+fn skip_done(mut events: EventStream, machine: &Machine) -> Result<EventStream, Ending> {
+    // A machine restored from a snapshot stopped inside a round has yet
+    // to reach the boundary at that round's end. One restored at a
+    // boundary (or just built, at boundary 0) has taken the inputs
+    // delivered there, but not the checkpoint or the end that follow
+    // (a snapshot is taken at the top of a boundary, before both).
+    let (round, inside) = (machine.rounds, machine.inside_round());
+    let done = |e: &Event| {
+        let at = e.at().round;
+        at < round
+            || (at == round
+                && !inside
+                && !matches!(e, Event::Checkpoint { .. } | Event::End { .. }))
+    };
+    while events.front().map_err(Ending::Failed)?.is_some_and(done) {
+        events.pop();
+    }
+    Ok(events)
+}
+
 /// Inputs from a recording.
 pub struct Replayer {
     events: EventStream,
-    checkpoints: Checkpointer,
+    /// None: the recorded checkpoints are passed over unchecked (a
+    /// debugger's replays, which seek too often to hash RAM each time).
+    checkpoints: Option<Checkpointer>,
     /// Checkpoints that matched.
     pub verified: u64,
     /// The replay reached the recorded end (rather than diverging or being
@@ -31,29 +54,26 @@ impl Replayer {
     /// Replays `events` into `machine`, which is at power-on or restored
     /// from a snapshot taken while the recording was made.
     pub fn new(
-        mut events: EventStream,
+        events: EventStream,
         machine: &mut Machine,
         checkpoint_every: u64,
     ) -> Result<Replayer, Ending> {
-        // A machine restored from a snapshot stopped inside a round has yet
-        // to reach the boundary at that round's end. One restored at a
-        // boundary (or just built, at boundary 0) has taken the inputs
-        // delivered there, but not the checkpoint or the end that follow
-        // (a snapshot is taken at the top of a boundary, before both).
-        let (round, inside) = (machine.rounds, machine.inside_round());
-        let done = |e: &Event| {
-            let at = e.at().round;
-            at < round
-                || (at == round
-                    && !inside
-                    && !matches!(e, Event::Checkpoint { .. } | Event::End { .. }))
-        };
-        while events.front().map_err(Ending::Failed)?.is_some_and(done) {
-            events.pop();
-        }
+        let events = skip_done(events, machine)?;
         Ok(Replayer {
             events,
-            checkpoints: Checkpointer::new(machine, checkpoint_every),
+            checkpoints: Some(Checkpointer::new(machine, checkpoint_every)),
+            verified: 0,
+            reached_end: false,
+        })
+    }
+
+    /// As [`Replayer::new`], but the recorded checkpoints are not compared
+    /// (the final state hash still is): for a debugger, which rebuilds its
+    /// replayer at every seek and cannot hash all of RAM each time.
+    pub fn unverified(events: EventStream, machine: &Machine) -> Result<Replayer, Ending> {
+        Ok(Replayer {
+            events: skip_done(events, machine)?,
+            checkpoints: None,
             verified: 0,
             reached_end: false,
         })
@@ -73,21 +93,21 @@ impl Replayer {
     /// Checks that the machine is where the recording says it took the next
     /// event, and that it did not pass an event by.
     fn check_position(&mut self, machine: &Machine) -> Result<(), Ending> {
-        let (round, icount) = (machine.rounds, machine.icount());
+        let (round, icount) = (machine.rounds, machine.position());
         let Some(event) = self.front()? else {
             return Ok(());
         };
         let at = event.at();
         if at.round < round {
             return Err(Ending::Diverged(format!(
-                "the recording has {} at instruction {}, which the replay passed (it is at instruction {icount})",
+                "the recording has {} at position {}, which the replay passed (it is at position {icount})",
                 event.kind(),
                 at.icount
             )));
         }
         if at.round == round && at.icount != icount {
             return Err(Ending::Diverged(format!(
-                "at round {} the recording had retired {} instructions and the replay {icount}",
+                "at round {} the recording was at position {} and the replay at {icount}",
                 at.round, at.icount
             )));
         }
@@ -105,10 +125,13 @@ impl Replayer {
                 "the recording's events changed as they were read".into(),
             ));
         };
-        let taken = self.checkpoints.take(machine);
-        if let Some(what) = checkpoint::compare(&state, &taken, &self.checkpoints) {
+        let Some(checkpoints) = &mut self.checkpoints else {
+            return Ok(());
+        };
+        let taken = checkpoints.take(machine);
+        if let Some(what) = checkpoint::compare(&state, &taken, checkpoints) {
             return Err(Ending::Diverged(format!(
-                "at instruction {} (guest time {} ns): {what}",
+                "at position {} (guest time {} ns): {what}",
                 at.icount, state.guest_ns
             )));
         }
@@ -158,22 +181,22 @@ impl Replayer {
             (None, Some(r)) => r,
             (Some(n), _) => {
                 return Ending::Diverged(format!(
-                    "at instruction {} the replay ended ({}) where the recording ended ({reason})",
-                    machine.icount(),
+                    "at position {} the replay ended ({}) where the recording ended ({reason})",
+                    machine.position(),
                     n.reason_and_code().0
                 ))
             }
             (None, None) => {
                 return Ending::Diverged(format!(
-                    "the recorded run ended ({reason}) at instruction {}, but the replay goes on",
-                    machine.icount()
+                    "the recorded run ended ({reason}) at position {}, but the replay goes on",
+                    machine.position()
                 ))
             }
         };
         if machine.state_hash() != state_hash {
             return Ending::Diverged(format!(
-                "the final state at instruction {} differs from the recording's",
-                machine.icount()
+                "the final state at position {} differs from the recording's",
+                machine.position()
             ));
         }
         self.reached_end = true;
@@ -194,7 +217,7 @@ impl Replayer {
                 };
                 (taken != bytes.len()).then(|| {
                     format!(
-                        "at instruction {}: the console took {taken} of the {} recorded bytes",
+                        "at position {}: the console took {taken} of the {} recorded bytes",
                         at.icount,
                         bytes.len()
                     )
@@ -205,7 +228,7 @@ impl Replayer {
                     && machine.push_net_frame(device as usize, &frame);
                 (!ok).then(|| {
                     format!(
-                        "at instruction {}: network device {device} could not take the recorded frame",
+                        "at position {}: network device {device} could not take the recorded frame",
                         at.icount
                     )
                 })
@@ -214,7 +237,7 @@ impl Replayer {
                 let taken = machine.push_entropy(&bytes);
                 (taken != bytes.len()).then(|| {
                     format!(
-                        "at instruction {}: the entropy device took {taken} of the {} recorded bytes",
+                        "at position {}: the entropy device took {taken} of the {} recorded bytes",
                         at.icount,
                         bytes.len()
                     )
@@ -278,7 +301,7 @@ impl Inputs for Replayer {
             // next deadline.
             if to_ns <= now || to_ns > wake.min(MAX_GUEST_NS) {
                 return Err(Ending::Diverged(format!(
-                    "at instruction {} the recording moves the clock to {to_ns} ns, but the guest is at {now} ns and next wakes at {wake} ns",
+                    "at position {} the recording moves the clock to {to_ns} ns, but the guest is at {now} ns and next wakes at {wake} ns",
                     at.icount
                 )));
             }
@@ -323,9 +346,9 @@ impl Inputs for Replayer {
             return ending;
         }
         Ending::Diverged(format!(
-            "the replay ended ({}) at instruction {}, but the recording goes on",
+            "the replay ended ({}) at position {}, but the recording goes on",
             ending.reason_and_code().0,
-            machine.icount()
+            machine.position()
         ))
     }
 }

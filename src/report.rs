@@ -11,6 +11,10 @@ pub struct Report {
     pub exit_reason: &'static str,
     /// The exit status of the `rewind` process.
     pub exit_code: u8,
+    /// Where the machine stopped: the steps (instructions retired and
+    /// traps entered) all harts took, the number `--stop-at`,
+    /// `--snapshot-at` and the debugger's `monitor seek` take.
+    pub position: u64,
     /// Instructions retired by each hart.
     pub instructions_retired: Vec<u64>,
     /// Virtual time at the stop, in nanoseconds.

@@ -253,10 +253,10 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     std::thread::spawn(move || drop(chain));
     let config = restored.config;
     let machine = restored.machine;
-    if let Some(at) = args.stop.stop_at.filter(|&at| at < machine.icount()) {
+    if let Some(at) = args.stop.stop_at.filter(|&at| at < machine.position()) {
         return Err(CliError::Message(format!(
-            "--stop-at {at} is before the snapshot, which was taken at instruction {}",
-            machine.icount()
+            "--stop-at {at} is before the snapshot, which was taken at position {}",
+            machine.position()
         )));
     }
     // Network devices come back on new backends of the same kind: what
@@ -386,6 +386,7 @@ impl Session<'_> {
             let report = Report {
                 exit_reason: reason,
                 exit_code: code,
+                position: machine.position(),
                 instructions_retired: machine.instret(),
                 guest_time_ns: machine.guest_time_ns(),
                 wall_seconds: self.started.elapsed().as_secs_f64(),
@@ -399,8 +400,8 @@ impl Session<'_> {
             eprintln!("\nrewind: {message}");
         } else if ending == Ending::StopAt {
             eprintln!(
-                "\nrewind: stopped after {} instructions, as --stop-at asked",
-                machine.icount()
+                "\nrewind: stopped at position {}, as --stop-at asked",
+                machine.position()
             );
         }
         let recording_error = match recording {

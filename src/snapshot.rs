@@ -111,7 +111,7 @@ pub struct Snapshotter {
 impl Snapshotter {
     pub fn new(config: RecordedConfig, options: SnapshotOptions, machine: &Machine) -> Self {
         let series_next = match &options.every {
-            Some((every, _)) => machine.icount().saturating_add(*every),
+            Some((every, _)) => machine.position().saturating_add(*every),
             None => u64::MAX,
         };
         Snapshotter {
@@ -154,7 +154,7 @@ impl Snapshotter {
     /// The machine stopped where [`Snapshotter::pause_at`] asked (or
     /// further, if it started there): takes the `--snapshot-at` snapshot.
     pub fn paused(&mut self, machine: &mut Machine) -> Result<Vec<Written>, String> {
-        match self.options.at.take_if(|(at, _)| machine.icount() >= *at) {
+        match self.options.at.take_if(|(at, _)| machine.position() >= *at) {
             Some((_, path)) => Ok(vec![self.full(machine, &path)?]),
             None => Ok(Vec::new()),
         }
@@ -163,7 +163,7 @@ impl Snapshotter {
     /// At a round boundary: takes the series snapshot if one is due.
     pub fn boundary(&mut self, machine: &mut Machine) -> Result<Vec<Written>, String> {
         let mut written = Vec::new();
-        let icount = machine.icount();
+        let icount = machine.position();
         if icount >= self.series_next {
             let (every, dir) = self.options.every.clone().expect("a series has options");
             self.series_next = (icount / every + 1).saturating_mul(every);
@@ -181,7 +181,7 @@ impl Snapshotter {
 
     /// Where Ctrl-A s writes.
     pub fn default_path(&self, machine: &Machine) -> PathBuf {
-        let name = format!("rewind-{}.rws", machine.icount());
+        let name = format!("rewind-{}.rws", machine.position());
         match &self.options.dir {
             Some(dir) => dir.join(name),
             None => PathBuf::from(name),
@@ -288,7 +288,7 @@ impl Snapshotter {
                 header_blake3: header,
                 at: Position {
                     round: machine.rounds,
-                    icount: machine.icount(),
+                    icount: machine.position(),
                 },
             };
             parts.push((

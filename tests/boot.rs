@@ -720,6 +720,7 @@ fn check_report_fields(run: &RewindRun, harts: usize) {
             "exit_reason",
             "guest_time_ns",
             "instructions_retired",
+            "position",
             "seed",
             "state_hash",
             "wall_seconds"

@@ -930,12 +930,10 @@ fn inspect_describes_the_configuration_length_and_events_of_a_recording() {
     let run = inspect(&recorded.file);
     let stdout = run.stdout_text();
     let recording = read_all(&recorded.file).expect("reading the recording");
-    let instructions: u64 = recorded.report["instructions_retired"]
-        .as_array()
-        .map_or(0, |a| a.iter().filter_map(Value::as_u64).sum());
+    let steps = recorded.report["position"].as_u64().unwrap_or_default();
     let expected = [
         recording.header.config.kernel.path.clone(),
-        format!("{instructions} instructions"),
+        format!("{steps} steps"),
         "serial input".to_string(),
         "checkpoint".to_string(),
         "end".to_string(),
@@ -972,13 +970,13 @@ fn write_recording(path: &Path, header: &rewind_replay::Header, events: Vec<Even
     writer.finish().expect("finishing the recording");
 }
 
-/// The instruction count a divergence message names: `at instruction N` or
-/// `the recording had retired N instructions`.
+/// The position a divergence message names: `at position N` (or `the
+/// recording was at position N`).
 fn diverged_at(stderr: &str) -> Option<u64> {
     let line = stderr
         .lines()
         .find(|l| l.contains("the replay diverged from the recording: "))?;
-    let after = ["at instruction ", "had retired "]
+    let after = ["at position "]
         .iter()
         .find_map(|key| line.find(key).map(|i| &line[i + key.len()..]))?;
     after
@@ -1062,12 +1060,12 @@ fn an_altered_console_input_diverges_by_the_next_checkpoint() {
     let path = dir.join("altered-input.rec");
     write_recording(&path, &recording.header, recording.events);
     let what = format!(
-        "a recording whose input at instruction {altered_icount} is altered (next checkpoint at {next_checkpoint})"
+        "a recording whose input at position {altered_icount} is altered (next checkpoint at {next_checkpoint})"
     );
     let (run, named, _) = expect_divergence(&path, &what);
     assert!(
         named > altered_icount && named <= next_checkpoint,
-        "{what}: the divergence is named at instruction {named}\n{}",
+        "{what}: the divergence is named at position {named}\n{}",
         run.describe()
     );
 }
@@ -1093,11 +1091,11 @@ fn an_altered_checkpoint_register_is_named_with_its_instruction_count() {
     }
     let path = dir.join("altered-register.rec");
     write_recording(&path, &recording.header, recording.events);
-    let what = format!("a recording whose checkpoint at instruction {icount} has another a0");
+    let what = format!("a recording whose checkpoint at position {icount} has another a0");
     let (run, named, report) = expect_divergence(&path, &what);
     assert!(
         run.stderr.contains("hart 0 register a0 (x10)") && named == icount,
-        "{what}: the message must name hart 0 register a0 (x10) at instruction {icount}\n{}",
+        "{what}: the message must name hart 0 register a0 (x10) at position {icount}\n{}",
         run.describe()
     );
     assert_eq!(

@@ -525,7 +525,7 @@ fn snapshot(w: Workload) -> &'static Snap {
             r,
             &run,
             &report,
-            &format!("the {w:?} run that snapshots at instruction {at}"),
+            &format!("the {w:?} run that snapshots at position {at}"),
         );
         expect_announced(&run, "full", &file);
         Snap { file, at }
@@ -545,7 +545,7 @@ fn restore_args(file: &Path, report: &Path, extra: &[String]) -> Vec<String> {
 /// printed after the snapshot point and ended in the same state.
 fn expect_finishes_like(r: &Reference, restored: &Finished, report: &Report, at: u64, what: &str) {
     let context = format!(
-        "{what} (snapshot at instruction {at}; the uninterrupted run retires {} in all)",
+        "{what} (snapshot at position {at}; the uninterrupted run retires {} in all)",
         r.report.instructions
     );
     expect_workload_finished(restored, &context);
@@ -588,7 +588,7 @@ fn restore_finishes_like_the_uninterrupted_run(w: Workload) {
     let stdout = restored.stdout_text();
     assert!(
         stdout.contains(phase.after) && (phase.before.is_empty() || !stdout.contains(phase.before)),
-        "{what}: the snapshot at instruction {} was not taken {} (the restored run should print `{}` but not `{}`); {}",
+        "{what}: the snapshot at position {} was not taken {} (the restored run should print `{}` but not `{}`); {}",
         snap.at,
         phase.name,
         phase.after,
@@ -887,7 +887,7 @@ fn snapshotting_a_restored_machine_before_it_runs_gives_the_same_bytes() {
             let again = std::fs::read(&b).expect("reading the new snapshot");
             assert!(
                 again == original,
-                "{w:?}: {} (taken at instruction {at} after restoring {}) differs from it: {}",
+                "{w:?}: {} (taken at position {at} after restoring {}) differs from it: {}",
                 b.display(),
                 a.display(),
                 differences(a, &b)

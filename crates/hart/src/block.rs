@@ -85,21 +85,51 @@ impl Hart {
         let n = insts.len().min(budget.min(usize::MAX as u64) as usize);
         // Stores into this page end the block (see `store_ram`).
         self.block_page = off & !(PAGE_SIZE as usize - 1);
-        for inst in &insts[..n] {
-            match self.execute(bus, inst) {
-                Ok(false) => self.instret += 1,
-                Ok(true) => {
-                    self.instret += 1;
-                    break;
-                }
-                Err(e) => {
-                    self.enter_trap(e.cause, e.tval, false);
-                    break;
+        if self.debug.is_some() {
+            self.run_insts_debugged(bus, &insts[..n]);
+        } else {
+            for inst in &insts[..n] {
+                match self.execute(bus, inst) {
+                    Ok(false) => self.instret += 1,
+                    Ok(true) => {
+                        self.instret += 1;
+                        break;
+                    }
+                    Err(e) => {
+                        self.enter_trap(e.cause, e.tval, false);
+                        break;
+                    }
                 }
             }
         }
         self.blocks.slots[slot].insts = insts;
         self.block_page = NO_BLOCK;
+    }
+
+    /// The loop of [`Hart::run_block`] with a debugger's hooks: it stops
+    /// before an instruction at a breakpoint (the first one was checked by
+    /// the caller) and after one that hit a watchpoint. Kept apart so that
+    /// the loop without hooks pays nothing for them.
+    #[inline(never)]
+    fn run_insts_debugged<B: Bus>(&mut self, bus: &mut B, insts: &[Inst]) {
+        for (i, inst) in insts.iter().enumerate() {
+            if i > 0 && self.breakpoint_here() {
+                break;
+            }
+            match self.execute(bus, inst) {
+                Ok(end) => {
+                    self.instret += 1;
+                    if end || self.debug_hit() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.drop_watch_hit();
+                    self.enter_trap(e.cause, e.tval, false);
+                    break;
+                }
+            }
+        }
     }
 
     fn build_block<B: Bus>(&mut self, bus: &mut B, off: usize, slot: usize) {
@@ -148,7 +178,10 @@ impl Hart {
         let inst = decode(low | (high << 16));
         match self.execute(bus, &inst) {
             Ok(_) => self.instret += 1,
-            Err(e) => self.enter_trap(e.cause, e.tval, false),
+            Err(e) => {
+                self.drop_watch_hit();
+                self.enter_trap(e.cause, e.tval, false)
+            }
         }
     }
 }

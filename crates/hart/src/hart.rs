@@ -69,6 +69,8 @@ pub struct ArchState {
     pub prv: u8,
     pub csr: Csrs,
     pub instret: u64,
+    /// Traps entered since reset (see [`Hart::steps`]).
+    pub traps: u64,
     pub stalled: u64,
     pub waiting: bool,
     pub reservation: Option<u64>,
@@ -93,11 +95,17 @@ pub enum Exit {
     /// firmware exists. `mcause`, `mepc` and `mtval` describe it; the hart
     /// must not be run again.
     MachineTrap,
-    /// The hart has retired the instructions [`Hart::run_bounded`] allowed
-    /// it. Nothing has happened since the last of them retired: no trap was
-    /// entered, no idle time passed; running the hart again goes on exactly
-    /// as if it had not stopped.
+    /// The hart has taken the steps [`Hart::run_bounded`] allowed it and is
+    /// about to take another (retire an instruction or enter a trap):
+    /// whatever comes before that step (idle time, a round's end) has
+    /// happened. Running the hart again goes on exactly as if it had not
+    /// stopped.
     Retired,
+    /// A debugger's hook stopped the hart (see [`Hart::take_debug_stop`]):
+    /// before an instruction at a breakpoint, or right after one that
+    /// accessed watched memory. Running it again goes on exactly as if it
+    /// had not stopped.
+    Debug,
 }
 
 /// One RV64GC hart.
@@ -110,6 +118,9 @@ pub struct Hart {
     pub csr: Csrs,
     /// Instructions retired since reset.
     pub instret: u64,
+    /// Traps entered since reset. With `instret`, the hart's steps: the
+    /// count positions in time are made of (see [`Hart::steps`]).
+    pub traps: u64,
     /// Virtual nanoseconds since reset in which no instruction retired:
     /// one per trap taken, plus time idle in WFI.
     pub stalled: u64,
@@ -122,6 +133,8 @@ pub struct Hart {
     pub host_firmware: bool,
     /// Set by the executor when the current block ended with a host exit.
     pub(crate) host_exit: Option<Exit>,
+    /// A debugger's breakpoints and watchpoints: not guest state.
+    pub(crate) debug: Option<Box<crate::debug::DebugHooks>>,
     // Derived, not architectural: rebuilt by `refresh_modes` and `refresh_lines`.
     /// The TLB set (by privilege) used by loads and stores, honouring MPRV.
     pub(crate) data_mode: usize,
@@ -148,11 +161,13 @@ impl Hart {
             prv: prv::M,
             csr: Csrs::new(id as u64),
             instret: 0,
+            traps: 0,
             stalled: 0,
             waiting: false,
             reservation: None,
             host_firmware: false,
             host_exit: None,
+            debug: None,
             data_mode: 0,
             lines: 0,
             event_at: 0,
@@ -177,12 +192,14 @@ impl Hart {
         self.run_bounded(bus, until, u64::MAX)
     }
 
-    /// As [`Hart::run`], but stops with [`Exit::Retired`] as soon as
-    /// `instret` reaches `max_instret`: right after that instruction
-    /// retires, before anything else (an interrupt, idle time, another
-    /// block). Stopping there splits a block at most, which changes nothing
-    /// the guest can see (see block.rs).
-    pub fn run_bounded<B: Bus>(&mut self, bus: &mut B, until: u64, max_instret: u64) -> Exit {
+    /// As [`Hart::run`], but stops with [`Exit::Retired`] once the hart has
+    /// taken `max_steps` [steps](Hart::steps) and is about to take the next:
+    /// after any idle time that comes first, before the trap entry or
+    /// instruction that would be the next step. Stopping there splits a
+    /// block at most, which changes nothing the guest can see (see
+    /// block.rs). With a debugger's hooks it may also stop with
+    /// [`Exit::Debug`], never before the budget check.
+    pub fn run_bounded<B: Bus>(&mut self, bus: &mut B, until: u64, max_steps: u64) -> Exit {
         let epoch = bus.ram().code_epoch();
         if epoch != self.code_epoch {
             // Another hart (or a loader) turned pages into code: send every
@@ -192,9 +209,6 @@ impl Hart {
         }
         self.event_at = 0;
         loop {
-            if self.instret >= max_instret {
-                return Exit::Retired;
-            }
             if bus.stop_requested() {
                 return Exit::Stop;
             }
@@ -203,6 +217,12 @@ impl Hart {
                 self.refresh_lines(bus);
             }
             if let Some(interrupt) = self.pending_interrupt() {
+                if self.steps() >= max_steps {
+                    return Exit::Retired;
+                }
+                if self.debug.is_some() && self.step_limit_here() {
+                    return Exit::Debug;
+                }
                 self.waiting = false;
                 self.enter_trap(interrupt, 0, true);
                 if let Some(exit) = self.host_exit.take() {
@@ -227,10 +247,23 @@ impl Hart {
             if now >= until {
                 return Exit::Limit;
             }
+            if self.steps() >= max_steps {
+                return Exit::Retired;
+            }
+            let mut budget = max_steps - self.steps();
+            if self.debug.is_some() {
+                if self.step_limit_here() || self.breakpoint_here() {
+                    return Exit::Debug;
+                }
+                budget = budget.min(self.steps_allowed());
+            }
             let limit = until.min(self.event_at);
-            self.run_block(bus, (limit - now).min(max_instret - self.instret));
+            self.run_block(bus, (limit - now).min(budget));
             if let Some(exit) = self.host_exit.take() {
                 return exit;
+            }
+            if self.debug_hit() {
+                return Exit::Debug;
             }
         }
     }
@@ -311,6 +344,7 @@ impl Hart {
             return;
         }
         self.stalled += 1;
+        self.traps += 1;
         self.reservation = None;
         let delegated_bits = if interrupt {
             self.csr.mideleg
@@ -374,6 +408,7 @@ impl Hart {
             prv: self.prv,
             csr: self.csr.clone(),
             instret: self.instret,
+            traps: self.traps,
             stalled: self.stalled,
             waiting: self.waiting,
             reservation: self.reservation,
@@ -390,6 +425,7 @@ impl Hart {
         hart.prv = state.prv;
         hart.csr = state.csr.clone();
         hart.instret = state.instret;
+        hart.traps = state.traps;
         hart.stalled = state.stalled;
         hart.waiting = state.waiting;
         hart.reservation = state.reservation;

@@ -6,6 +6,7 @@
 mod block;
 pub mod bus;
 pub mod csr;
+mod debug;
 pub mod decode;
 mod exec;
 pub mod fpu;
@@ -15,6 +16,7 @@ mod mmu;
 mod tlb;
 
 pub use bus::Bus;
+pub use debug::{DebugHooks, DebugStop, Space, Watch, WatchKind};
 pub use hart::{cause, prv, ArchState, Exception, Exit, Hart};
 pub use memory::{Ram, WriteMark, PAGE_SIZE};
 pub use tlb::{SavedEntry, TlbState};

@@ -243,7 +243,8 @@ impl Hart {
         if !self.pmp_allows(paddr, len, access, p) {
             return Err(Exception::new(access.access_fault(), vaddr));
         }
-        if !code && self.pmp_allows(paddr & !(PAGE_SIZE - 1), PAGE_SIZE, access, p) {
+        let watched = access != Access::Execute && self.watching();
+        if !code && !watched && self.pmp_allows(paddr & !(PAGE_SIZE - 1), PAGE_SIZE, access, p) {
             self.tlb.table(mode, access)[slot].tag = vpn;
         }
         Ok(Some(off))
@@ -269,8 +270,9 @@ impl Hart {
         match ram.offset_of(paddr, len) {
             Some(off) => {
                 let page_off = off & !(PAGE_SIZE as usize - 1);
-                let fast = !(access == Access::Write && ram.is_code(page_off))
-                    && self.pmp_allows(page, PAGE_SIZE, access, p);
+                let watched = access != Access::Execute && self.watching();
+                let code_write = access == Access::Write && ram.is_code(page_off);
+                let fast = !code_write && !watched && self.pmp_allows(page, PAGE_SIZE, access, p);
                 let (vpn, slot) = tlb_slot(vaddr);
                 self.tlb.table(mode, access)[slot] = TlbEntry {
                     tag: if fast { vpn } else { vpn | SLOW },
@@ -325,20 +327,28 @@ impl Hart {
             }
             return Ok(out);
         }
-        if let Some(off) = self.slow_hit(bus, vaddr, N as u64, access, p, mode)? {
-            return Ok(bus.ram().load::<N>(off));
-        }
-        match self.resolve(bus, vaddr, N as u64, access, p, mode)? {
-            Target::Ram(off) => Ok(bus.ram().load::<N>(off)),
+        let target = match self.slow_hit(bus, vaddr, N as u64, access, p, mode)? {
+            Some(off) => Target::Ram(off),
+            None => self.resolve(bus, vaddr, N as u64, access, p, mode)?,
+        };
+        let paddr = match target {
+            Target::Ram(off) => {
+                out = bus.ram().load::<N>(off);
+                bus.ram().base() + off as u64
+            }
             Target::Mmio(paddr) => {
                 self.resample_lines();
                 let v = bus
                     .mmio_read(self.id, self.clock(), paddr, N as u8)
                     .ok_or(Exception::new(access.access_fault(), vaddr))?;
                 out.copy_from_slice(&v.to_le_bytes()[..N]);
-                Ok(out)
+                paddr
             }
+        };
+        if self.debug.is_some() {
+            self.note_access(vaddr, paddr, N as u64, false);
         }
+        Ok(out)
     }
 
     /// Writes `N` bytes at `vaddr`. Returns true when the store must end the
@@ -384,16 +394,27 @@ impl Hart {
             let mut end_block = false;
             for (i, &pa) in targets.iter().enumerate() {
                 end_block |= self.store_physical(bus, pa, &value[i..i + 1], vaddr)?;
+                if self.debug.is_some() {
+                    self.note_access(vaddr.wrapping_add(i as u64), pa, 1, true);
+                }
             }
             return Ok(end_block);
         }
-        if let Some(off) = self.slow_hit(bus, vaddr, N as u64, Access::Write, p, mode)? {
-            return Ok(self.store_ram(bus, off, &value));
+        let target = match self.slow_hit(bus, vaddr, N as u64, Access::Write, p, mode)? {
+            Some(off) => Target::Ram(off),
+            None => self.resolve(bus, vaddr, N as u64, Access::Write, p, mode)?,
+        };
+        let (end_block, paddr) = match target {
+            Target::Ram(off) => (
+                self.store_ram(bus, off, &value),
+                bus.ram().base() + off as u64,
+            ),
+            Target::Mmio(paddr) => (self.store_physical(bus, paddr, &value, vaddr)?, paddr),
+        };
+        if self.debug.is_some() {
+            self.note_access(vaddr, paddr, N as u64, true);
         }
-        match self.resolve(bus, vaddr, N as u64, Access::Write, p, mode)? {
-            Target::Ram(off) => Ok(self.store_ram(bus, off, &value)),
-            Target::Mmio(paddr) => self.store_physical(bus, paddr, &value, vaddr),
-        }
+        Ok(end_block)
     }
 
     /// A store to RAM through the checked path; true if it wrote into the

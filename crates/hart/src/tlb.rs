@@ -133,6 +133,22 @@ impl Tlb {
         }
     }
 
+    /// Sends every load and store through the slow path (a debugger
+    /// watches memory); the translations stay.
+    pub(crate) fn slow_data(&mut self) {
+        self.slow_writes();
+        for mode in 0..MODES {
+            for e in self.table(mode, Access::Read).iter_mut() {
+                e.tag |= SLOW;
+            }
+        }
+    }
+
+    /// The entry in `slot` of a table, for looking only.
+    pub(crate) fn entry(&self, mode: usize, access: Access, slot: usize) -> TlbEntry {
+        self.tables[mode * 3 + access.index()][slot]
+    }
+
     /// Sends writes to the RAM page at `page_off` through the slow path.
     pub(crate) fn slow_writes_to(&mut self, page_off: usize) {
         for mode in 0..MODES {

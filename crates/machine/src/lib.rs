@@ -36,4 +36,8 @@ pub use machine::{Machine, MachineConfig, MachineError, Round, RoundCursor, Stop
 ///    code page no longer ends the running block; the UART says when the
 ///    guest listens for input; the built-in SBI follows SBI 2.0 more
 ///    closely (DBCN bounds, HSM and SRST argument checks).
-pub const MODEL_VERSION: u32 = 2;
+/// 3. Time is counted in positions (steps: instructions retired plus traps
+///    entered), each hart saves its trap count, and a machine stopped at a
+///    position is just before its next step rather than just after the
+///    last instruction; recordings place events by position.
+pub const MODEL_VERSION: u32 = 3;

@@ -55,10 +55,15 @@ pub enum Round {
         wake: u64,
     },
     Stopped(StopReason),
-    /// The harts reached the instruction count [`Machine::run_round_until`]
-    /// was given, inside the round (or before it began); the next call goes
-    /// on from exactly there.
+    /// The machine reached the position [`Machine::run_round_until`] was
+    /// given, inside the round; the next call goes on from exactly there.
     Paused,
+    /// A debugger's hook stopped `hart` inside the round (see
+    /// [`rewind_hart::Hart::take_debug_stop`]); the next call goes on from
+    /// exactly there.
+    Debug {
+        hart: usize,
+    },
 }
 
 /// Where a round stands when the machine stops inside it (see
@@ -115,8 +120,8 @@ pub struct Machine {
     /// Rounds run since power-on; never restarts, so it names a round
     /// boundary exactly (inputs are recorded at round boundaries).
     pub rounds: u64,
-    /// Instructions the harts retired before the last guest reset.
-    pub retired_before_reset: u64,
+    /// Steps the harts took before the last guest reset.
+    pub steps_before_reset: u64,
     /// RAM's write mark just after the boot images were loaded: a page not
     /// written since holds what it held at power-on (see
     /// [`Machine::written_since_power_on`]).
@@ -243,7 +248,7 @@ impl Machine {
             round_start: 0,
             resets: 0,
             rounds: 0,
-            retired_before_reset: 0,
+            steps_before_reset: 0,
             power_on_mark,
             cursor: None,
         })
@@ -336,7 +341,7 @@ impl Machine {
         board.virtio.reset();
         board.ram.continue_history(&self.board.ram);
         self.board = board;
-        self.retired_before_reset += self.harts.iter().map(|h| h.instret).sum::<u64>();
+        self.steps_before_reset += self.harts.iter().map(|h| h.steps()).sum::<u64>();
         let (harts, states) = Self::reset_harts(&self.config, &self.plan);
         self.harts = harts;
         self.states = states;
@@ -351,17 +356,15 @@ impl Machine {
     }
 
     /// Runs the rest of the current round, or a new one at a boundary, but
-    /// stops as soon as the harts have retired `target` instructions in all
-    /// ([`Machine::icount`]): right after the instruction that reaches it,
-    /// before any trap entry, idle time or other hart's turn, with
-    /// [`Round::Paused`]. A machine already there pauses at once without
-    /// starting a round. The next call (with a later target, or none) goes
-    /// on exactly as if the machine had not stopped.
+    /// pauses with [`Round::Paused`] at [position](Machine::position)
+    /// `target`: once the harts have taken that many steps in all and one
+    /// is about to take the next. A round begun at a boundary is counted
+    /// even if the machine pauses before its first step. The next call
+    /// (with a later target, or none) goes on exactly as if the machine had
+    /// not stopped.
     pub fn run_round_until(&mut self, target: Option<u64>) -> Round {
-        let reached = |m: &Self| target.is_some_and(|t| m.icount() >= t);
         let mut cursor = match self.cursor.take() {
             Some(cursor) => cursor,
-            None if reached(self) => return Round::Paused,
             None => {
                 self.rounds += 1;
                 RoundCursor {
@@ -380,18 +383,22 @@ impl Machine {
                 continue;
             }
             loop {
-                // The instructions this hart may retire before the target.
-                let max_instret = match target {
+                // The steps this hart may take before the target.
+                let max_steps = match target {
                     Some(t) => self.harts[id]
-                        .instret
-                        .saturating_add(t.saturating_sub(self.icount())),
+                        .steps()
+                        .saturating_add(t.saturating_sub(self.position())),
                     None => u64::MAX,
                 };
-                let exit = self.harts[id].run_bounded(&mut self.board, until, max_instret);
+                let exit = self.harts[id].run_bounded(&mut self.board, until, max_steps);
                 match exit {
                     Exit::Retired => {
                         self.cursor = Some(cursor);
                         return Round::Paused;
+                    }
+                    Exit::Debug => {
+                        self.cursor = Some(cursor);
+                        return Round::Debug { hart: id };
                     }
                     Exit::Limit => cursor.busy = true,
                     Exit::Idle => {}
@@ -508,7 +515,9 @@ impl Machine {
                 Round::Idle { wake: u64::MAX } => return Some(StopReason::Deadlock),
                 Round::Idle { wake } => self.skip_to(wake),
                 Round::Stopped(reason) => return Some(reason),
-                Round::Paused => unreachable!("no target was given"),
+                Round::Paused | Round::Debug { .. } => {
+                    unreachable!("no target was given and no debugger is attached")
+                }
             }
         }
     }
@@ -631,9 +640,16 @@ impl Machine {
         self.harts.iter().map(|h| h.instret).collect()
     }
 
-    /// Instructions retired by all harts since power-on (across resets).
-    pub fn icount(&self) -> u64 {
-        self.retired_before_reset + self.harts.iter().map(|h| h.instret).sum::<u64>()
+    /// Where the machine is in time: the steps all harts have taken since
+    /// power-on, across resets. A step is an instruction retiring or a
+    /// trap being entered; idle time and the machine's own work between
+    /// rounds are not steps. Position N names one state: the machine after
+    /// N steps, just before it takes the next (with any idle time, round
+    /// end and inputs that come first behind it). [`Machine::run_round_until`]
+    /// stops there, a debugger's breakpoint stops there, and `--stop-at`,
+    /// `--snapshot-at` and seeking all count in positions.
+    pub fn position(&self) -> u64 {
+        self.steps_before_reset + self.harts.iter().map(|h| h.steps()).sum::<u64>()
     }
 
     /// Guest time in nanoseconds.
