@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod console;
 pub mod control;
 pub mod drive;
+pub mod gdb;
 pub mod images;
 pub mod inspect;
 pub mod live;
@@ -23,6 +24,7 @@ pub mod report;
 pub mod run;
 pub mod size;
 pub mod snapshot;
+pub mod timeline;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -76,24 +78,25 @@ pub struct PackArgs {
 /// Where to stop a run (run, record, replay and restore).
 #[derive(clap::Args, Clone, Copy, Default)]
 pub struct StopArgs {
-    /// Stop once the harts have retired ICOUNT instructions in all (the
-    /// count --snapshot-at and --report use), right after the one that
-    /// reaches it: the run ends with exit_reason "stop-at" and status 0.
-    #[arg(long, value_name = "ICOUNT")]
+    /// Stop at POSITION: once the harts have taken POSITION steps in all
+    /// (instructions retired plus traps entered; the report's `position`),
+    /// just before the next. The run ends with exit_reason "stop-at" and
+    /// status 0.
+    #[arg(long, value_name = "POSITION")]
     pub stop_at: Option<u64>,
 }
 
 /// When to take snapshots and how programs drive the run.
 #[derive(clap::Args, Clone, Default)]
 pub struct SnapshotArgs {
-    /// Take a full snapshot once the harts have retired ICOUNT instructions
-    /// in all (see --snapshot-out).
-    #[arg(long, value_name = "ICOUNT", requires = "snapshot_out")]
+    /// Take a full snapshot at POSITION (as --stop-at counts; see
+    /// --snapshot-out).
+    #[arg(long, value_name = "POSITION", requires = "snapshot_out")]
     pub snapshot_at: Option<u64>,
     /// Where --snapshot-at writes its snapshot.
     #[arg(long, value_name = "FILE", requires = "snapshot_at")]
     pub snapshot_out: Option<PathBuf>,
-    /// Take a snapshot every N instructions into --snapshot-dir: the first
+    /// Take a snapshot every N steps (positions) into --snapshot-dir: the first
     /// full, each later one holding only the pages written since the one
     /// before.
     #[arg(long, value_name = "N", requires = "snapshot_dir",
@@ -148,7 +151,7 @@ pub struct RecordArgs {
     /// The recording to write.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
-    /// Instructions (summed over harts) between state checkpoints.
+    /// Steps (positions, summed over harts) between state checkpoints.
     #[arg(long, value_name = "N", default_value_t = checkpoint::DEFAULT_EVERY,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
@@ -182,6 +185,8 @@ pub struct ReplayCli {
     pub overlay_dir: Option<PathBuf>,
     #[command(flatten)]
     pub stop: StopArgs,
+    #[command(flatten)]
+    pub debug: gdb::GdbArgs,
 }
 
 #[derive(clap::Args)]
@@ -339,6 +344,11 @@ pub fn main() -> ExitCode {
                 pack: args.pack,
             }),
         ),
+        Command::Replay(args) if args.debug.gdb.is_some() => {
+            crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref()).and_then(|dir| {
+                gdb::debug_replay(&args.recording, args.from.as_deref(), &dir, &args.debug)
+            })
+        }
         Command::Replay(args) => replay::replay(replay::ReplayArgs {
             recording: args.recording,
             from: args.from,

@@ -1,0 +1,95 @@
+//! `--gdb ADDR`: a gdb server on the machine, before its first step.
+
+use crate::report::hex;
+use crate::timeline::{Timeline, TimelineOptions, DEFAULT_INTERVAL};
+use crate::CliError;
+use rewind_gdb::{GdbAddress, GdbListener};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The debugger's options (run, record, replay and restore).
+#[derive(clap::Args, Clone, Default)]
+pub struct GdbArgs {
+    /// Wait for gdb at ADDR before the first instruction: a port on
+    /// 127.0.0.1 (1234), HOST:PORT, or unix:PATH. In gdb-multiarch:
+    /// `target remote :1234`. Harts are threads; reverse execution works.
+    #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+    pub gdb: Option<GdbAddress>,
+    /// With --gdb: steps between the checkpoints kept in memory for going
+    /// backward [default: 100000000].
+    #[arg(long, value_name = "STEPS", requires = "gdb")]
+    pub checkpoint_interval: Option<u64>,
+    /// With --gdb: memory the checkpoints may use, e.g. 512M [default: 1G].
+    #[arg(long, value_name = "SIZE", requires = "gdb", value_parser = parse_memory)]
+    pub checkpoint_memory: Option<u64>,
+}
+
+fn parse_address(text: &str) -> Result<GdbAddress, String> {
+    text.parse()
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    crate::size::parse_mem_size(text)
+}
+
+impl GdbArgs {
+    fn timeline_options(&self) -> TimelineOptions {
+        let defaults = TimelineOptions::default();
+        TimelineOptions {
+            interval: self.checkpoint_interval.unwrap_or(DEFAULT_INTERVAL).max(1),
+            checkpoint_memory: self
+                .checkpoint_memory
+                .map_or(defaults.checkpoint_memory, |m| m as usize),
+        }
+    }
+}
+
+/// Binds the address and says where gdb connects.
+fn listen(address: &GdbAddress) -> Result<GdbListener, CliError> {
+    let listener = GdbListener::bind(address)
+        .map_err(|e| CliError::Message(format!("cannot listen for gdb on {address}: {e}")))?;
+    eprintln!(
+        "rewind: waiting for gdb on {address}; in gdb-multiarch: target remote {}",
+        listener.target_remote()
+    );
+    Ok(listener)
+}
+
+/// `rewind replay --gdb`: the recording as a timeline gdb moves through.
+pub fn debug_replay(
+    recording: &Path,
+    from: Option<&Path>,
+    overlay_dir: &Path,
+    args: &GdbArgs,
+) -> Result<ExitCode, CliError> {
+    let address = args.gdb.as_ref().expect("called with --gdb");
+    let mut timeline = Timeline::open(recording, from, overlay_dir, args.timeline_options())?;
+    let listener = listen(address)?;
+    let conn = listener
+        .accept()
+        .map_err(|e| CliError::Message(format!("gdb could not connect on {address}: {e}")))?;
+    eprintln!("rewind: gdb connected");
+    let ending = rewind_gdb::serve(&mut timeline, conn);
+    let machine = timeline.machine();
+    eprintln!(
+        "rewind: gdb session ended ({}) at position {}; state hash {}",
+        match &ending {
+            rewind_gdb::Ending::Detached => "detached".to_string(),
+            rewind_gdb::Ending::Killed => "killed".to_string(),
+            rewind_gdb::Ending::Disconnected(why) => format!("disconnected: {why}"),
+        },
+        machine.position(),
+        hex(&machine.state_hash())
+    );
+    let code = match (&ending, timeline.finished()) {
+        (rewind_gdb::Ending::Disconnected(_), _) => 1,
+        (_, Some(finished)) => {
+            if let Some(message) = finished.message() {
+                eprintln!("rewind: {message}");
+            }
+            finished.reason_and_code().1
+        }
+        _ => 0,
+    };
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,524 @@
+//! A recording as a timeline a debugger moves through: the replayed machine
+//! at some position, in-memory checkpoints behind it, and the recording's
+//! events to go forward with. Going backward is restoring the nearest
+//! checkpoint and replaying forward to the position wanted; reverse-continue
+//! replays each span between checkpoints, latest first, noting every
+//! breakpoint and watchpoint hit, until a span has one.
+//!
+//! Every state the timeline stops in is a position (see
+//! `Machine::position`): the machine just before its next step. A
+//! watchpoint's hit, which happens after a step, is carried on to there.
+//!
+//! (This belongs in crates/session with the replayer and drive loop it is
+//! built on, which still live in the command line.)
+
+use crate::console::Consoles;
+use crate::drive::{drive, Ending, Services};
+use crate::images::Origin;
+use crate::packed::Unpacked;
+use crate::rebuild::build_machine;
+use crate::recording::{self, EventStream};
+use crate::replayer::Replayer;
+use crate::CliError;
+use rewind_hart::{DebugHooks, DebugStop};
+use rewind_machine::Machine;
+use rewind_replay::Event;
+use rewind_session::{current_hart, Checkpoints, Debuggee, Hooks, Motion, Stop};
+use std::path::{Path, PathBuf};
+
+/// Steps between the checkpoints taken on the way forward.
+pub const DEFAULT_INTERVAL: u64 = 100_000_000;
+/// Memory the checkpoints may use unless told.
+pub const DEFAULT_CHECKPOINT_MEMORY: usize = 1 << 30;
+/// How far back from where the user is a backward motion leaves a
+/// checkpoint, so that the next one (reverse-stepi again) replays little.
+const NEAR: u64 = 200_000;
+/// Steps run between looks at whether the user interrupted.
+const POLL_EVERY: u64 = 20_000_000;
+
+/// Which hooks a forward run attaches to the harts.
+#[derive(Clone, Copy, Default)]
+struct Attach {
+    /// The user's breakpoints and watchpoints.
+    user: bool,
+    /// The hart that does not stop at a breakpoint where it stands.
+    pass: Option<usize>,
+    /// A hart and the step count it stops at.
+    step: Option<(usize, u64)>,
+}
+
+/// How a forward run ended.
+enum Run {
+    /// At the position asked for.
+    Reached,
+    /// A hook stopped a hart (a watchpoint's hit carried on to the next
+    /// position; `before` is the position just before the access).
+    Hook {
+        hart: usize,
+        stop: DebugStop,
+        before: u64,
+    },
+    Interrupted,
+    /// The replay is over (the recording's end, or a divergence).
+    Finished,
+}
+
+pub struct Timeline {
+    machine: Machine,
+    recording: PathBuf,
+    replayer: Replayer,
+    checkpoints: Checkpoints,
+    interval: u64,
+    /// The first position (where the replay starts).
+    start: u64,
+    /// Where the recording ends, if it says.
+    end: Option<u64>,
+    /// How the replay ended, once it reached the end: nothing is after.
+    finished: Option<Ending>,
+    hooks: Hooks,
+}
+
+/// Options of a debugged replay.
+pub struct TimelineOptions {
+    pub interval: u64,
+    pub checkpoint_memory: usize,
+}
+
+impl Default for TimelineOptions {
+    fn default() -> Self {
+        TimelineOptions {
+            interval: DEFAULT_INTERVAL,
+            checkpoint_memory: DEFAULT_CHECKPOINT_MEMORY,
+        }
+    }
+}
+
+impl Timeline {
+    /// The timeline of `recording`, from power-on or from the snapshot
+    /// `from` taken while it was made; disks keep overlays in `overlay_dir`.
+    pub fn open(
+        recording: &Path,
+        from: Option<&Path>,
+        overlay_dir: &Path,
+        options: TimelineOptions,
+    ) -> Result<Timeline, CliError> {
+        let scan = recording::scan(recording, |_| {})?;
+        crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
+        let (mut reader, header) = recording::open(recording)?;
+        let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
+        let machine = match from {
+            None => build_machine(
+                &header.config,
+                &[],
+                Origin::Recording,
+                &unpacked,
+                overlay_dir,
+            )?,
+            Some(path) => crate::replay::from_snapshot(path, &header, &unpacked, overlay_dir)?,
+        };
+        let end = match &scan.end {
+            Some(Event::End { at, .. }) => Some(at.icount),
+            _ => None,
+        };
+        let replayer = Replayer::unverified(EventStream::new(reader), &machine)
+            .map_err(|e| CliError::Message(e.message().unwrap_or_default()))?;
+        let start = machine.position();
+        let mut timeline = Timeline {
+            machine,
+            recording: recording.to_path_buf(),
+            replayer,
+            checkpoints: Checkpoints::new(options.checkpoint_memory),
+            interval: options.interval.max(1),
+            start,
+            end,
+            finished: None,
+            hooks: Hooks::default(),
+        };
+        // The first state is the one just before the first step.
+        match timeline.forward(Some(start), None, &mut || false, Attach::default()) {
+            Run::Reached => {}
+            _ => {
+                return Err(CliError::Message(format!(
+                    "the recording {} ends before its machine takes a step",
+                    recording.display()
+                )))
+            }
+        }
+        let here = timeline.machine.position();
+        timeline.checkpoints.take(&mut timeline.machine, here);
+        Ok(timeline)
+    }
+
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// How the replay ended, if it reached its end.
+    pub fn finished(&self) -> Option<&Ending> {
+        self.finished.as_ref()
+    }
+
+    /// Attaches hooks to every hart (see [`Attach`]).
+    fn attach(&mut self, attach: Attach) {
+        for (id, hart) in self.machine.harts.iter_mut().enumerate() {
+            let mut hooks = DebugHooks::default();
+            if attach.user {
+                hooks.breakpoints = self.hooks.breakpoints.clone();
+                hooks.watches = self.hooks.watches.clone();
+            }
+            if attach.pass == Some(id) {
+                hooks.pass_at_step = Some(hart.steps());
+            }
+            if let Some((_, steps)) = attach.step.filter(|(h, _)| *h == id) {
+                hooks.stop_at_step = Some(steps);
+            }
+            let any = !hooks.breakpoints.is_empty()
+                || !hooks.watches.is_empty()
+                || hooks.stop_at_step.is_some();
+            hart.set_debug(any.then_some(hooks));
+        }
+    }
+
+    fn detach(&mut self) {
+        for hart in &mut self.machine.harts {
+            hart.set_debug(None);
+        }
+    }
+
+    /// Replays forward to `target` (None: as far as the recording goes),
+    /// stopping at hooks already attached; takes a checkpoint at every
+    /// multiple of the interval passed, and at `also_checkpoint`.
+    fn forward(
+        &mut self,
+        target: Option<u64>,
+        also_checkpoint: Option<u64>,
+        interrupted: &mut dyn FnMut() -> bool,
+        hooks: Attach,
+    ) -> Run {
+        if self.finished.is_some() {
+            return Run::Finished;
+        }
+        self.attach(hooks);
+        let run = loop {
+            let here = self.machine.position();
+            let next_checkpoint = (here / self.interval + 1).saturating_mul(self.interval);
+            let mut pause = next_checkpoint.min(here.saturating_add(POLL_EVERY));
+            if let Some(t) = target {
+                pause = pause.min(t.max(here));
+            }
+            if let Some(c) = also_checkpoint.filter(|&c| c > here) {
+                pause = pause.min(c);
+            }
+            let ending = drive(
+                &mut self.machine,
+                &mut Consoles::none(),
+                &mut self.replayer,
+                &mut Services::default(),
+                Some(pause),
+            );
+            match ending {
+                Ending::StopAt if self.replayer.reached_end => {
+                    self.finished = Some(Ending::StopAt);
+                    break Run::Finished;
+                }
+                Ending::StopAt => {
+                    let here = self.machine.position();
+                    if here.is_multiple_of(self.interval) || also_checkpoint == Some(here) {
+                        self.checkpoints.take(&mut self.machine, here);
+                    }
+                    if target.is_some_and(|t| here >= t) {
+                        break Run::Reached;
+                    }
+                    if interrupted() {
+                        break Run::Interrupted;
+                    }
+                }
+                Ending::Debug => {
+                    let Some((hart, stop)) = self
+                        .machine
+                        .harts
+                        .iter_mut()
+                        .enumerate()
+                        .find_map(|(id, h)| h.take_debug_stop().map(|s| (id, s)))
+                    else {
+                        break Run::Finished;
+                    };
+                    let before = self.machine.position();
+                    if let DebugStop::Watch { .. } = stop {
+                        // Just after the access: carry on to the position.
+                        let before = before - 1;
+                        self.detach();
+                        let carried = drive(
+                            &mut self.machine,
+                            &mut Consoles::none(),
+                            &mut self.replayer,
+                            &mut Services::default(),
+                            Some(before + 1),
+                        );
+                        if carried != Ending::StopAt || self.replayer.reached_end {
+                            self.finished = Some(carried);
+                        }
+                        break Run::Hook { hart, stop, before };
+                    }
+                    break Run::Hook { hart, stop, before };
+                }
+                other => {
+                    self.finished = Some(other);
+                    break Run::Finished;
+                }
+            }
+        };
+        self.detach();
+        run
+    }
+
+    /// Puts the machine in the state of the checkpoint at `position` and
+    /// starts replaying the recording from there.
+    fn restore(&mut self, position: u64) -> Result<(), String> {
+        if let Some(n) = self.written_disks() {
+            return Err(format!(
+                "the guest has written to disk {n} during the replay, and going back past a disk write is not supported yet"
+            ));
+        }
+        self.checkpoints.restore(&mut self.machine, position)?;
+        let (reader, _) = recording::open(&self.recording).map_err(|e| e.to_string())?;
+        self.replayer = Replayer::unverified(EventStream::new(reader), &self.machine)
+            .map_err(|e| e.message().unwrap_or_default())?;
+        self.finished = None;
+        Ok(())
+    }
+
+    /// A disk the guest wrote to since the replay began, if any.
+    fn written_disks(&mut self) -> Option<usize> {
+        let disks = (0..)
+            .take_while(|&n| self.machine.disk_mut(n).is_some())
+            .count();
+        (0..disks).find(|&n| {
+            crate::run::image_disk(&mut self.machine, n)
+                .is_some_and(|d| !d.written_blocks().is_empty())
+        })
+    }
+
+    /// Goes to `position` from the best place: here if it is ahead,
+    /// else the nearest checkpoint before it.
+    fn go_to(&mut self, position: u64, leave_near: bool) -> Result<(), String> {
+        let here = self.machine.position();
+        if position < here || self.finished.is_some() {
+            let from = self
+                .checkpoints
+                .at_or_before(position)
+                .map(|c| c.position())
+                .ok_or_else(|| {
+                    format!(
+                        "position {position} is before the replay's first, {}",
+                        self.start
+                    )
+                })?;
+            self.restore(from)?;
+        }
+        let near = position.saturating_sub(NEAR);
+        let also = (leave_near && near > self.machine.position()).then_some(near);
+        match self.forward(Some(position), also, &mut || false, Attach::default()) {
+            Run::Reached => Ok(()),
+            _ if self.machine.position() == position => Ok(()),
+            _ => Err(format!(
+                "the recording ends at position {}, before {position}",
+                self.machine.position()
+            )),
+        }
+    }
+
+    fn reverse_step(&mut self, hart: usize) -> Stop {
+        let here = self.machine.position();
+        let Some(steps) = self.machine.harts.get(hart).map(|h| h.steps()) else {
+            return Stop::HistoryStart;
+        };
+        let Some(from) = steps
+            .checked_sub(1)
+            .and_then(|want| {
+                self.checkpoints
+                    .before_hart_step(hart, want, here.saturating_sub(1))
+            })
+            .map(|c| c.position())
+        else {
+            return Stop::HistoryStart;
+        };
+        if let Err(e) = self.restore(from) {
+            eprintln!("rewind: {e}");
+            return Stop::HistoryStart;
+        }
+        let near = here.saturating_sub(NEAR);
+        let also = (near > from).then_some(near);
+        let step = Attach {
+            step: Some((hart, steps - 1)),
+            ..Attach::default()
+        };
+        match self.forward(None, also, &mut || false, step) {
+            Run::Hook { .. } => Stop::Stepped { hart },
+            // The hart's step cannot be missed going forward; if it were,
+            // say where the machine is.
+            _ => Stop::HistoryStart,
+        }
+    }
+
+    fn reverse_continue(&mut self) -> Stop {
+        let here = self.machine.position();
+        let mut upper = here;
+        loop {
+            let Some(from) = self.checkpoints.before(upper).map(|c| c.position()) else {
+                if let Err(e) = self.go_to(self.start, false) {
+                    eprintln!("rewind: {e}");
+                }
+                return Stop::HistoryStart;
+            };
+            if let Err(e) = self.restore(from) {
+                eprintln!("rewind: {e}");
+                return Stop::HistoryStart;
+            }
+            // Every hit in [from, upper), the last kept.
+            let mut last = None;
+            let mut pass = None;
+            let scan = |pass| Attach {
+                user: true,
+                pass,
+                step: None,
+            };
+            while let Run::Hook {
+                hart,
+                stop,
+                before: at,
+            } = self.forward(Some(upper), None, &mut || false, scan(pass))
+            {
+                if at < upper {
+                    last = Some((at, hart, stop));
+                }
+                pass = Some(hart);
+            }
+            if let Some((at, hart, stop)) = last {
+                return match self.go_to(at, true) {
+                    Ok(()) => Stop::Hook { hart, stop },
+                    Err(e) => {
+                        eprintln!("rewind: {e}");
+                        Stop::HistoryStart
+                    }
+                };
+            }
+            upper = from;
+        }
+    }
+}
+
+impl Debuggee for Timeline {
+    fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    fn edit(&mut self) -> Result<&mut Machine, String> {
+        Err("a replay must stay the recorded run: registers and memory cannot be changed".into())
+    }
+
+    fn inspect(&mut self) -> &mut Machine {
+        &mut self.machine
+    }
+
+    fn set_hooks(&mut self, hooks: Hooks) {
+        self.hooks = hooks;
+    }
+
+    fn resume(&mut self, motion: Motion, interrupted: &mut dyn FnMut() -> bool) -> Stop {
+        let stop = match motion {
+            Motion::Continue | Motion::Step { .. } => {
+                let pass = Some(current_hart(&self.machine));
+                let step = match motion {
+                    Motion::Step { hart } => {
+                        self.machine.harts.get(hart).map(|h| (hart, h.steps() + 1))
+                    }
+                    _ => None,
+                };
+                let attach = Attach {
+                    user: true,
+                    pass,
+                    step,
+                };
+                match self.forward(self.end, None, interrupted, attach) {
+                    Run::Hook {
+                        hart,
+                        stop: DebugStop::Step,
+                        ..
+                    } => Stop::Stepped { hart },
+                    Run::Hook { hart, stop, .. } => Stop::Hook { hart, stop },
+                    Run::Interrupted => Stop::Interrupted,
+                    Run::Reached => Stop::HistoryEnd,
+                    Run::Finished => self.ended(),
+                }
+            }
+            Motion::ReverseStep { hart } => self.reverse_step(hart),
+            Motion::ReverseContinue => self.reverse_continue(),
+        };
+        self.checkpoint_here();
+        stop
+    }
+
+    fn seek(&mut self, position: u64) -> Result<(), String> {
+        if position < self.start {
+            return Err(format!(
+                "position {position} is before the replay's first, {}",
+                self.start
+            ));
+        }
+        if let Some(end) = self.end.filter(|&end| position > end) {
+            return Err(format!("the recording ends at position {end}"));
+        }
+        self.go_to(position, true)?;
+        self.checkpoint_here();
+        Ok(())
+    }
+
+    fn bounds(&self) -> (u64, Option<u64>) {
+        (self.start, self.end)
+    }
+
+    fn describe(&self) -> String {
+        let end = self
+            .end
+            .map_or("its end is not recorded (cut short)".to_string(), |e| {
+                format!("it ends at {e}")
+            });
+        format!(
+            "replay of {}: positions from {}, {end}; at {}\n{} checkpoints in memory (about {} MiB)",
+            self.recording.display(),
+            self.start,
+            self.machine.position(),
+            self.checkpoints.len(),
+            self.checkpoints.used() >> 20
+        )
+    }
+}
+
+impl Timeline {
+    /// Checkpoints are densest where the user stops. (Not at the end: a
+    /// machine past its recorded end must not be run on.)
+    fn checkpoint_here(&mut self) {
+        if self.finished.is_none() {
+            let here = self.machine.position();
+            self.checkpoints.take(&mut self.machine, here);
+        }
+    }
+
+    fn ended(&self) -> Stop {
+        match &self.finished {
+            Some(ending @ Ending::Stopped(_)) => {
+                let (reason, code) = ending.reason_and_code();
+                Stop::Ended {
+                    what: reason.to_string(),
+                    code,
+                }
+            }
+            Some(Ending::Diverged(what)) => {
+                eprintln!("rewind: the replay diverged from the recording: {what}");
+                Stop::HistoryEnd
+            }
+            _ => Stop::HistoryEnd,
+        }
+    }
+}
