@@ -10,11 +10,12 @@ cd "$(dirname "$0")"
 # headers); QEMU is the reference the differential and boot tests compare
 # against; qemu-img, mke2fs and debugfs make and inspect disk images;
 # busybox's udhcpc and curl play a guest's network stack in the TAP test;
-# apt-get and dpkg-deb fetch the default guest. Packages are checked by name,
+# gdb-multiarch drives the gdb server's tests; apt-get and dpkg-deb fetch
+# the default guest. Packages are checked by name,
 # not by the commands they provide: a header package has no command.
 need_pkgs=()
 for pkg in gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross \
-           qemu-system-misc qemu-utils e2fsprogs busybox curl iproute2; do
+           qemu-system-misc qemu-utils e2fsprogs busybox curl iproute2 gdb-multiarch; do
     status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
     [ "$status" = "install ok installed" ] || need_pkgs+=("$pkg")
 done

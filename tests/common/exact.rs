@@ -1,6 +1,7 @@
-//! The bare-metal programs of tests/exact, built with the RISC-V cross
-//! compiler (./test.sh installs it) like tests/asm's: rv64gc, no libc,
-//! linked at the start of RAM, started in M-mode with no firmware.
+//! The bare-metal programs of tests/exact (and, with debug symbols, of
+//! tests/gdb), built with the RISC-V cross compiler (./test.sh installs it)
+//! like tests/asm's: rv64gc, no libc, linked at the start of RAM, started
+//! in M-mode with no firmware.
 
 // Each suite that includes this module uses only part of it.
 #![allow(dead_code)]
@@ -14,12 +15,25 @@ use std::sync::Mutex;
 /// (tests run at once and must not rewrite a file another is running), and
 /// returns its path.
 pub fn build(name: &'static str) -> PathBuf {
-    static BUILT: Mutex<BTreeMap<&str, PathBuf>> = Mutex::new(BTreeMap::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    built.entry(name).or_insert_with(|| compile(name)).clone()
+    built("exact", name)
 }
 
-fn compile(name: &str) -> PathBuf {
+/// Builds tests/gdb/<name>.S with debug symbols (for gdb to break on
+/// functions and watch variables by name).
+pub fn build_with_symbols(name: &'static str) -> PathBuf {
+    built("gdb", name)
+}
+
+fn built(dir: &'static str, name: &'static str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<(&str, &str), PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry((dir, name))
+        .or_insert_with(|| compile(dir, name))
+        .clone()
+}
+
+fn compile(dir: &str, name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     // One directory per test binary: binaries run one after another, but a
     // program is built once in each.
@@ -28,17 +42,21 @@ fn compile(name: &str) -> PathBuf {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("exact")
-        .join(suite);
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir).join(suite);
     std::fs::create_dir_all(&out_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
     let elf = out_dir.join(format!("{name}.elf"));
     let output = Command::new("riscv64-linux-gnu-gcc")
-        .args(["-march=rv64gc", "-mabi=lp64d", "-nostdlib", "-nostartfiles"])
+        .args([
+            "-g",
+            "-march=rv64gc",
+            "-mabi=lp64d",
+            "-nostdlib",
+            "-nostartfiles",
+        ])
         .args(["-static", "-Wl,--build-id=none", "-T"])
         .arg(root.join("asm").join("link.ld"))
-        .arg(root.join("exact").join(format!("{name}.S")))
+        .arg(root.join(dir).join(format!("{name}.S")))
         .arg("-o")
         .arg(&elf)
         .output()
@@ -49,7 +67,7 @@ fn compile(name: &str) -> PathBuf {
         });
     assert!(
         output.status.success(),
-        "building tests/exact/{name}.S failed:\n{}",
+        "building tests/{dir}/{name}.S failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     elf

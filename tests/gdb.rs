@@ -1,0 +1,458 @@
+//! The gdb server end to end: gdb-multiarch (./test.sh installs it) in batch
+//! mode drives `rewind replay --gdb` through scripted sessions on bare-metal
+//! programs with symbols (tests/gdb/*.S) and on a Linux recording, forward
+//! and backward, and the replay still ends in the recorded state.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[path = "common/exact.rs"]
+mod exact;
+#[path = "common/process.rs"]
+mod process;
+use exact::build_with_symbols;
+use process::{path_arg as arg, scratch, Finished, LIMIT, REWIND};
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Records `elf` (no firmware, 16 MiB) on `harts` harts; returns the
+/// recording and its report.
+fn record(dir: &Path, elf: &Path, harts: usize) -> (PathBuf, Value) {
+    let recording = dir.join("run.rwd");
+    let report = dir.join("record.json");
+    let run = process::run(
+        REWIND,
+        &strings(&[
+            "record",
+            "-o",
+            &arg(&recording),
+            "--report",
+            &arg(&report),
+            "--firmware",
+            "none",
+            "--mem",
+            "16M",
+            "--smp",
+            &harts.to_string(),
+            "--kernel",
+            &arg(elf),
+        ]),
+        Stdio::null(),
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    let json = std::fs::read_to_string(&report).expect("the record report");
+    (recording, serde_json::from_str(&json).expect("JSON"))
+}
+
+/// A session: what gdb printed, and what the server printed and how it ended.
+struct Session {
+    gdb: Finished,
+    server_stderr: String,
+    server_code: Option<i32>,
+}
+
+impl Session {
+    fn describe(&self) -> String {
+        format!(
+            "{}\n--- the server (exit {:?}) ---\n{}",
+            self.gdb.describe(),
+            self.server_code,
+            self.server_stderr
+        )
+    }
+
+    fn stdout(&self) -> String {
+        self.gdb.stdout_text()
+    }
+
+    /// Every `monitor when` answer: (position, hart). (gdb in batch mode
+    /// prints what monitor commands say on its stderr.)
+    fn whens(&self) -> Vec<(u64, u64)> {
+        self.gdb
+            .stderr
+            .lines()
+            .filter_map(|line| {
+                let (position, rest) = line.split_once(" (hart ")?;
+                let hart = rest.split(',').next()?.parse().ok()?;
+                Some((position.parse().ok()?, hart))
+            })
+            .collect()
+    }
+
+    /// Values printed by `printf "@NAME=%d\n"`, in order.
+    fn values(&self, name: &str) -> Vec<String> {
+        let key = format!("@{name}=");
+        self.stdout()
+            .lines()
+            .filter_map(|l| l.strip_prefix(&key).map(str::to_string))
+            .collect()
+    }
+
+    /// The state hash the server printed when gdb left.
+    fn final_hash(&self) -> Option<String> {
+        let line = self
+            .server_stderr
+            .lines()
+            .find(|l| l.contains("gdb session ended"))?;
+        Some(line.rsplit("state hash ").next()?.trim().to_string())
+    }
+}
+
+/// Starts `rewind ARGS --gdb unix:SOCKET`, waits until it listens, runs gdb
+/// on `elf` (if any) with `script` after `target remote`, and waits for
+/// both.
+fn session(dir: &Path, args: &[String], elf: Option<&Path>, script: &str) -> Session {
+    let socket = dir.join("gdb.sock");
+    let _ = std::fs::remove_file(&socket);
+    let mut server_args = args.to_vec();
+    server_args.extend(strings(&["--gdb", &format!("unix:{}", arg(&socket))]));
+    let mut server: Child = Command::new(REWIND)
+        .args(&server_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start rewind: {e}"));
+    let stderr = server.stderr.take().expect("stderr is piped");
+    let (lines_tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    // The server says when it listens.
+    let mut server_stderr = String::new();
+    loop {
+        match lines.recv_timeout(LIMIT) {
+            Ok(line) => {
+                server_stderr.push_str(&line);
+                server_stderr.push('\n');
+                if line.contains("waiting for gdb") {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = server.kill();
+                panic!("rewind never listened for gdb:\n{server_stderr}");
+            }
+        }
+    }
+    let script_path = dir.join("session.gdb");
+    let mut file = std::fs::File::create(&script_path).expect("the gdb script");
+    writeln!(
+        file,
+        "set pagination off\nset confirm off\nset architecture riscv:rv64\ntarget remote {}\n{script}",
+        arg(&socket)
+    )
+    .expect("writing the gdb script");
+    drop(file);
+    let mut gdb_args = strings(&["-batch", "-nx", "-x", &arg(&script_path)]);
+    if let Some(elf) = elf {
+        gdb_args.push(arg(elf));
+    }
+    let gdb = process::run("gdb-multiarch", &gdb_args, Stdio::null());
+    // gdb has gone: the server ends by itself.
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // the watchdog's host time
+    let started = std::time::Instant::now();
+    let server_code = loop {
+        match server.try_wait() {
+            Ok(Some(status)) => break status.code(),
+            Ok(None) if started.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            _ => {
+                let _ = server.kill();
+                let _ = server.wait();
+                break None;
+            }
+        }
+    };
+    let _ = reader.join();
+    server_stderr.extend(lines.try_iter().map(|l| l + "\n"));
+    Session {
+        gdb,
+        server_stderr,
+        server_code,
+    }
+}
+
+/// One hart of tests/gdb/counter.S: `bump(n)` adds n to `counter` for
+/// n = 1, 2, ... A function breakpoint stops at each call with its
+/// argument; a watchpoint on the variable stops right after each write,
+/// forward, and right before it, backward; stepping back and forth moves
+/// one position at a time; and the start of history is reported as such.
+#[test]
+fn breakpoints_watchpoints_and_steps_work_forward_and_backward() {
+    let dir = scratch("gdb", "counter");
+    let elf = build_with_symbols("counter");
+    let (recording, _) = record(&dir, &elf, 1);
+    let s = session(
+        &dir,
+        &strings(&["replay", &arg(&recording)]),
+        Some(&elf),
+        r#"
+monitor when
+info threads
+break bump
+continue
+printf "@a0=%d\n", $a0
+monitor when
+continue
+printf "@a0=%d\n", $a0
+monitor when
+p $priv
+printf "@priv=%d\n", $priv
+printf "@mhartid=%d\n", $mhartid
+delete
+watch *(long *)&counter
+continue
+printf "@counter=%d\n", *(long *)&counter
+monitor when
+reverse-continue
+printf "@counter=%d\n", *(long *)&counter
+monitor when
+reverse-continue
+printf "@counter=%d\n", *(long *)&counter
+monitor when
+delete
+stepi
+monitor when
+stepi
+monitor when
+reverse-stepi
+monitor when
+reverse-stepi
+monitor when
+reverse-continue
+monitor when
+kill
+"#,
+    );
+    let what = s.describe();
+    assert_eq!(s.values("a0"), ["1", "2"], "{what}");
+    assert_eq!(s.values("priv"), ["3"], "M-mode; {what}");
+    assert_eq!(s.values("mhartid"), ["0"], "{what}");
+    // After the second bump's entry, the watch sees counter become 1 + 2;
+    // backward, it stops before that write (counter 1), then before the
+    // first (counter 0).
+    assert_eq!(s.values("counter"), ["3", "1", "0"], "{what}");
+    let whens: Vec<u64> = s.whens().iter().map(|w| w.0).collect();
+    let [start, hit1, hit2, wrote, before_write, before_first, step1, step2, back1, back2, begin] =
+        whens[..]
+    else {
+        panic!("11 `monitor when` answers expected; {what}");
+    };
+    assert_eq!(start, 0, "{what}");
+    assert!(0 < hit1 && hit1 < hit2 && hit2 < wrote, "{what}");
+    // Backward to just before the instruction that wrote.
+    assert!(before_first < hit2 && before_write == wrote - 1, "{what}");
+    assert_eq!(
+        (step1, step2, back1, back2),
+        (
+            before_first + 1,
+            before_first + 2,
+            before_first + 1,
+            before_first
+        ),
+        "{what}"
+    );
+    assert_eq!(begin, 0, "{what}");
+    assert!(
+        s.stdout().contains("No more reverse-execution history"),
+        "{what}"
+    );
+    assert!(s.stdout().contains("Breakpoint 1, bump ()"), "{what}");
+}
+
+/// Two harts are two threads; a breakpoint for thread 2 stops hart 1.
+#[test]
+fn every_hart_is_a_thread() {
+    let dir = scratch("gdb", "threads");
+    let elf = build_with_symbols("counter");
+    let (recording, _) = record(&dir, &elf, 2);
+    let s = session(
+        &dir,
+        &strings(&["replay", &arg(&recording)]),
+        Some(&elf),
+        r#"
+info threads
+break spin thread 2
+continue
+monitor when
+printf "@a0=%d\n", $a0
+thread 1
+printf "@hart0pc=%lx\n", $pc
+kill
+"#,
+    );
+    let what = s.describe();
+    let out = s.stdout();
+    assert!(
+        out.contains("Thread 1.1") && out.contains("Thread 1.2"),
+        "{what}"
+    );
+    assert!(out.contains("Thread 2 hit Breakpoint"), "{what}");
+    let whens = s.whens();
+    assert_eq!(whens.len(), 1, "{what}");
+    assert_eq!(whens[0].1, 1, "the hart about to step is hart 1; {what}");
+    assert_eq!(s.values("a0"), ["1"], "hart 1's a0 is its hart id; {what}");
+}
+
+/// gdb drives a replay back and forth (steps, seeks, reverse and forward
+/// continues); running on to the end afterwards ends in the state the
+/// recording ended in.
+#[test]
+fn a_replay_driven_back_and_forth_ends_in_the_recorded_state() {
+    let dir = scratch("gdb", "back-and-forth");
+    let elf = build_with_symbols("counter");
+    let (recording, report) = record(&dir, &elf, 2);
+    let s = session(
+        &dir,
+        &strings(&["replay", &arg(&recording)]),
+        Some(&elf),
+        r#"
+break bump
+continue
+continue
+continue
+stepi
+reverse-stepi
+reverse-stepi
+reverse-continue
+monitor seek 12000
+maintenance flush register-cache
+monitor when
+monitor seek 100
+monitor when
+continue
+delete
+continue
+monitor when
+monitor seek 5
+monitor when
+delete
+continue
+monitor when
+kill
+"#,
+    );
+    let what = s.describe();
+    // `monitor seek` answers with where it went, as `monitor when` does.
+    let whens: Vec<u64> = s.whens().iter().map(|w| w.0).collect();
+    let end = report["position"].as_u64().expect("a position");
+    assert_eq!(whens, [12000, 12000, 100, 100, end, 5, 5, end], "{what}");
+    let recorded_hash = report["state_hash"].as_str().expect("a state hash");
+    assert_eq!(s.final_hash().as_deref(), Some(recorded_hash), "{what}");
+}
+
+/// A bad address is one sentence and a nonzero exit, before anything runs.
+#[test]
+fn a_bad_gdb_address_is_refused_in_one_sentence() {
+    let dir = scratch("gdb", "bad-address");
+    let elf = build_with_symbols("counter");
+    let (recording, _) = record(&dir, &elf, 1);
+    let run = process::run(
+        REWIND,
+        &strings(&["replay", &arg(&recording), "--gdb", "nowhere"]),
+        Stdio::null(),
+    );
+    assert_eq!(run.code(), Some(2), "{}", run.describe());
+    assert!(
+        run.stderr.contains("is not a gdb address"),
+        "{}",
+        run.describe()
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("its address").port().to_string();
+    let run = process::run(
+        REWIND,
+        &strings(&["replay", &arg(&recording), "--gdb", &port]),
+        Stdio::null(),
+    );
+    assert_eq!(run.code(), Some(1), "{}", run.describe());
+    assert!(
+        run.stderr.contains("cannot listen for gdb on 127.0.0.1:"),
+        "{}",
+        run.describe()
+    );
+}
+
+/// The default guest (Debian's kernel): a breakpoint on a kernel function
+/// whose address the guest itself reads from /proc/kallsyms is hit twice;
+/// reverse-continue from the second hit comes back to the first, at the
+/// same position with the same registers.
+#[test]
+fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
+    let dir = scratch("gdb", "linux");
+    let script = dir.join("input.txt");
+    std::fs::write(
+        &script,
+        "grep -w do_sys_openat2 /proc/kallsyms\npoweroff -f\n",
+    )
+    .expect("the guest's input");
+    let recording = dir.join("linux.rwd");
+    let report = dir.join("record.json");
+    // Input from a regular file reaches the guest when it reads it, so the
+    // recording is the same every time.
+    let run = process::run(
+        REWIND,
+        &strings(&["record", "-o", &arg(&recording), "--report", &arg(&report)]),
+        Stdio::from(std::fs::File::open(&script).expect("the input file")),
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    let stdout = run.stdout_text();
+    let address = stdout
+        .lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            let address = words.next()?;
+            let hex = address.len() == 16 && address.chars().all(|c| c.is_ascii_hexdigit());
+            (hex && words.nth(1) == Some("do_sys_openat2")).then(|| address.to_string())
+        })
+        .unwrap_or_else(|| panic!("the guest did not list do_sys_openat2; {}", run.describe()));
+    assert!(
+        address.chars().any(|c| c != '0'),
+        "kallsyms hides addresses: {address}"
+    );
+    let registers = "info registers pc sp ra gp tp a0 a1 a2 s0 priv sstatus satp";
+    let s = session(
+        &dir,
+        &strings(&["replay", &arg(&recording)]),
+        None,
+        &format!(
+            "break *0x{address}\ncontinue\nmonitor when\n{registers}\ncontinue\nmonitor when\n{registers}\nreverse-continue\nmonitor when\n{registers}\nkill\n"
+        ),
+    );
+    let what = s.describe();
+    let whens = s.whens();
+    assert_eq!(whens.len(), 3, "{what}");
+    assert!(whens[0].0 < whens[1].0, "{what}");
+    assert_eq!(whens[2], whens[0], "back at the first hit; {what}");
+    let lines: Vec<String> = s
+        .stdout()
+        .lines()
+        .filter(|l| {
+            [
+                "pc ", "sp ", "ra ", "gp ", "tp ", "a0 ", "a1 ", "a2 ", "s0 ", "priv ", "sstatus ",
+                "satp ",
+            ]
+            .iter()
+            .any(|r| l.starts_with(r))
+        })
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 36, "{what}");
+    assert_eq!(
+        lines[24..],
+        lines[..12],
+        "the first hit's registers; {what}"
+    );
+    assert_ne!(lines[12..24], lines[..12], "{what}");
+    assert!(lines[0].contains(&address), "{what}");
+}
