@@ -39,6 +39,9 @@ pub enum Ending {
     /// A debugger's breakpoint or watchpoint stopped a hart inside a
     /// round; driving the machine again goes on from there.
     Debug,
+    /// The machine reached the position [`drive`] was asked to pause at;
+    /// driving it again goes on from there. Nothing ended.
+    Paused,
 }
 
 impl Ending {
@@ -60,6 +63,7 @@ impl Ending {
             Ending::Failed(_) => ("failed", 1),
             Ending::StopAt => ("stop-at", 0),
             Ending::Debug => ("debug", 0),
+            Ending::Paused => ("paused", 0),
         }
     }
 
@@ -264,14 +268,17 @@ impl Watches {
     }
 }
 
-/// Runs the machine until it stops, the user quits, `inputs` ends it, or
-/// the harts have retired `stop_at` instructions in all.
+/// Runs the machine until it stops, the user quits, `inputs` ends it, or it
+/// reaches position `stop_at` (which ends the run). At position `pause` it
+/// returns [`Ending::Paused`] instead, ending nothing: a debugger's way to
+/// drive a machine a stretch at a time.
 pub fn drive(
     machine: &mut Machine,
     consoles: &mut Consoles,
     inputs: &mut dyn Inputs,
     services: &mut Services,
     stop_at: Option<u64>,
+    pause: Option<u64>,
 ) -> Ending {
     let mut watches = Watches::default();
     loop {
@@ -292,8 +299,11 @@ pub fn drive(
             }
         }
         let round = loop {
-            let pause = [stop_at, services.pause_at()].into_iter().flatten().min();
-            let round = machine.run_round_until(pause);
+            let pause_at = [stop_at, services.pause_at(), pause]
+                .into_iter()
+                .flatten()
+                .min();
+            let round = machine.run_round_until(pause_at);
             if let Round::Debug { .. } = round {
                 // The guest's output so far, then the debugger's turn.
                 watches.forward(machine, consoles);
@@ -313,6 +323,9 @@ pub fn drive(
             }
             if let Err(ending) = services.paused(machine) {
                 return ending;
+            }
+            if pause.is_some_and(|at| machine.position() >= at) {
+                return Ending::Paused;
             }
         };
         // Outputs first: what the guest did in this round.

@@ -1,9 +1,14 @@
 //! `--gdb ADDR`: a gdb server on the machine, before its first step.
 
+use crate::console::Consoles;
+use crate::drive::{drive, Ending, Inputs, Services};
+use crate::live::LiveInputs;
 use crate::report::hex;
 use crate::timeline::{Timeline, TimelineOptions, DEFAULT_INTERVAL};
 use crate::CliError;
 use rewind_gdb::{GdbAddress, GdbListener};
+use rewind_machine::Machine;
+use rewind_replay::EndPhase;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -55,6 +60,76 @@ fn listen(address: &GdbAddress) -> Result<GdbListener, CliError> {
     Ok(listener)
 }
 
+/// What a live run under gdb left when gdb went: the machine and its
+/// inputs, and how the run ended.
+pub struct Debugged {
+    pub machine: Machine,
+    pub inputs: LiveInputs,
+    pub services: Services,
+    pub ending: Ending,
+}
+
+/// `run`, `record` or `restore` with `--gdb`: the live run (whose inputs
+/// `inputs.recorder` records) as a timeline gdb moves through. When gdb
+/// detaches, the run goes on from its live end, without gdb; when gdb
+/// kills it, it ends there.
+pub fn debug_live(
+    machine: Machine,
+    inputs: LiveInputs,
+    consoles: Consoles,
+    services: Services,
+    args: &GdbArgs,
+    stop_at: Option<u64>,
+) -> Result<Debugged, CliError> {
+    let address = args.gdb.as_ref().expect("called with --gdb");
+    let listener = listen(address)?;
+    let mut timeline =
+        Timeline::live(machine, inputs, consoles, services, args.timeline_options())?;
+    let conn = listener
+        .accept()
+        .map_err(|e| CliError::Message(format!("gdb could not connect on {address}: {e}")))?;
+    eprint!("rewind: gdb connected\r\n");
+    let gdb_ending = rewind_gdb::serve(&mut timeline, conn);
+    eprint!(
+        "rewind: gdb session ended ({}) at position {}\r\n",
+        describe(&gdb_ending),
+        timeline.machine().position()
+    );
+    let (mut machine, mut live) = timeline.into_frontier().map_err(CliError::Message)?;
+    let ending = match (live.ended.take(), gdb_ending) {
+        (Some(ended), _) => ended,
+        (None, rewind_gdb::Ending::Killed) => {
+            live.inputs
+                .finish(&mut machine, EndPhase::InsideRound, Ending::Quit)
+        }
+        (None, _) => {
+            eprint!("rewind: the run goes on without gdb\r\n");
+            drive(
+                &mut machine,
+                &mut live.consoles,
+                &mut live.inputs,
+                &mut live.services,
+                stop_at,
+                None,
+            )
+        }
+    };
+    Ok(Debugged {
+        machine,
+        inputs: live.inputs,
+        services: live.services,
+        ending,
+    })
+}
+
+fn describe(ending: &rewind_gdb::Ending) -> String {
+    match ending {
+        rewind_gdb::Ending::Detached => "detached".to_string(),
+        rewind_gdb::Ending::Killed => "killed".to_string(),
+        rewind_gdb::Ending::Disconnected(why) => format!("disconnected: {why}"),
+    }
+}
+
 /// `rewind replay --gdb`: the recording as a timeline gdb moves through.
 pub fn debug_replay(
     recording: &Path,
@@ -73,11 +148,7 @@ pub fn debug_replay(
     let machine = timeline.machine();
     eprintln!(
         "rewind: gdb session ended ({}) at position {}; state hash {}",
-        match &ending {
-            rewind_gdb::Ending::Detached => "detached".to_string(),
-            rewind_gdb::Ending::Killed => "killed".to_string(),
-            rewind_gdb::Ending::Disconnected(why) => format!("disconnected: {why}"),
-        },
+        describe(&ending),
         machine.position(),
         hex(&machine.state_hash())
     );

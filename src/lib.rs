@@ -144,6 +144,8 @@ pub struct RestoreArgs {
     pub stop: StopArgs,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
+    #[command(flatten)]
+    pub debug: gdb::GdbArgs,
 }
 
 #[derive(clap::Args)]
@@ -279,6 +281,8 @@ pub struct RunArgs {
     pub stop: StopArgs,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
+    #[command(flatten)]
+    pub debug: gdb::GdbArgs,
 }
 
 fn parse_disk(text: &str) -> Result<rewind_disk::DiskSpec, String> {

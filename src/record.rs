@@ -163,6 +163,11 @@ impl Recorder {
         })
     }
 
+    /// The file being written.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Identifies this recording (see [`crate::snapshot::header_hash`]).
     pub fn header_hash(&self) -> [u8; 32] {
         self.header_hash
@@ -196,7 +201,9 @@ impl Recorder {
         self.error.get_or_insert(message);
     }
 
-    fn flush(&mut self) {
+    /// Writes the buffered events to the file now, so that a reader of the
+    /// file (a debugger replaying the past) sees every one.
+    pub fn flush(&mut self) {
         #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
         let now = std::time::Instant::now();
         self.last_flush = now;

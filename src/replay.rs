@@ -92,6 +92,7 @@ impl Prepared {
             &mut self.inputs,
             &mut Services::default(),
             self.stop_at,
+            None,
         )
     }
 }

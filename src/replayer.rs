@@ -48,6 +48,9 @@ pub struct Replayer {
     /// The replay reached the recorded end (rather than diverging or being
     /// stopped by the user).
     pub reached_end: bool,
+    /// The recording is still being written (a live run's, replayed by its
+    /// debugger): running out of events is not its end.
+    open_ended: bool,
 }
 
 impl Replayer {
@@ -64,6 +67,7 @@ impl Replayer {
             checkpoints: Some(Checkpointer::new(machine, checkpoint_every)),
             verified: 0,
             reached_end: false,
+            open_ended: false,
         })
     }
 
@@ -76,7 +80,15 @@ impl Replayer {
             checkpoints: None,
             verified: 0,
             reached_end: false,
+            open_ended: false,
         })
+    }
+
+    /// Replays a recording that is still being written: past its last
+    /// event, the recorded run went on with no input yet.
+    pub fn open_ended(mut self) -> Replayer {
+        self.open_ended = true;
+        self
     }
 
     /// The next event, if any.
@@ -251,7 +263,7 @@ impl Replayer {
 impl Inputs for Replayer {
     fn boundary(&mut self, machine: &mut Machine) -> Result<(), Ending> {
         self.verify_checkpoint(machine)?;
-        if self.front()?.is_none() {
+        if self.front()?.is_none() && !self.open_ended {
             // A complete recording ends with its End event, which stops the
             // replay before this; without one, the recording was cut short.
             return Err(Ending::RecordingCut);

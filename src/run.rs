@@ -175,6 +175,15 @@ fn rtc_epoch(arg: Option<&str>) -> Result<u64, CliError> {
 pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, CliError> {
     #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
+    // Under gdb a live run is recorded (to a file of its own if the user
+    // asked for none), so that it can go backward.
+    let (record, gdb_recording) = match (record, &args.debug.gdb) {
+        (None, Some(_)) => {
+            let (options, file) = gdb_recording(args.overlay_dir.as_deref())?;
+            (Some(options), Some(file))
+        }
+        (record, _) => (record, None),
+    };
     let mut disks = open_disks(&args)?;
     let (nets, net_macs) = open_nets(&args)?;
     let boot = images::from_options(
@@ -234,6 +243,8 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
         report: args.report.as_deref(),
         started,
         stop_at: args.stop.stop_at,
+        gdb: &args.debug,
+        gdb_recording,
     };
     session.run(machine, inputs, services, |machine| {
         save_disks(machine, &args)
@@ -252,7 +263,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     // machine need not wait for it.
     std::thread::spawn(move || drop(chain));
     let config = restored.config;
-    let machine = restored.machine;
+    let mut machine = restored.machine;
     if let Some(at) = args.stop.stop_at.filter(|&at| at < machine.position()) {
         return Err(CliError::Message(format!(
             "--stop-at {at} is before the snapshot, which was taken at position {}",
@@ -283,14 +294,24 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
         }
         (None, false) => None,
     };
+    let (recorder, gdb_recording) = match &args.debug.gdb {
+        Some(_) => {
+            let (options, file) = gdb_recording(args.overlay_dir.as_deref())?;
+            let recorder = Recorder::create(&options, config.clone(), &mut machine)?;
+            (Some(recorder), Some(file))
+        }
+        None => (None, None),
+    };
     let services = services(&args.snapshots, Some(config), &machine)?;
-    let inputs = LiveInputs::new(nets, entropy, None);
+    let inputs = LiveInputs::new(nets, entropy, recorder);
     let session = Session {
         serial: &args.serial,
         hvc: hvc.as_ref(),
         report: args.report.as_deref(),
         started,
         stop_at: args.stop.stop_at,
+        gdb: &args.debug,
+        gdb_recording,
     };
     session.run(machine, inputs, services, |_| None)
 }
@@ -338,6 +359,31 @@ fn services(
     Ok(Services::new(snapshots, control))
 }
 
+/// Where a live run under gdb is recorded when the user asked for no
+/// recording: a file of its own beside the disk overlays, removed at exit.
+fn gdb_recording(
+    overlay_dir: Option<&std::path::Path>,
+) -> Result<(RecordOptions, tempfile::TempPath), CliError> {
+    let dir = crate::overlay_dir::overlay_dir(overlay_dir)?;
+    let file = tempfile::Builder::new()
+        .prefix("rewind-gdb-")
+        .suffix(".rwd")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            CliError::Message(format!(
+                "cannot create the debugger's recording in {}: {e}",
+                dir.display()
+            ))
+        })?
+        .into_temp_path();
+    let options = RecordOptions {
+        output: file.to_path_buf(),
+        checkpoint_every: crate::checkpoint::DEFAULT_EVERY,
+        pack: false,
+    };
+    Ok((options, file))
+}
+
 /// A machine ready to run with its consoles, and how to report the end.
 struct Session<'a> {
     serial: &'a crate::console::Backend,
@@ -347,6 +393,10 @@ struct Session<'a> {
     started: std::time::Instant,
     /// `--stop-at`.
     stop_at: Option<u64>,
+    /// `--gdb` and its options.
+    gdb: &'a crate::gdb::GdbArgs,
+    /// The recording a run under gdb made for itself (not the user's).
+    gdb_recording: Option<tempfile::TempPath>,
 }
 
 impl Session<'_> {
@@ -361,13 +411,28 @@ impl Session<'_> {
     ) -> Result<ExitCode, CliError> {
         let ending = {
             let mut consoles = Consoles::new(self.serial, self.hvc).map_err(CliError::Message)?;
-            drive(
-                &mut machine,
-                &mut consoles,
-                &mut inputs,
-                &mut services,
-                self.stop_at,
-            )
+            if self.gdb.gdb.is_some() {
+                let debugged = crate::gdb::debug_live(
+                    machine,
+                    inputs,
+                    consoles,
+                    services,
+                    self.gdb,
+                    self.stop_at,
+                )?;
+                (machine, inputs, services) =
+                    (debugged.machine, debugged.inputs, debugged.services);
+                debugged.ending
+            } else {
+                drive(
+                    &mut machine,
+                    &mut consoles,
+                    &mut inputs,
+                    &mut services,
+                    self.stop_at,
+                    None,
+                )
+            }
             // The consoles (and the terminal's raw mode) are dropped here,
             // before anything else is printed.
         };
@@ -405,6 +470,8 @@ impl Session<'_> {
             );
         }
         let recording_error = match recording {
+            // The debugger's own recording is no concern of the user's.
+            Some(Ok(_)) if self.gdb_recording.is_some() => None,
             Some(Ok((summary, _))) => {
                 eprintln!(
                     "rewind: {summary}; state hash {}",

@@ -1,9 +1,17 @@
-//! A recording as a timeline a debugger moves through: the replayed machine
-//! at some position, in-memory checkpoints behind it, and the recording's
-//! events to go forward with. Going backward is restoring the nearest
-//! checkpoint and replaying forward to the position wanted; reverse-continue
-//! replays each span between checkpoints, latest first, noting every
-//! breakpoint and watchpoint hit, until a span has one.
+//! A run as a timeline a debugger moves through: the machine at some
+//! position, in-memory checkpoints behind it, and a recording of its inputs
+//! to go forward with. Going backward is restoring the nearest checkpoint
+//! and replaying forward to the position wanted; reverse-continue replays
+//! each span between checkpoints, latest first, noting every breakpoint and
+//! watchpoint hit, until a span has one.
+//!
+//! The recording is a finished one (`rewind replay --gdb`), or one a live
+//! run is writing (`run`, `record` and `restore` with `--gdb`): then the
+//! timeline has a frontier, the furthest the machine went with the host's
+//! inputs. Behind it the machine replays what was recorded, silently; at it,
+//! the machine runs on with its consoles and the host's inputs, which the
+//! recording keeps, so a live run can be debugged backward without having
+//! been recorded on purpose.
 //!
 //! Every state the timeline stops in is a position (see
 //! `Machine::position`): the machine just before its next step. A
@@ -15,6 +23,7 @@
 use crate::console::Consoles;
 use crate::drive::{drive, Ending, Services};
 use crate::images::Origin;
+use crate::live::LiveInputs;
 use crate::packed::Unpacked;
 use crate::rebuild::build_machine;
 use crate::recording::{self, EventStream};
@@ -33,8 +42,9 @@ pub const DEFAULT_CHECKPOINT_MEMORY: usize = 1 << 30;
 /// How far back from where the user is a backward motion leaves a
 /// checkpoint, so that the next one (reverse-stepi again) replays little.
 const NEAR: u64 = 200_000;
-/// Steps run between looks at whether the user interrupted.
-const POLL_EVERY: u64 = 20_000_000;
+/// Steps run between looks at whether the user interrupted (a few
+/// milliseconds of a busy guest).
+const POLL_EVERY: u64 = 2_000_000;
 
 /// Which hooks a forward run attaches to the harts.
 #[derive(Clone, Copy, Default)]
@@ -63,10 +73,26 @@ enum Run {
     Finished,
 }
 
+/// The live end of a timeline: the host's inputs (with the recorder they
+/// are logged by), the consoles and the services of the run.
+pub struct Live {
+    pub inputs: LiveInputs,
+    pub consoles: Consoles,
+    pub services: Services,
+    /// The furthest position the machine reached live.
+    frontier: u64,
+    /// The machine is at the frontier, not in the replayed past.
+    at_frontier: bool,
+    /// How the live run ended, if it did (at the frontier).
+    pub ended: Option<Ending>,
+}
+
 pub struct Timeline {
     machine: Machine,
     recording: PathBuf,
-    replayer: Replayer,
+    /// Replays the recording behind the frontier (None until needed).
+    replayer: Option<Replayer>,
+    live: Option<Live>,
     checkpoints: Checkpoints,
     interval: u64,
     /// The first position (where the replay starts).
@@ -126,7 +152,8 @@ impl Timeline {
         let mut timeline = Timeline {
             machine,
             recording: recording.to_path_buf(),
-            replayer,
+            replayer: Some(replayer),
+            live: None,
             checkpoints: Checkpoints::new(options.checkpoint_memory),
             interval: options.interval.max(1),
             start,
@@ -147,6 +174,69 @@ impl Timeline {
         let here = timeline.machine.position();
         timeline.checkpoints.take(&mut timeline.machine, here);
         Ok(timeline)
+    }
+
+    /// The timeline of a live run whose inputs `inputs.recorder` records.
+    pub fn live(
+        machine: Machine,
+        inputs: LiveInputs,
+        consoles: Consoles,
+        services: Services,
+        options: TimelineOptions,
+    ) -> Result<Timeline, CliError> {
+        let Some(recorder) = &inputs.recorder else {
+            return Err(CliError::Message(
+                "a live run is debugged only while it is recorded".to_string(),
+            ));
+        };
+        let recording = recorder.path().to_path_buf();
+        let start = machine.position();
+        let mut timeline = Timeline {
+            machine,
+            recording,
+            replayer: None,
+            live: Some(Live {
+                inputs,
+                consoles,
+                services,
+                frontier: start,
+                at_frontier: true,
+                ended: None,
+            }),
+            checkpoints: Checkpoints::new(options.checkpoint_memory),
+            interval: options.interval.max(1),
+            start,
+            end: None,
+            finished: None,
+            hooks: Hooks::default(),
+        };
+        if let Run::Finished = timeline.forward(Some(start), None, &mut || false, Attach::default())
+        {
+            let ending = timeline.finished.clone().unwrap_or(Ending::Paused);
+            return Err(CliError::Message(format!(
+                "the machine ended ({}) before its first step",
+                ending.reason_and_code().0
+            )));
+        }
+        timeline.start = timeline.machine.position();
+        let here = timeline.start;
+        timeline.checkpoints.take(&mut timeline.machine, here);
+        Ok(timeline)
+    }
+
+    /// A live timeline's machine at its frontier, with the live parts (and
+    /// how the live run ended, if it did): the run goes on, or ends, from
+    /// there without a debugger. Err if the frontier cannot be reached.
+    pub fn into_frontier(mut self) -> Result<(Machine, Live), String> {
+        let Some(live) = &self.live else {
+            return Err("a replay has no live frontier".to_string());
+        };
+        if !live.at_frontier {
+            let frontier = live.frontier;
+            self.go_to(frontier, false)?;
+        }
+        let live = self.live.take().expect("checked above");
+        Ok((self.machine, live))
     }
 
     pub fn machine(&self) -> &Machine {
@@ -185,6 +275,55 @@ impl Timeline {
         }
     }
 
+    /// Runs the machine until `pause`: live at the frontier, else replaying
+    /// the recording (up to the frontier at most).
+    fn drive_to(&mut self, pause: u64) -> Ending {
+        let machine = &mut self.machine;
+        match &mut self.live {
+            Some(live) if live.at_frontier => {
+                if let Some(ended) = &live.ended {
+                    return ended.clone();
+                }
+                let ending = drive(
+                    machine,
+                    &mut live.consoles,
+                    &mut live.inputs,
+                    &mut live.services,
+                    None,
+                    Some(pause),
+                );
+                live.frontier = machine.position();
+                if !matches!(ending, Ending::Paused | Ending::Debug) {
+                    live.ended = Some(ending.clone());
+                }
+                ending
+            }
+            live => {
+                let pause = match live {
+                    Some(live) => pause.min(live.frontier),
+                    None => pause,
+                };
+                let Some(replayer) = &mut self.replayer else {
+                    return Ending::Failed("the timeline has nothing to replay".to_string());
+                };
+                let ending = drive(
+                    machine,
+                    &mut Consoles::none(),
+                    replayer,
+                    &mut Services::default(),
+                    None,
+                    Some(pause),
+                );
+                if let Some(live) = live {
+                    if ending == Ending::Paused && machine.position() == live.frontier {
+                        live.at_frontier = true;
+                    }
+                }
+                ending
+            }
+        }
+    }
+
     /// Replays forward to `target` (None: as far as the recording goes),
     /// stopping at hooks already attached; takes a checkpoint at every
     /// multiple of the interval passed, and at `also_checkpoint`.
@@ -209,19 +348,8 @@ impl Timeline {
             if let Some(c) = also_checkpoint.filter(|&c| c > here) {
                 pause = pause.min(c);
             }
-            let ending = drive(
-                &mut self.machine,
-                &mut Consoles::none(),
-                &mut self.replayer,
-                &mut Services::default(),
-                Some(pause),
-            );
-            match ending {
-                Ending::StopAt if self.replayer.reached_end => {
-                    self.finished = Some(Ending::StopAt);
-                    break Run::Finished;
-                }
-                Ending::StopAt => {
+            match self.drive_to(pause) {
+                Ending::Paused => {
                     let here = self.machine.position();
                     if here.is_multiple_of(self.interval) || also_checkpoint == Some(here) {
                         self.checkpoints.take(&mut self.machine, here);
@@ -248,14 +376,8 @@ impl Timeline {
                         // Just after the access: carry on to the position.
                         let before = before - 1;
                         self.detach();
-                        let carried = drive(
-                            &mut self.machine,
-                            &mut Consoles::none(),
-                            &mut self.replayer,
-                            &mut Services::default(),
-                            Some(before + 1),
-                        );
-                        if carried != Ending::StopAt || self.replayer.reached_end {
+                        let carried = self.drive_to(before + 1);
+                        if carried != Ending::Paused {
                             self.finished = Some(carried);
                         }
                         break Run::Hook { hart, stop, before };
@@ -280,10 +402,21 @@ impl Timeline {
                 "the guest has written to disk {n} during the replay, and going back past a disk write is not supported yet"
             ));
         }
+        if let Some(recorder) = self.live.as_mut().and_then(|l| l.inputs.recorder.as_mut()) {
+            // Everything up to the frontier, for the replay to read.
+            recorder.flush();
+        }
         self.checkpoints.restore(&mut self.machine, position)?;
         let (reader, _) = recording::open(&self.recording).map_err(|e| e.to_string())?;
-        self.replayer = Replayer::unverified(EventStream::new(reader), &self.machine)
+        let replayer = Replayer::unverified(EventStream::new(reader), &self.machine)
             .map_err(|e| e.message().unwrap_or_default())?;
+        self.replayer = Some(match self.live.as_mut() {
+            Some(live) => {
+                live.at_frontier = false;
+                replayer.open_ended()
+            }
+            None => replayer,
+        });
         self.finished = None;
         Ok(())
     }
@@ -322,7 +455,12 @@ impl Timeline {
             Run::Reached => Ok(()),
             _ if self.machine.position() == position => Ok(()),
             _ => Err(format!(
-                "the recording ends at position {}, before {position}",
+                "the {} ends at position {}, before {position}",
+                if self.live.is_some() {
+                    "run"
+                } else {
+                    "recording"
+                },
                 self.machine.position()
             )),
         }
@@ -414,7 +552,11 @@ impl Debuggee for Timeline {
     }
 
     fn edit(&mut self) -> Result<&mut Machine, String> {
-        Err("a replay must stay the recorded run: registers and memory cannot be changed".into())
+        match &self.live {
+            Some(live) if live.at_frontier && live.ended.is_none() => Ok(&mut self.machine),
+            Some(_) => Err("the past must stay as it was recorded: registers and memory change only at the live end of the run".into()),
+            None => Err("a replay must stay the recorded run: registers and memory cannot be changed".into()),
+        }
     }
 
     fn inspect(&mut self) -> &mut Machine {
@@ -479,13 +621,17 @@ impl Debuggee for Timeline {
     }
 
     fn describe(&self) -> String {
-        let end = self
-            .end
-            .map_or("its end is not recorded (cut short)".to_string(), |e| {
-                format!("it ends at {e}")
-            });
+        let end = match (&self.live, self.end) {
+            (Some(live), _) => format!("live up to {}", live.frontier),
+            (None, Some(e)) => format!("it ends at {e}"),
+            (None, None) => "its end is not recorded (cut short)".to_string(),
+        };
+        let what = match self.live {
+            Some(_) => "live run recorded in",
+            None => "replay of",
+        };
         format!(
-            "replay of {}: positions from {}, {end}; at {}\n{} checkpoints in memory (about {} MiB)",
+            "{what} {}: positions from {}, {end}; at {}\n{} checkpoints in memory (about {} MiB)",
             self.recording.display(),
             self.start,
             self.machine.position(),

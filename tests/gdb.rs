@@ -456,3 +456,202 @@ fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
     assert_ne!(lines[12..24], lines[..12], "{what}");
     assert!(lines[0].contains(&address), "{what}");
 }
+
+/// The options that run tests/gdb/<name>.S live, with a report.
+fn live_run(elf: &Path, harts: usize, report: &Path) -> Vec<String> {
+    strings(&[
+        "run",
+        "--firmware",
+        "none",
+        "--mem",
+        "16M",
+        "--smp",
+        &harts.to_string(),
+        "--kernel",
+        &arg(elf),
+        "--report",
+        &arg(report),
+    ])
+}
+
+/// `rewind run --gdb` goes backward without having been asked to record:
+/// reverse-continue returns to the first hit, and once gdb detaches the
+/// run goes on to the end the plain run reaches.
+#[test]
+fn a_live_run_goes_backward_and_runs_on_when_gdb_detaches() {
+    let dir = scratch("gdb", "live");
+    let elf = build_with_symbols("counter");
+    let plain_report = dir.join("plain.json");
+    let plain = process::run(REWIND, &live_run(&elf, 2, &plain_report), Stdio::null());
+    assert_eq!(plain.code(), Some(0), "{}", plain.describe());
+    let report = dir.join("live.json");
+    let s = session(
+        &dir,
+        &live_run(&elf, 2, &report),
+        Some(&elf),
+        r#"
+break bump
+continue
+monitor when
+printf "@a0=%d\n", $a0
+continue
+printf "@a0=%d\n", $a0
+reverse-continue
+monitor when
+printf "@a0=%d\n", $a0
+delete
+detach
+"#,
+    );
+    let what = s.describe();
+    assert_eq!(s.values("a0"), ["1", "2", "1"], "{what}");
+    let whens = s.whens();
+    assert_eq!(whens.len(), 2, "{what}");
+    assert_eq!(whens[0], whens[1], "{what}");
+    assert_eq!(s.server_code, Some(0), "{what}");
+    assert!(
+        s.server_stderr.contains("the run goes on without gdb"),
+        "{what}"
+    );
+    let json = |path: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("a report")).expect("JSON")
+    };
+    let (live, plain) = (json(&report), json(&plain_report));
+    assert_eq!(live["exit_reason"], "poweroff", "{what}");
+    assert_eq!(live["state_hash"], plain["state_hash"], "{what}");
+}
+
+/// `rewind restore --gdb`: history begins at the snapshot.
+#[test]
+fn a_restored_machine_goes_back_to_its_snapshot_and_no_further() {
+    let dir = scratch("gdb", "restore");
+    let elf = build_with_symbols("counter");
+    let snap = dir.join("at-5000.rws");
+    let mut args = live_run(&elf, 1, &dir.join("taken.json"));
+    args.extend(strings(&[
+        "--snapshot-at",
+        "5000",
+        "--snapshot-out",
+        &arg(&snap),
+    ]));
+    let taken = process::run(REWIND, &args, Stdio::null());
+    assert_eq!(taken.code(), Some(0), "{}", taken.describe());
+    let s = session(
+        &dir,
+        &strings(&["restore", &arg(&snap)]),
+        Some(&elf),
+        "monitor when\nbreak bump\ncontinue\nmonitor when\nreverse-continue\nmonitor when\nkill\n",
+    );
+    let what = s.describe();
+    let whens: Vec<u64> = s.whens().iter().map(|w| w.0).collect();
+    assert_eq!(whens.len(), 3, "{what}");
+    assert_eq!(whens[0], 5000, "{what}");
+    assert!(whens[1] > 5000, "{what}");
+    assert_eq!(whens[2], 5000, "{what}");
+    assert!(
+        s.stdout().contains("No more reverse-execution history"),
+        "{what}"
+    );
+}
+
+/// A minimal client of gdb's remote protocol, for what gdb's batch mode
+/// cannot do (interrupt a running target).
+struct Remote(std::os::unix::net::UnixStream);
+
+impl Remote {
+    fn send(&mut self, packet: &str) {
+        let sum = packet.bytes().fold(0u8, |s, b| s.wrapping_add(b));
+        write!(self.0, "${packet}#{sum:02x}").expect("sending a packet");
+    }
+
+    /// The next packet's body (acknowledging it), skipping acks.
+    fn receive(&mut self) -> String {
+        use std::io::Read;
+        let mut body = Vec::new();
+        let mut byte = [0u8];
+        loop {
+            self.0
+                .read_exact(&mut byte)
+                .expect("reading from the server");
+            if byte[0] == b'$' {
+                break;
+            }
+        }
+        loop {
+            self.0
+                .read_exact(&mut byte)
+                .expect("reading from the server");
+            if byte[0] == b'#' {
+                break;
+            }
+            body.push(byte[0]);
+        }
+        let mut sum = [0u8; 2];
+        self.0.read_exact(&mut sum).expect("reading a checksum");
+        self.0.write_all(b"+").expect("acknowledging");
+        String::from_utf8_lossy(&body).into_owned()
+    }
+}
+
+/// gdb's Ctrl-C (the 0x03 byte) stops a machine that would run for ever.
+#[test]
+fn an_interrupt_stops_a_running_machine() {
+    let dir = scratch("gdb", "interrupt");
+    let elf = exact::build("tick");
+    let socket = dir.join("gdb.sock");
+    let mut args = live_run(&elf, 1, &dir.join("report.json"));
+    args.extend(strings(&["--gdb", &format!("unix:{}", arg(&socket))]));
+    let mut server = Command::new(REWIND)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting rewind");
+    let mut stderr = BufReader::new(server.stderr.take().expect("piped"));
+    let mut line = String::new();
+    while !line.contains("waiting for gdb") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = server.kill();
+            panic!("rewind never listened for gdb");
+        }
+    }
+    let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connecting");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("a timeout");
+    let mut remote = Remote(stream);
+    remote.send("?");
+    let first = remote.receive();
+    assert!(first.starts_with('T'), "{first}");
+    remote.send("vCont;c");
+    // The machine runs (the tick program never ends) until interrupted.
+    remote.0.write_all(&[0x03]).expect("interrupting");
+    let stop = remote.receive();
+    assert!(stop.starts_with("T02"), "SIGINT expected: {stop}");
+    remote.send("qRcmd,7768656e"); // monitor when
+    let mut answer = String::new();
+    loop {
+        let packet = remote.receive();
+        if packet == "OK" {
+            break;
+        }
+        if let Some(hex) = packet.strip_prefix('O') {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+                .collect();
+            answer.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    let position: u64 = answer
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("monitor when said {answer:?}"));
+    assert!(position > 0, "{answer}");
+    remote.send("k");
+    let status = server.wait().expect("rewind ends");
+    assert_eq!(status.code(), Some(0));
+}
