@@ -36,11 +36,15 @@ pub enum Ending {
     Disconnected(String),
 }
 
-/// Serves one gdb connection until it ends.
-pub fn serve(debuggee: &mut dyn Debuggee, conn: conn::GdbConnection) -> Ending {
+/// Serves one gdb connection until it ends. (Any byte stream will do: a
+/// fuzz target feeds it hostile packets.)
+pub fn serve<C>(debuggee: &mut dyn Debuggee, conn: C) -> Ending
+where
+    C: ConnectionExt<Error = std::io::Error>,
+{
     let mut target = GdbTarget::new(debuggee);
     let gdb = GdbStub::new(conn);
-    match gdb.run_blocking::<Loop<'_>>(&mut target) {
+    match gdb.run_blocking::<Loop<'_, C>>(&mut target) {
         Ok(DisconnectReason::Disconnect) => Ending::Detached,
         Ok(DisconnectReason::Kill) => Ending::Killed,
         Ok(DisconnectReason::TargetExited(_) | DisconnectReason::TargetTerminated(_)) => {
@@ -50,16 +54,16 @@ pub fn serve(debuggee: &mut dyn Debuggee, conn: conn::GdbConnection) -> Ending {
     }
 }
 
-struct Loop<'a>(std::marker::PhantomData<&'a ()>);
+struct Loop<'a, C>(std::marker::PhantomData<(&'a (), C)>);
 
-impl<'a> BlockingEventLoop for Loop<'a> {
+impl<'a, C: ConnectionExt<Error = std::io::Error>> BlockingEventLoop for Loop<'a, C> {
     type Target = GdbTarget<'a>;
-    type Connection = conn::GdbConnection;
+    type Connection = C;
     type StopReason = MultiThreadStopReason<u64>;
 
     fn wait_for_stop_reason(
         target: &mut GdbTarget<'a>,
-        conn: &mut conn::GdbConnection,
+        conn: &mut C,
     ) -> Result<Event<MultiThreadStopReason<u64>>, WaitForStopReasonError<String, std::io::Error>>
     {
         let motion = target.pending.take().unwrap_or(Motion::Continue);
