@@ -655,3 +655,61 @@ fn an_interrupt_stops_a_running_machine() {
     let status = server.wait().expect("rewind ends");
     assert_eq!(status.code(), Some(0));
 }
+
+/// The state hashes `monitor hash` printed, in order.
+fn hashes(s: &Session) -> Vec<String> {
+    s.gdb
+        .stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every way of reaching a position ends in the same state: `run
+/// --stop-at N` and seeking to N under gdb (backward and forward, in a
+/// replay and in a live run), and where reverse motions stop.
+#[test]
+fn seeking_to_a_position_gives_the_state_a_run_stopped_there_has() {
+    let dir = scratch("gdb", "seek-exact");
+    let elf = build_with_symbols("counter");
+    let (recording, _) = record(&dir, &elf, 2);
+    let reference = |n: u64| -> String {
+        let report = dir.join(format!("stop-{n}.json"));
+        let mut args = live_run(&elf, 2, &report);
+        args.extend(strings(&["--stop-at", &n.to_string()]));
+        let run = process::run(REWIND, &args, Stdio::null());
+        assert_eq!(run.code(), Some(0), "{}", run.describe());
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("a report"))
+                .expect("JSON");
+        assert_eq!(json["position"].as_u64(), Some(n), "{}", run.describe());
+        json["state_hash"].as_str().expect("a hash").to_string()
+    };
+    let order = [15_003u64, 7, 20_000, 1, 10_006, 0, 5_000, 10_000];
+    let mut script: String = order
+        .iter()
+        .map(|n| format!("monitor seek {n}\nmonitor hash\n"))
+        .collect();
+    // Where reverse motions stop is a position too.
+    script.push_str("break bump\ncontinue\ncontinue\nreverse-stepi\nmonitor when\nmonitor hash\n");
+    script.push_str("reverse-continue\nmonitor when\nmonitor hash\nkill\n");
+    let live_report = dir.join("live.json");
+    for (what, args) in [
+        ("a replay", strings(&["replay", &arg(&recording)])),
+        ("a live run", live_run(&elf, 2, &live_report)),
+    ] {
+        let s = session(&dir, &args, Some(&elf), &script);
+        let context = format!("{what}: {}", s.describe());
+        let got = hashes(&s);
+        let whens = s.whens();
+        assert_eq!(got.len(), order.len() + 2, "{context}");
+        // Seeks answer with `when` too: the last two are the reverse stops.
+        let reverse: Vec<u64> = whens[whens.len() - 2..].iter().map(|w| w.0).collect();
+        let positions: Vec<u64> = order.iter().copied().chain(reverse).collect();
+        for (n, hash) in positions.iter().zip(&got) {
+            assert_eq!(hash, &reference(*n), "{what} at position {n}; {context}");
+        }
+    }
+}

@@ -14,6 +14,8 @@ Rewind's monitor commands:
   monitor seek POSITION           go to POSITION, forward or backward (then
                                   `flushregs` so that gdb reads registers again)
   monitor info                    the session: its bounds and checkpoints
+  monitor hash                    the machine's state hash here (as --report
+                                  gives it at the end of a run)
   monitor phys read ADDR LEN      physical memory, in hex (RAM only)
   monitor phys write ADDR HEX     write bytes (hex) to physical memory
   monitor pwatch ADDR LEN [r|w|a] stop on a read, write (default) or either of
@@ -39,6 +41,7 @@ pub fn run(target: &mut GdbTarget<'_>, command: &str) -> String {
             None => format!("not a position: {position}"),
         },
         ["info"] => target.debuggee.describe(),
+        ["hash"] => hex(&target.debuggee.machine().state_hash()),
         ["phys", "read", addr, len] => match (parse(addr), parse(len)) {
             (Some(addr), Some(len)) if len <= 4096 => phys_read(target, addr, len as usize),
             _ => "usage: monitor phys read ADDR LEN (LEN at most 4096)".to_string(),
@@ -89,6 +92,13 @@ pub fn when(target: &GdbTarget<'_>) -> String {
         m.position(),
         m.harts[hart].clock()
     )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn parse(word: &str) -> Option<u64> {
