@@ -499,7 +499,9 @@ impl Timeline {
         }
     }
 
-    fn reverse_continue(&mut self) -> Stop {
+    /// Backward to the last hook hit before here. The user may interrupt
+    /// it; it then stops wherever its search was.
+    fn reverse_continue(&mut self, interrupted: &mut dyn FnMut() -> bool) -> Stop {
         let here = self.machine.position();
         let mut upper = here;
         loop {
@@ -521,16 +523,21 @@ impl Timeline {
                 pass,
                 step: None,
             };
-            while let Run::Hook {
-                hart,
-                stop,
-                before: at,
-            } = self.forward(Some(upper), None, &mut || false, scan(pass))
-            {
-                if at < upper {
-                    last = Some((at, hart, stop));
+            loop {
+                match self.forward(Some(upper), None, interrupted, scan(pass)) {
+                    Run::Hook {
+                        hart,
+                        stop,
+                        before: at,
+                    } => {
+                        if at < upper {
+                            last = Some((at, hart, stop));
+                        }
+                        pass = Some(hart);
+                    }
+                    Run::Interrupted => return Stop::Interrupted,
+                    Run::Reached | Run::Finished => break,
                 }
-                pass = Some(hart);
             }
             if let Some((at, hart, stop)) = last {
                 return match self.go_to(at, true) {
@@ -595,7 +602,7 @@ impl Debuggee for Timeline {
                 }
             }
             Motion::ReverseStep { hart } => self.reverse_step(hart),
-            Motion::ReverseContinue => self.reverse_continue(),
+            Motion::ReverseContinue => self.reverse_continue(interrupted),
         };
         self.checkpoint_here();
         stop
