@@ -85,7 +85,7 @@ impl Hart {
         let n = insts.len().min(budget.min(usize::MAX as u64) as usize);
         // Stores into this page end the block (see `store_ram`).
         self.block_page = off & !(PAGE_SIZE as usize - 1);
-        if self.debug.is_some() {
+        if self.debug.is_some() && self.block_needs_hooks(&insts[..n]) {
             self.run_insts_debugged(bus, &insts[..n]);
         } else {
             for inst in &insts[..n] {

@@ -167,6 +167,28 @@ impl Hart {
         }
     }
 
+    /// Whether the block of `insts` starting at pc must run instruction by
+    /// instruction under the hooks: when memory is watched, or a breakpoint
+    /// lies inside it. Otherwise it runs at full speed (a step limit is
+    /// kept by the block's budget), so that a breakpoint costs a range
+    /// lookup per block, not a lookup per instruction.
+    pub(crate) fn block_needs_hooks(&self, insts: &[crate::decode::Inst]) -> bool {
+        let Some(d) = self.debug.as_deref() else {
+            return false;
+        };
+        if !d.watches.is_empty() {
+            return true;
+        }
+        if d.breakpoints.is_empty() {
+            return false;
+        }
+        let bytes: u64 = insts.iter().map(|i| u64::from(i.len)).sum();
+        match self.pc.checked_add(bytes) {
+            Some(end) => d.breakpoints.range(self.pc..end).next().is_some(),
+            None => true,
+        }
+    }
+
     /// True when the last instruction hit a watchpoint.
     pub(crate) fn debug_hit(&self) -> bool {
         self.debug.as_ref().is_some_and(|d| d.hit.is_some())
