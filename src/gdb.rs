@@ -83,12 +83,15 @@ pub fn debug_live(
 ) -> Result<Debugged, CliError> {
     let address = args.gdb.as_ref().expect("called with --gdb");
     let listener = listen(address)?;
+    // The terminal is the guest's console (raw mode): a Ctrl-C while
+    // waiting reaches Rewind as a signal, which ends the wait.
+    let conn = listener
+        .accept_unless(|| consoles.interrupted())
+        .map_err(|e| CliError::Message(format!("gdb could not connect on {address}: {e}")))?
+        .ok_or_else(|| CliError::Message("interrupted while waiting for gdb".to_string()))?;
+    eprint!("rewind: gdb connected\r\n");
     let mut timeline =
         Timeline::live(machine, inputs, consoles, services, args.timeline_options())?;
-    let conn = listener
-        .accept()
-        .map_err(|e| CliError::Message(format!("gdb could not connect on {address}: {e}")))?;
-    eprint!("rewind: gdb connected\r\n");
     let gdb_ending = rewind_gdb::serve(&mut timeline, conn);
     eprint!(
         "rewind: gdb session ended ({}) at position {}\r\n",

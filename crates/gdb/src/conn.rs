@@ -82,6 +82,41 @@ impl GdbListener {
             GdbListener::Unix(l, _) => l.accept().map(|(s, _)| GdbConnection::Unix(s)),
         }
     }
+
+    /// Waits for gdb to connect, looking at `give_up` ten times a second
+    /// (a user's Ctrl-C, which a blocking accept would not notice); None
+    /// when it said to give up.
+    pub fn accept_unless(&self, give_up: impl Fn() -> bool) -> io::Result<Option<GdbConnection>> {
+        self.set_nonblocking(true)?;
+        let accepted = loop {
+            let attempt = match self {
+                GdbListener::Tcp(l) => l.accept().map(|(s, _)| GdbConnection::Tcp(s)),
+                GdbListener::Unix(l, _) => l.accept().map(|(s, _)| GdbConnection::Unix(s)),
+            };
+            match attempt {
+                Ok(conn) => break Some(conn),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if give_up() {
+                        break None;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.set_nonblocking(false)?;
+        if let Some(conn) = &accepted {
+            conn.set_nonblocking(false)?;
+        }
+        Ok(accepted)
+    }
+
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            GdbListener::Tcp(l) => l.set_nonblocking(on),
+            GdbListener::Unix(l, _) => l.set_nonblocking(on),
+        }
+    }
 }
 
 impl Drop for GdbListener {
@@ -96,6 +131,15 @@ impl Drop for GdbListener {
 pub enum GdbConnection {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl GdbConnection {
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            GdbConnection::Tcp(s) => s.set_nonblocking(on),
+            GdbConnection::Unix(s) => s.set_nonblocking(on),
+        }
+    }
 }
 
 impl Connection for GdbConnection {
