@@ -132,7 +132,7 @@ impl Timeline {
         crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
         let (mut reader, header) = recording::open(recording)?;
         let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
-        let machine = match from {
+        let mut machine = match from {
             None => build_machine(
                 &header.config,
                 &[],
@@ -146,8 +146,16 @@ impl Timeline {
             Some(Event::End { at, .. }) => Some(at.icount),
             _ => None,
         };
-        let replayer = Replayer::unverified(EventStream::new(reader), &machine)
-            .map_err(|e| CliError::Message(e.message().unwrap_or_default()))?;
+        // The first pass forward compares every recorded checkpoint, as a
+        // plain replay does; replays of the past after a seek backward do
+        // not (they would hash all of RAM at each restore), but they are
+        // replays of a stretch this one checked.
+        let replayer = Replayer::new(
+            EventStream::new(reader),
+            &mut machine,
+            header.checkpoint_every,
+        )
+        .map_err(|e| CliError::Message(e.message().unwrap_or_default()))?;
         let start = machine.position();
         let mut timeline = Timeline {
             machine,

@@ -713,3 +713,64 @@ fn seeking_to_a_position_gives_the_state_a_run_stopped_there_has() {
         }
     }
 }
+
+/// A replay under gdb compares the recorded checkpoints on its first pass
+/// forward, as a plain replay does: a recording whose checkpoint was
+/// altered is named as diverged there, and forward motion ends.
+#[test]
+fn a_replay_under_gdb_finds_a_divergence_on_its_way_forward() {
+    use rewind_replay::format::{read_all, RecordingWriter};
+    use rewind_replay::Event;
+    let dir = scratch("gdb", "diverged");
+    let elf = build_with_symbols("counter");
+    let recording = dir.join("run.rwd");
+    let run = process::run(
+        REWIND,
+        &strings(&[
+            "record",
+            "-o",
+            &arg(&recording),
+            "--checkpoint-every",
+            "4000",
+            "--firmware",
+            "none",
+            "--mem",
+            "16M",
+            "--kernel",
+            &arg(&elf),
+        ]),
+        Stdio::null(),
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    let mut read = read_all(&recording).expect("reading the recording");
+    let index = read
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Checkpoint { .. }))
+        .expect("a checkpoint");
+    if let Event::Checkpoint { state, .. } = &mut read.events[index] {
+        state.harts[0].x[10] ^= 1;
+    }
+    let altered = dir.join("altered.rwd");
+    let out = std::fs::File::create(&altered).expect("creating the altered recording");
+    let mut writer =
+        RecordingWriter::create(out, rewind_machine::MODEL_VERSION, &read.header, &mut [])
+            .expect("writing the header");
+    for event in read.events {
+        writer.push(event).expect("writing an event");
+    }
+    writer.finish().expect("finishing the recording");
+    let s = session(
+        &dir,
+        &strings(&["replay", &arg(&altered)]),
+        Some(&elf),
+        "continue\nmonitor when\nkill\n",
+    );
+    let what = s.describe();
+    assert!(
+        s.server_stderr
+            .contains("the replay diverged from the recording: at position")
+            && s.server_stderr.contains("hart 0 register a0 (x10)"),
+        "{what}"
+    );
+}
