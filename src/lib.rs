@@ -349,9 +349,15 @@ pub fn main() -> ExitCode {
             }),
         ),
         Command::Replay(args) if args.debug.gdb.is_some() => {
-            crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref()).and_then(|dir| {
-                gdb::debug_replay(&args.recording, args.from.as_deref(), &dir, &args.debug)
-            })
+            if args.report.is_some() || args.stop.stop_at.is_some() {
+                Err(CliError::Message(
+                    "--report and --stop-at are for a replay that runs by itself; under --gdb, gdb decides where it goes (`monitor hash` gives the state hash anywhere)".to_string(),
+                ))
+            } else {
+                crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref()).and_then(|dir| {
+                    gdb::debug_replay(&args.recording, args.from.as_deref(), &dir, &args.debug)
+                })
+            }
         }
         Command::Replay(args) => replay::replay(replay::ReplayArgs {
             recording: args.recording,

@@ -351,9 +351,10 @@ kill
     assert_eq!(s.final_hash().as_deref(), Some(recorded_hash), "{what}");
 }
 
-/// A bad address is one sentence and a nonzero exit, before anything runs.
+/// A bad address, a port in use or options that do not go with --gdb are
+/// one sentence and a nonzero exit, before anything runs.
 #[test]
-fn a_bad_gdb_address_is_refused_in_one_sentence() {
+fn bad_gdb_options_are_refused_in_one_sentence() {
     let dir = scratch("gdb", "bad-address");
     let elf = build_with_symbols("counter");
     let (recording, _) = record(&dir, &elf, 1);
@@ -381,6 +382,14 @@ fn a_bad_gdb_address_is_refused_in_one_sentence() {
         "{}",
         run.describe()
     );
+    // Options of a replay that runs by itself do not go with --gdb.
+    let run = process::run(
+        REWIND,
+        &strings(&["replay", &arg(&recording), "--gdb", "1", "--stop-at", "5"]),
+        Stdio::null(),
+    );
+    assert_eq!(run.code(), Some(1), "{}", run.describe());
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.describe());
 }
 
 /// The default guest (Debian's kernel): a breakpoint on a kernel function
