@@ -71,28 +71,14 @@ impl Backend {
     }
 }
 
-/// Which console.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PortId {
-    Serial,
-    Hvc,
-}
+pub use rewind_session::console::{Command, PortId};
 
-impl PortId {
-    fn option(self) -> &'static str {
-        match self {
-            PortId::Serial => "--serial",
-            PortId::Hvc => "--hvc",
-        }
+/// The option that names a port's backend, for messages.
+fn option(id: PortId) -> &'static str {
+    match id {
+        PortId::Serial => "--serial",
+        PortId::Hvc => "--hvc",
     }
-}
-
-/// Something the user asked of Rewind itself (not of the guest).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    Quit,
-    Help,
-    Snapshot,
 }
 
 enum Message {
@@ -207,7 +193,7 @@ fn listen(tx: Sender<Message>, id: PortId, path: &Path) -> Result<(), String> {
         format!(
             "cannot listen on the unix socket {} for {}: {e}",
             path.display(),
-            id.option()
+            option(id)
         )
     })?;
     std::thread::spawn(move || {
@@ -257,7 +243,7 @@ fn open_fifo(path: &Path, id: PortId) -> Result<File, String> {
             format!(
                 "cannot open the named pipe {} for {} (make PATH.in and PATH.out with mkfifo): {e}",
                 path.display(),
-                id.option()
+                option(id)
             )
         })
 }
@@ -306,7 +292,7 @@ impl Port {
             }
             Backend::File(path) => {
                 let file = File::create(path).map_err(|e| {
-                    format!("cannot create {} for {}: {e}", path.display(), id.option())
+                    format!("cannot create {} for {}: {e}", path.display(), option(id))
                 })?;
                 port.output = Output::File(file);
             }
@@ -591,6 +577,43 @@ impl Consoles {
 
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::Relaxed)
+    }
+}
+
+/// The session layer drives machines through this.
+impl rewind_session::Console for Consoles {
+    fn write(&mut self, port: PortId, bytes: &[u8]) {
+        Consoles::write(self, port, bytes)
+    }
+    fn output_count(&self) -> u64 {
+        Consoles::output_count(self)
+    }
+    fn interrupted(&self) -> bool {
+        Consoles::interrupted(self)
+    }
+    fn poll(&mut self) -> Vec<Command> {
+        Consoles::poll(self)
+    }
+    fn wait(&mut self, timeout: Duration) -> Vec<Command> {
+        Consoles::wait(self, timeout)
+    }
+    fn read_files(&mut self) {
+        Consoles::read_files(self)
+    }
+    fn has_input(&self, port: PortId) -> bool {
+        Consoles::has_input(self, port)
+    }
+    fn peek(&self, port: PortId, max: usize) -> Vec<u8> {
+        Consoles::peek(self, port, max)
+    }
+    fn consume(&mut self, port: PortId, n: usize) {
+        Consoles::consume(self, port, n)
+    }
+    fn may_produce(&self) -> bool {
+        Consoles::may_produce(self)
+    }
+    fn live(&self) -> bool {
+        Consoles::live(self)
     }
 }
 

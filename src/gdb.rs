@@ -1,9 +1,10 @@
 //! `--gdb ADDR`: a gdb server on the machine, before its first step.
 
 use crate::console::Consoles;
-use crate::drive::{drive, Ending, Inputs, Services};
+use crate::drive::{drive, Ending, Inputs};
 use crate::live::LiveInputs;
 use crate::report::hex;
+use crate::services::Services;
 use crate::timeline::{Timeline, TimelineOptions, DEFAULT_INTERVAL};
 use crate::CliError;
 use rewind_gdb::{GdbAddress, GdbListener};
@@ -65,7 +66,6 @@ fn listen(address: &GdbAddress) -> Result<GdbListener, CliError> {
 pub struct Debugged {
     pub machine: Machine,
     pub inputs: LiveInputs,
-    pub services: Services,
     pub ending: Ending,
 }
 
@@ -90,8 +90,13 @@ pub fn debug_live(
         .map_err(|e| CliError::Message(format!("gdb could not connect on {address}: {e}")))?
         .ok_or_else(|| CliError::Message("interrupted while waiting for gdb".to_string()))?;
     eprint!("rewind: gdb connected\r\n");
-    let mut timeline =
-        Timeline::live(machine, inputs, consoles, services, args.timeline_options())?;
+    let mut timeline = Timeline::live(
+        machine,
+        inputs,
+        Box::new(consoles),
+        Box::new(services),
+        args.timeline_options(),
+    )?;
     let gdb_ending = rewind_gdb::serve(&mut timeline, conn);
     eprint!(
         "rewind: gdb session ended ({}) at position {}\r\n",
@@ -109,9 +114,9 @@ pub fn debug_live(
             eprint!("rewind: the run goes on without gdb\r\n");
             drive(
                 &mut machine,
-                &mut live.consoles,
+                live.consoles.as_mut(),
                 &mut live.inputs,
-                &mut live.services,
+                live.services.as_mut(),
                 stop_at,
                 None,
             )
@@ -120,7 +125,6 @@ pub fn debug_live(
     Ok(Debugged {
         machine,
         inputs: live.inputs,
-        services: live.services,
         ending,
     })
 }
@@ -141,7 +145,12 @@ pub fn debug_replay(
     args: &GdbArgs,
 ) -> Result<ExitCode, CliError> {
     let address = args.gdb.as_ref().expect("called with --gdb");
-    let mut timeline = Timeline::open(recording, from, overlay_dir, args.timeline_options())?;
+    let (machine, scan) = crate::replay::machine_for(recording, from, overlay_dir)?;
+    let end = match &scan.end {
+        Some(rewind_replay::Event::End { at, .. }) => Some(at.icount),
+        _ => None,
+    };
+    let mut timeline = Timeline::open(machine, recording, end, args.timeline_options())?;
     let listener = listen(address)?;
     let conn = listener
         .accept()

@@ -3,28 +3,27 @@
 //! command line drives (replaying a hostile recording, say) in-process. The
 //! `rewind` binary is [`main`] and nothing else.
 
-pub mod checkpoint;
 pub mod console;
 pub mod control;
-pub mod drive;
 pub mod gdb;
 pub mod images;
 pub mod inspect;
-pub mod live;
 pub mod overlay_dir;
 pub mod pack;
 pub mod packed;
-pub mod panic_watch;
 pub mod rebuild;
 pub mod record;
-pub mod recording;
 pub mod replay;
-pub mod replayer;
 pub mod report;
 pub mod run;
+pub mod services;
 pub mod size;
 pub mod snapshot;
-pub mod timeline;
+
+// The session layer, under the names the command line's modules use.
+pub use rewind_session::{
+    drive, live, panic_watch, recording, replayer, timeline, verify as checkpoint,
+};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -332,6 +331,8 @@ pub enum CliError {
     Disk(#[from] rewind_disk::DiskError),
     #[error(transparent)]
     Net(#[from] rewind_net::NetError),
+    #[error(transparent)]
+    Session(#[from] rewind_session::SessionError),
 }
 
 /// The `rewind` command: parses the arguments, runs the command, and turns

@@ -6,7 +6,7 @@
 //! differs.
 
 use crate::console::{Backend, Consoles};
-use crate::drive::{drive, Ending, Services};
+use crate::drive::{drive, Ending, NoServices};
 use crate::images::Origin;
 use crate::packed::Unpacked;
 use crate::rebuild::build_machine;
@@ -51,18 +51,9 @@ impl Prepared {
         stop_at: Option<u64>,
         overlay_dir: &Path,
     ) -> Result<Prepared, CliError> {
-        // The first pass checks the whole file, so that a damaged recording
-        // is refused before anything runs; the second replays it.
-        let scan = recording::scan(recording, |_| {})?;
-        crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
-        let (mut reader, header) = recording::open(recording)?;
-        let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
+        let (mut machine, scan) = machine_for(recording, from, overlay_dir)?;
+        let (reader, header) = recording::open(recording)?;
         let config = &header.config;
-        let mut machine = match from {
-            None => build_machine(config, &[], Origin::Recording, &unpacked, overlay_dir)?,
-            Some(path) => from_snapshot(path, &header, &unpacked, overlay_dir)?,
-        };
-        drop(unpacked);
         if let Some(at) = stop_at.filter(|&at| at < machine.position()) {
             return Err(CliError::Message(format!(
                 "--stop-at {at} is before the snapshot the replay starts from, which was taken at position {}",
@@ -90,11 +81,37 @@ impl Prepared {
             &mut self.machine,
             consoles,
             &mut self.inputs,
-            &mut Services::default(),
+            &mut NoServices,
             self.stop_at,
             None,
         )
     }
+}
+
+/// The machine `recording` was made on, at power-on or restored from the
+/// snapshot `from` taken while it was made (disks keep their overlays in
+/// `overlay_dir`), and what a first pass over the whole file found: a
+/// damaged recording is refused before anything runs.
+pub(crate) fn machine_for(
+    recording: &Path,
+    from: Option<&Path>,
+    overlay_dir: &Path,
+) -> Result<(Machine, Scan), CliError> {
+    let scan = recording::scan(recording, |_| {})?;
+    crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
+    let (mut reader, header) = recording::open(recording)?;
+    let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
+    let machine = match from {
+        None => build_machine(
+            &header.config,
+            &[],
+            Origin::Recording,
+            &unpacked,
+            overlay_dir,
+        )?,
+        Some(path) => from_snapshot(path, &header, &unpacked, overlay_dir)?,
+    };
+    Ok((machine, scan))
 }
 
 /// Replays `recording` (up to `stop_at`, if given) with no consoles,

@@ -4,11 +4,12 @@
 
 use crate::console::Consoles;
 use crate::control::Control;
-use crate::drive::{drive, Ending, Services};
+use crate::drive::{drive, Ending};
 use crate::images::{self, BootFiles};
 use crate::live::{LiveInputs, NetPort};
 use crate::record::{RecordOptions, Recorder};
 use crate::report::{hex, Report};
+use crate::services::Services;
 use crate::snapshot::{SnapshotOptions, Snapshotter};
 use crate::{CliError, RunArgs};
 use rewind_machine::virtio::blk::{BackendError, BlockBackend};
@@ -45,6 +46,9 @@ impl BlockBackend for DiskBackend {
     }
     fn flush(&mut self) -> Result<(), BackendError> {
         Ok(self.0.flush()?)
+    }
+    fn written(&self) -> bool {
+        !self.0.written_blocks().is_empty()
     }
 }
 
@@ -227,9 +231,11 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
         .collect();
     let mut machine = Machine::with_disks(config, backends)?;
     let recorder = match (&record, &recorded_config) {
-        (Some(options), Some(config)) => {
-            Some(Recorder::create(options, config.clone(), &mut machine)?)
-        }
+        (Some(options), Some(config)) => Some(crate::record::create_recorder(
+            options,
+            config.clone(),
+            &mut machine,
+        )?),
         _ => None,
     };
     let mut services = services(&args.snapshots, recorded_config, &machine)?;
@@ -297,7 +303,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     let (recorder, gdb_recording) = match &args.debug.gdb {
         Some(_) => {
             let (options, file) = gdb_recording(args.overlay_dir.as_deref())?;
-            let recorder = Recorder::create(&options, config.clone(), &mut machine)?;
+            let recorder = crate::record::create_recorder(&options, config.clone(), &mut machine)?;
             (Some(recorder), Some(file))
         }
         None => (None, None),
@@ -412,6 +418,8 @@ impl Session<'_> {
         let ending = {
             let mut consoles = Consoles::new(self.serial, self.hvc).map_err(CliError::Message)?;
             if self.gdb.gdb.is_some() {
+                // The debugger takes the consoles and services, and drops
+                // them (the terminal's raw mode too) when the run ends.
                 let debugged = crate::gdb::debug_live(
                     machine,
                     inputs,
@@ -420,23 +428,23 @@ impl Session<'_> {
                     self.gdb,
                     self.stop_at,
                 )?;
-                (machine, inputs, services) =
-                    (debugged.machine, debugged.inputs, debugged.services);
+                (machine, inputs) = (debugged.machine, debugged.inputs);
                 debugged.ending
             } else {
-                drive(
+                let ending = drive(
                     &mut machine,
                     &mut consoles,
                     &mut inputs,
                     &mut services,
                     self.stop_at,
                     None,
-                )
+                );
+                drop(services);
+                ending
             }
             // The consoles (and the terminal's raw mode) are dropped here,
-            // before anything else is printed.
+            // before anything else is printed; so are the services.
         };
-        drop(services);
         let recording = inputs.recorder.take().map(Recorder::close);
         let overlay_error = save(&mut machine);
         let (reason, code) = ending.reason_and_code();

@@ -318,10 +318,7 @@ impl Snapshotter {
     }
 }
 
-/// Identifies a recording by its header (configuration and all).
-pub fn header_hash(header: &rewind_replay::Header) -> [u8; 32] {
-    *blake3::hash(&serde_json::to_vec(header).expect("a header serializes")).as_bytes()
-}
+pub use rewind_session::recorder::header_hash;
 
 /// Where in a recording a snapshot was taken.
 #[derive(serde::Serialize, serde::Deserialize)]

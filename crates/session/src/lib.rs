@@ -1,19 +1,43 @@
-//! Rewind's session layer: a machine over time.
+//! Rewind's session layer: a machine over time, with its inputs.
 //!
-//! This crate is where the drive loop, recorder, replayer and restore are
-//! moving (from the command line, src/); what lives here so far is what the
-//! debugger needs of time itself:
+//! The command line, the gdb server and the tests all drive machines
+//! through it:
+//! - [`drive`]: the loop that runs a machine round by round, handing it its
+//!   inputs ([`Inputs`]) at round boundaries in one fixed order, which is
+//!   what makes a run replayable; [`live`] takes inputs from the host (and
+//!   logs them with a [`recorder`]), [`replayer`] from a recording
+//!   ([`recording`]), comparing its checkpoints ([`verify`]);
 //! - [`checkpoints`]: in-memory checkpoints that share unchanged pages, to
 //!   seek to any position and run backwards;
-//! - [`debuggee`]: what a debugger asks of a machine over time, the
-//!   interface the gdb server (crates/gdb) stands on.
+//! - [`timeline`]: a recording or a live run as a [`Debuggee`], the
+//!   interface the gdb server (crates/gdb) moves a machine through time by.
+//!
+//! It knows recordings but no terminals or sockets: consoles come in as a
+//! [`Console`], the command line's snapshots and control socket as
+//! [`Services`].
 //!
 //! Positions are [`rewind_machine::Machine::position`]: the steps (retired
 //! instructions and entered traps) all harts have taken, naming the state
 //! just before the next step. Every interface counts in them.
 
 pub mod checkpoints;
+pub mod console;
 pub mod debuggee;
+pub mod drive;
+pub mod live;
+pub mod panic_watch;
+pub mod recorder;
+pub mod recording;
+pub mod replayer;
+pub mod timeline;
+pub mod verify;
 
 pub use checkpoints::{Checkpoint, Checkpoints};
+pub use console::{Command, Console, PortId, Silent};
 pub use debuggee::{current_hart, Debuggee, Hooks, Motion, Stop};
+pub use drive::{drive, Ending, Inputs, NoServices, Services};
+
+/// Why the session layer could not do something, in one sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SessionError(pub String);

@@ -62,6 +62,12 @@ pub trait BlockBackend: Any + Send {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError>;
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), BackendError>;
     fn flush(&mut self) -> Result<(), BackendError>;
+    /// Whether the guest has written to it since it was opened (or since
+    /// its written blocks were last taken for a snapshot). A debugger
+    /// cannot take a machine back past a disk write yet.
+    fn written(&self) -> bool {
+        false
+    }
 }
 
 /// A disk held in host memory: for tests and fuzzing.

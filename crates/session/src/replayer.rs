@@ -5,10 +5,10 @@
 //! machine is elsewhere, a clock moved backwards or past the next deadline)
 //! ends the replay as a divergence, never a panic.
 
-use crate::checkpoint::{self, Checkpointer};
-use crate::console::{Command, Consoles};
+use crate::console::{Command, Console};
 use crate::drive::{Ending, Inputs};
 use crate::recording::EventStream;
+use crate::verify::{self, Checkpointer};
 use rewind_machine::{Machine, StopReason};
 use rewind_replay::{EndPhase, Event, Port};
 
@@ -141,7 +141,7 @@ impl Replayer {
             return Ok(());
         };
         let taken = checkpoints.take(machine);
-        if let Some(what) = checkpoint::compare(&state, &taken, checkpoints) {
+        if let Some(what) = verify::compare(&state, &taken, checkpoints) {
             return Err(Ending::Diverged(format!(
                 "at position {} (guest time {} ns): {what}",
                 at.icount, state.guest_ns
@@ -278,7 +278,7 @@ impl Inputs for Replayer {
         }
     }
 
-    fn deliver(&mut self, machine: &mut Machine, _: &mut Consoles) -> Result<bool, Ending> {
+    fn deliver(&mut self, machine: &mut Machine, _: &mut dyn Console) -> Result<bool, Ending> {
         self.check_position(machine)?;
         if self.ends_here(machine, EndPhase::BeforeInput)? {
             return Err(self.end_as_recorded(machine, None));
@@ -303,7 +303,7 @@ impl Inputs for Replayer {
     fn idle(
         &mut self,
         machine: &mut Machine,
-        _: &mut Consoles,
+        _: &mut dyn Console,
         wake: u64,
         _: &mut Vec<Command>,
     ) -> Result<(), Ending> {

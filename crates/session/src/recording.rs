@@ -8,7 +8,7 @@
 //! before anything runs. The second pass ([`EventStream`]) hands the events
 //! to the replay one frame at a time.
 
-use crate::CliError;
+use crate::SessionError;
 use rewind_replay::format::RecordingReader;
 use rewind_replay::{Event, FormatError, Header};
 use std::collections::VecDeque;
@@ -21,9 +21,9 @@ pub type Reader = RecordingReader<BufReader<File>>;
 
 /// Opens `path` and reads its header, refusing a recording made by another
 /// machine model before anything else is read.
-pub fn open(path: &Path) -> Result<(Reader, Header), CliError> {
+pub fn open(path: &Path) -> Result<(Reader, Header), SessionError> {
     let file = File::open(path).map_err(|source| {
-        CliError::Message(
+        SessionError(
             FormatError::Open {
                 path: path.to_owned(),
                 source,
@@ -38,19 +38,19 @@ pub fn open(path: &Path) -> Result<(Reader, Header), CliError> {
 
 /// Refuses a file whose machine model is not this Rewind's: it would
 /// behave differently, which is no divergence of the guest's.
-pub fn check_model(model: u32, writer: &str, noun: &str, verb: &str) -> Result<(), CliError> {
+pub fn check_model(model: u32, writer: &str, noun: &str, verb: &str) -> Result<(), SessionError> {
     let ours = rewind_machine::MODEL_VERSION;
     if model == ours {
         return Ok(());
     }
-    Err(CliError::Message(format!(
+    Err(SessionError(format!(
         "the {noun} was made by Rewind {writer}, whose machine is model {model}; this Rewind ({}) runs machine model {ours}, which behaves differently, so it cannot {verb} it: use the Rewind that made it",
         env!("CARGO_PKG_VERSION")
     )))
 }
 
-fn message(e: FormatError) -> CliError {
-    CliError::Message(e.to_string())
+fn message(e: FormatError) -> SessionError {
+    SessionError(e.to_string())
 }
 
 /// What the first pass over a recording found.
@@ -67,7 +67,7 @@ pub struct Scan {
 
 /// Reads the whole recording at `path`, checking every frame and showing
 /// each event to `each` (then dropping it).
-pub fn scan(path: &Path, mut each: impl FnMut(&Event)) -> Result<Scan, CliError> {
+pub fn scan(path: &Path, mut each: impl FnMut(&Event)) -> Result<Scan, SessionError> {
     let (mut reader, header) = open(path)?;
     let mut end = None;
     let truncated_at = loop {

@@ -2,9 +2,9 @@
 //! entropy, and real-time pacing of an idle guest; each one, when a
 //! recording is being made, written to it as the machine takes it.
 
-use crate::console::{Command, Consoles, PortId};
+use crate::console::{Command, Console, PortId};
 use crate::drive::{Ending, Inputs};
-use crate::record::Recorder;
+use crate::recorder::Recorder;
 use rewind_machine::{Machine, StopReason};
 use rewind_net::NetBackend;
 use rewind_replay::{EndPhase, Event, Port};
@@ -62,7 +62,7 @@ impl LiveInputs {
     /// Every input has ended and the guest idles: once it has done only
     /// that for a while, say how to end the run (once), rather than let the
     /// idle clock spin on in silence.
-    fn notice_quiet(&mut self, machine: &Machine, consoles: &Consoles) {
+    fn notice_quiet(&mut self, machine: &Machine, consoles: &dyn Console) {
         let now = (machine.guest_time_ns(), consoles.output_count());
         let since = match self.quiet_since {
             Some(since) if since.1 == now.1 => since,
@@ -113,7 +113,11 @@ impl Inputs for LiveInputs {
         }
     }
 
-    fn deliver(&mut self, machine: &mut Machine, consoles: &mut Consoles) -> Result<bool, Ending> {
+    fn deliver(
+        &mut self,
+        machine: &mut Machine,
+        consoles: &mut dyn Console,
+    ) -> Result<bool, Ending> {
         consoles.read_files();
         let mut delivered = false;
         let space = machine.console_input_space();
@@ -180,7 +184,7 @@ impl Inputs for LiveInputs {
     fn idle(
         &mut self,
         machine: &mut Machine,
-        consoles: &mut Consoles,
+        consoles: &mut dyn Console,
         wake: u64,
         commands: &mut Vec<Command>,
     ) -> Result<(), Ending> {

@@ -7,15 +7,10 @@
 //! boundary, in the order this loop fixes, which is what makes a recording
 //! replayable: replay calls the same hooks at the same boundaries.
 
-use crate::console::{Command, Consoles, PortId, HELP};
-use crate::control::{self, Control, Request};
+use crate::console::{Command, Console, PortId};
 use crate::panic_watch::PanicWatch;
-use crate::snapshot::{Snapshotter, Written};
 use rewind_machine::{Machine, Round, StopReason};
 use rewind_replay::EndPhase;
-use serde_json::json;
-use std::io::Write;
-use std::time::Duration;
 
 /// How a run ended, before it is turned into an exit status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,7 +91,11 @@ pub trait Inputs {
     fn after_round(&mut self, machine: &mut Machine);
 
     /// Hands the machine its inputs for this boundary; true if it took any.
-    fn deliver(&mut self, machine: &mut Machine, consoles: &mut Consoles) -> Result<bool, Ending>;
+    fn deliver(
+        &mut self,
+        machine: &mut Machine,
+        consoles: &mut dyn Console,
+    ) -> Result<bool, Ending>;
 
     /// Every hart is idle and nothing was delivered: moves the clock on,
     /// perhaps after waiting for input in real time (Ctrl-A commands typed
@@ -104,7 +103,7 @@ pub trait Inputs {
     fn idle(
         &mut self,
         machine: &mut Machine,
-        consoles: &mut Consoles,
+        consoles: &mut dyn Console,
         wake: u64,
         commands: &mut Vec<Command>,
     ) -> Result<(), Ending>;
@@ -117,126 +116,39 @@ pub trait Inputs {
     fn finish(&mut self, machine: &mut Machine, phase: EndPhase, ending: Ending) -> Ending;
 }
 
-/// What serves the user and other programs besides the consoles: snapshots
-/// and the control socket. Neither changes what the guest sees.
-#[derive(Default)]
-pub struct Services {
-    pub snapshots: Option<Snapshotter>,
-    pub control: Option<Control>,
-    /// Set by the control socket's pause, cleared by resume.
-    paused: bool,
-    /// A snapshot the user asked for with Ctrl-A s, taken at the next boundary.
-    snapshot_asked: bool,
+/// What serves the user and other programs besides the consoles (the
+/// command line's snapshots and control socket). Nothing a service does
+/// changes what the guest sees.
+pub trait Services {
+    /// At the top of every boundary (snapshots that are due, requests);
+    /// Err ends the run.
+    fn boundary(&mut self, machine: &mut Machine, console: &dyn Console) -> Result<(), Ending>;
+
+    /// The next position at which the machine must pause for a service,
+    /// even inside a round (`--snapshot-at`).
+    fn pause_at(&self) -> Option<u64>;
+
+    /// The machine paused at a position a service asked for.
+    fn paused(&mut self, machine: &mut Machine) -> Result<(), Ending>;
+
+    /// A command the user typed, other than quit (which ends the run).
+    fn command(&mut self, command: Command);
 }
 
-impl Services {
-    pub fn new(snapshots: Option<Snapshotter>, control: Option<Control>) -> Self {
-        Services {
-            snapshots,
-            control,
-            ..Services::default()
-        }
-    }
+/// No services.
+pub struct NoServices;
 
-    /// At the top of every boundary: snapshots that are due, and requests
-    /// from the control socket. Err: the run is to end (quit, a signal, a
-    /// snapshot that could not be written).
-    fn boundary(&mut self, machine: &mut Machine, consoles: &Consoles) -> Result<(), Ending> {
-        if let Some(snapshots) = &mut self.snapshots {
-            match snapshots.boundary(machine) {
-                Ok(written) => written.iter().for_each(announce),
-                Err(e) => return Err(Ending::Failed(e)),
-            }
-            if std::mem::take(&mut self.snapshot_asked) {
-                let path = snapshots.default_path(machine);
-                match snapshots.full(machine, &path) {
-                    Ok(w) => announce(&w),
-                    Err(e) => eprint!("\r\nrewind: {e}\r\n"),
-                }
-            }
-        }
-        let Some(control) = &mut self.control else {
-            return Ok(());
-        };
-        let mut requests = control.poll();
-        loop {
-            for pending in requests.drain(..) {
-                let answer = match &pending.request {
-                    Request::Status => json!({
-                        "ok": true,
-                        "state": if self.paused { "paused" } else { "running" },
-                        "icount": machine.position(),
-                        "guest_ns": machine.guest_time_ns(),
-                        "rounds": machine.rounds,
-                        "instructions_retired": machine.instret(),
-                    }),
-                    Request::Pause => {
-                        self.paused = true;
-                        json!({"ok": true})
-                    }
-                    Request::Resume => {
-                        self.paused = false;
-                        json!({"ok": true})
-                    }
-                    Request::Snapshot { path } => match &mut self.snapshots {
-                        Some(snapshots) => match snapshots.full(machine, path) {
-                            Ok(w) => json!({
-                                "ok": true,
-                                "path": w.path,
-                                "bytes": w.bytes,
-                                "ms": w.millis,
-                                "icount": machine.position(),
-                            }),
-                            Err(e) => control::error(e),
-                        },
-                        None => control::error("this run cannot take snapshots".to_string()),
-                    },
-                    Request::Quit => {
-                        pending.answer(json!({"ok": true}));
-                        return Err(Ending::Quit);
-                    }
-                };
-                pending.answer(answer);
-            }
-            if !self.paused {
-                return Ok(());
-            }
-            if consoles.interrupted() {
-                return Err(Ending::Interrupted);
-            }
-            // Paused: the guest and its clock stand still until a request.
-            requests.extend(control.wait(Duration::from_millis(100)));
-        }
-    }
-}
-
-impl Services {
-    /// The next instruction count at which the machine must stop for a
-    /// service, even inside a round (`--snapshot-at`).
-    fn pause_at(&self) -> Option<u64> {
-        self.snapshots.as_ref().and_then(Snapshotter::pause_at)
-    }
-
-    /// The machine stopped at an instruction count a service asked for.
-    fn paused(&mut self, machine: &mut Machine) -> Result<(), Ending> {
-        if let Some(snapshots) = &mut self.snapshots {
-            match snapshots.paused(machine) {
-                Ok(written) => written.iter().for_each(announce),
-                Err(e) => return Err(Ending::Failed(e)),
-            }
-        }
+impl Services for NoServices {
+    fn boundary(&mut self, _: &mut Machine, _: &dyn Console) -> Result<(), Ending> {
         Ok(())
     }
-}
-
-fn announce(w: &Written) {
-    eprint!(
-        "\r\nrewind: {} snapshot {} written ({} bytes, {:.1} ms)\r\n",
-        if w.incremental { "incremental" } else { "full" },
-        w.path.display(),
-        w.bytes,
-        w.millis
-    );
+    fn pause_at(&self) -> Option<u64> {
+        None
+    }
+    fn paused(&mut self, _: &mut Machine) -> Result<(), Ending> {
+        Ok(())
+    }
+    fn command(&mut self, _: Command) {}
 }
 
 /// Watches both consoles' output for a kernel panic.
@@ -249,7 +161,7 @@ struct Watches {
 impl Watches {
     /// Hands what the guest wrote since the last call to the consoles;
     /// returns the panic line once a kernel panic is confirmed.
-    fn forward(&mut self, machine: &mut Machine, consoles: &mut Consoles) -> Option<String> {
+    fn forward(&mut self, machine: &mut Machine, consoles: &mut dyn Console) -> Option<String> {
         let now = machine.guest_time_ns();
         for id in [PortId::Serial, PortId::Hvc] {
             let (output, watch) = match id {
@@ -274,9 +186,9 @@ impl Watches {
 /// drive a machine a stretch at a time.
 pub fn drive(
     machine: &mut Machine,
-    consoles: &mut Consoles,
+    consoles: &mut dyn Console,
     inputs: &mut dyn Inputs,
-    services: &mut Services,
+    services: &mut dyn Services,
     stop_at: Option<u64>,
     pause: Option<u64>,
 ) -> Ending {
@@ -288,7 +200,7 @@ pub fn drive(
         if !machine.inside_round() {
             // Services first, so that a snapshot taken here is at the same
             // point of the recording as the boundary's checkpoint would be.
-            if let Err(ending) = services.boundary(machine, consoles) {
+            if let Err(ending) = services.boundary(machine, &*consoles) {
                 return match ending {
                     Ending::Failed(_) => ending,
                     _ => inputs.finish(machine, EndPhase::AfterInput, ending),
@@ -361,16 +273,7 @@ pub fn drive(
         for command in commands {
             match command {
                 Command::Quit => return inputs.finish(machine, EndPhase::AfterInput, Ending::Quit),
-                Command::Snapshot if services.snapshots.is_some() => services.snapshot_asked = true,
-                Command::Snapshot => {
-                    eprint!("\r\nrewind: this run cannot take snapshots\r\n");
-                }
-                Command::Help => {
-                    let mut stdout = std::io::stdout().lock();
-                    let _ = stdout
-                        .write_all(HELP.as_bytes())
-                        .and_then(|()| stdout.flush());
-                }
+                other => services.command(other),
             }
         }
     }

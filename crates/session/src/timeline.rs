@@ -16,23 +16,16 @@
 //! Every state the timeline stops in is a position (see
 //! `Machine::position`): the machine just before its next step. A
 //! watchpoint's hit, which happens after a step, is carried on to there.
-//!
-//! (This belongs in crates/session with the replayer and drive loop it is
-//! built on, which still live in the command line.)
 
-use crate::console::Consoles;
-use crate::drive::{drive, Ending, Services};
-use crate::images::Origin;
+use crate::console::{Console, Silent};
+use crate::drive::{drive, Ending, NoServices, Services};
 use crate::live::LiveInputs;
-use crate::packed::Unpacked;
-use crate::rebuild::build_machine;
 use crate::recording::{self, EventStream};
 use crate::replayer::Replayer;
-use crate::CliError;
+use crate::SessionError;
+use crate::{current_hart, Checkpoints, Debuggee, Hooks, Motion, Stop};
 use rewind_hart::{DebugHooks, DebugStop};
 use rewind_machine::Machine;
-use rewind_replay::Event;
-use rewind_session::{current_hart, Checkpoints, Debuggee, Hooks, Motion, Stop};
 use std::path::{Path, PathBuf};
 
 /// Steps between the checkpoints taken on the way forward.
@@ -77,8 +70,8 @@ enum Run {
 /// are logged by), the consoles and the services of the run.
 pub struct Live {
     pub inputs: LiveInputs,
-    pub consoles: Consoles,
-    pub services: Services,
+    pub consoles: Box<dyn Console>,
+    pub services: Box<dyn Services>,
     /// The furthest position the machine reached live.
     frontier: u64,
     /// The machine is at the frontier, not in the replayed past.
@@ -120,32 +113,17 @@ impl Default for TimelineOptions {
 }
 
 impl Timeline {
-    /// The timeline of `recording`, from power-on or from the snapshot
-    /// `from` taken while it was made; disks keep overlays in `overlay_dir`.
+    /// The timeline of `recording` replayed in `machine`, which was built
+    /// from its configuration (at power-on, or restored from a snapshot
+    /// taken while it was made); `end` is where the recording ends, if it
+    /// says.
     pub fn open(
+        mut machine: Machine,
         recording: &Path,
-        from: Option<&Path>,
-        overlay_dir: &Path,
+        end: Option<u64>,
         options: TimelineOptions,
-    ) -> Result<Timeline, CliError> {
-        let scan = recording::scan(recording, |_| {})?;
-        crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
-        let (mut reader, header) = recording::open(recording)?;
-        let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
-        let mut machine = match from {
-            None => build_machine(
-                &header.config,
-                &[],
-                Origin::Recording,
-                &unpacked,
-                overlay_dir,
-            )?,
-            Some(path) => crate::replay::from_snapshot(path, &header, &unpacked, overlay_dir)?,
-        };
-        let end = match &scan.end {
-            Some(Event::End { at, .. }) => Some(at.icount),
-            _ => None,
-        };
+    ) -> Result<Timeline, SessionError> {
+        let (reader, header) = recording::open(recording)?;
         // The first pass forward compares every recorded checkpoint, as a
         // plain replay does; replays of the past after a seek backward do
         // not (they would hash all of RAM at each restore), but they are
@@ -155,7 +133,7 @@ impl Timeline {
             &mut machine,
             header.checkpoint_every,
         )
-        .map_err(|e| CliError::Message(e.message().unwrap_or_default()))?;
+        .map_err(|e| SessionError(e.message().unwrap_or_default()))?;
         let start = machine.position();
         let mut timeline = Timeline {
             machine,
@@ -173,7 +151,7 @@ impl Timeline {
         match timeline.forward(Some(start), None, &mut || false, Attach::default()) {
             Run::Reached => {}
             _ => {
-                return Err(CliError::Message(format!(
+                return Err(SessionError(format!(
                     "the recording {} ends before its machine takes a step",
                     recording.display()
                 )))
@@ -188,12 +166,12 @@ impl Timeline {
     pub fn live(
         machine: Machine,
         inputs: LiveInputs,
-        consoles: Consoles,
-        services: Services,
+        consoles: Box<dyn Console>,
+        services: Box<dyn Services>,
         options: TimelineOptions,
-    ) -> Result<Timeline, CliError> {
+    ) -> Result<Timeline, SessionError> {
         let Some(recorder) = &inputs.recorder else {
-            return Err(CliError::Message(
+            return Err(SessionError(
                 "a live run is debugged only while it is recorded".to_string(),
             ));
         };
@@ -221,7 +199,7 @@ impl Timeline {
         if let Run::Finished = timeline.forward(Some(start), None, &mut || false, Attach::default())
         {
             let ending = timeline.finished.clone().unwrap_or(Ending::Paused);
-            return Err(CliError::Message(format!(
+            return Err(SessionError(format!(
                 "the machine ended ({}) before its first step",
                 ending.reason_and_code().0
             )));
@@ -294,9 +272,9 @@ impl Timeline {
                 }
                 let ending = drive(
                     machine,
-                    &mut live.consoles,
+                    live.consoles.as_mut(),
                     &mut live.inputs,
-                    &mut live.services,
+                    live.services.as_mut(),
                     None,
                     Some(pause),
                 );
@@ -316,9 +294,9 @@ impl Timeline {
                 };
                 let ending = drive(
                     machine,
-                    &mut Consoles::none(),
+                    &mut Silent::default(),
                     replayer,
-                    &mut Services::default(),
+                    &mut NoServices,
                     None,
                     Some(pause),
                 );
@@ -434,10 +412,7 @@ impl Timeline {
         let disks = (0..)
             .take_while(|&n| self.machine.disk_mut(n).is_some())
             .count();
-        (0..disks).find(|&n| {
-            crate::run::image_disk(&mut self.machine, n)
-                .is_some_and(|d| !d.written_blocks().is_empty())
-        })
+        (0..disks).find(|&n| self.machine.disk_mut(n).is_some_and(|d| d.written()))
     }
 
     /// Goes to `position` from the best place: here if it is ahead,
