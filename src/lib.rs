@@ -2,6 +2,12 @@
 //! monitor, as a library so that fuzz targets and tests can drive what the
 //! command line drives (replaying a hostile recording, say) in-process. The
 //! `rewind` binary is [`main`] and nothing else.
+//!
+//! Running a machine over time (the drive loop, inputs, recording,
+//! replaying, the debugger's timeline) is the session layer's
+//! (crates/session); here are the options, the consoles and control socket
+//! it is given, the machine building from images, recordings and snapshots,
+//! snapshot writing, and reports.
 
 pub mod console;
 pub mod control;
