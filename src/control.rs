@@ -2,7 +2,7 @@
 //! with one JSON object per line, and get one JSON object per line back.
 //!
 //! ```text
-//! {"cmd": "status"}                      -> {"ok": true, "state": "running", "icount": ..., ...}
+//! {"cmd": "status"}                      -> {"ok": true, "state": "running", "position": ..., ...}
 //! {"cmd": "pause"} / {"cmd": "resume"}   -> {"ok": true}
 //! {"cmd": "snapshot", "path": "FILE"}    -> {"ok": true, "path": "FILE", "bytes": ..., "ms": ...}
 //! {"cmd": "quit"}                        -> {"ok": true}

@@ -61,7 +61,7 @@ impl rewind_session::Services for Services {
                     Request::Status => json!({
                         "ok": true,
                         "state": if self.paused { "paused" } else { "running" },
-                        "icount": machine.position(),
+                        "position": machine.position(),
                         "guest_ns": machine.guest_time_ns(),
                         "rounds": machine.rounds,
                         "instructions_retired": machine.instret(),
@@ -81,7 +81,7 @@ impl rewind_session::Services for Services {
                                 "path": w.path,
                                 "bytes": w.bytes,
                                 "ms": w.millis,
-                                "icount": machine.position(),
+                                "position": machine.position(),
                             }),
                             Err(e) => control::error(e),
                         },
