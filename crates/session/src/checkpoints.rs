@@ -212,6 +212,17 @@ impl Checkpoints {
         Ok(())
     }
 
+    /// Drops the checkpoint at `position`, if there is one (never the
+    /// first).
+    pub fn drop_at(&mut self, position: u64) {
+        if self.by_position.keys().next() == Some(&position) {
+            return;
+        }
+        if let Some(dropped) = self.by_position.remove(&position) {
+            self.used -= self.freed_by(&dropped, position).min(self.used);
+        }
+    }
+
     /// Drops checkpoints until the cap is kept, those far from `near` (and
     /// close to their neighbours) first; never the first, nor the last.
     fn thin(&mut self, near: u64) {

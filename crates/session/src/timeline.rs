@@ -95,6 +95,9 @@ pub struct Timeline {
     /// How the replay ended, once it reached the end: nothing is after.
     finished: Option<Ending>,
     hooks: Hooks,
+    /// The checkpoint that follows a forward motion (see
+    /// [`Timeline::roll_checkpoint`]).
+    rolling: Option<u64>,
 }
 
 /// Options of a debugged replay.
@@ -146,6 +149,7 @@ impl Timeline {
             end,
             finished: None,
             hooks: Hooks::default(),
+            rolling: None,
         };
         // The first state is the one just before the first step.
         match timeline.forward(Some(start), None, &mut || false, Attach::default()) {
@@ -195,6 +199,7 @@ impl Timeline {
             end: None,
             finished: None,
             hooks: Hooks::default(),
+            rolling: None,
         };
         if let Run::Finished = timeline.forward(Some(start), None, &mut || false, Attach::default())
         {
@@ -339,6 +344,8 @@ impl Timeline {
                     let here = self.machine.position();
                     if here.is_multiple_of(self.interval) || also_checkpoint == Some(here) {
                         self.checkpoints.take(&mut self.machine, here);
+                    } else if target != Some(here) {
+                        self.roll_checkpoint(here);
                     }
                     if target.is_some_and(|t| here >= t) {
                         break Run::Reached;
@@ -419,17 +426,19 @@ impl Timeline {
     /// else the nearest checkpoint before it.
     fn go_to(&mut self, position: u64, leave_near: bool) -> Result<(), String> {
         let here = self.machine.position();
-        if position < here || self.finished.is_some() {
-            let from = self
-                .checkpoints
-                .at_or_before(position)
-                .map(|c| c.position())
-                .ok_or_else(|| {
-                    format!(
-                        "position {position} is before the replay's first, {}",
-                        self.start
-                    )
-                })?;
+        let best = self
+            .checkpoints
+            .at_or_before(position)
+            .map(|c| c.position());
+        // Back, or forward past a checkpoint (which saves replaying the
+        // stretch before it).
+        if position < here || self.finished.is_some() || best.is_some_and(|b| b > here) {
+            let from = best.ok_or_else(|| {
+                format!(
+                    "position {position} is before the replay's first, {}",
+                    self.start
+                )
+            })?;
             self.restore(from)?;
         }
         let near = position.saturating_sub(NEAR);
@@ -637,7 +646,24 @@ impl Timeline {
     fn checkpoint_here(&mut self) {
         if self.finished.is_none() {
             let here = self.machine.position();
+            if self.rolling == Some(here) {
+                // Where the user stopped is kept.
+                self.rolling = None;
+            }
             self.checkpoints.take(&mut self.machine, here);
+        }
+    }
+
+    /// Going forward, one checkpoint follows the machine a few million
+    /// steps behind (replacing the one before), so that wherever a motion
+    /// stops, the first reverse-stepi replays little.
+    fn roll_checkpoint(&mut self, here: u64) {
+        if let Some(previous) = self.rolling.take() {
+            self.checkpoints.drop_at(previous);
+        }
+        if !self.checkpoints.positions().any(|p| p == here) {
+            self.checkpoints.take(&mut self.machine, here);
+            self.rolling = Some(here);
         }
     }
 

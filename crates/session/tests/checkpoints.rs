@@ -117,3 +117,28 @@ fn past_the_cap_far_checkpoints_go_first_and_the_ends_stay() {
     checkpoints.restore(&mut m, last).expect("restore");
     assert_eq!(m.state_hash(), hash);
 }
+
+#[test]
+fn a_dropped_checkpoint_frees_its_own_pages_and_the_others_still_restore() {
+    let mut m = machine();
+    let mut checkpoints = Checkpoints::new(usize::MAX);
+    let mut hashes = Vec::new();
+    for position in [0u64, 30_000, 60_000] {
+        run_to(&mut m, position);
+        checkpoints.take(&mut m, position);
+        hashes.push((position, m.state_hash()));
+    }
+    let before = checkpoints.used();
+    checkpoints.drop_at(30_000);
+    assert!(checkpoints.used() < before);
+    checkpoints.drop_at(0);
+    assert_eq!(
+        checkpoints.positions().collect::<Vec<_>>(),
+        [0, 60_000],
+        "the first stays"
+    );
+    for (position, hash) in [hashes[2], hashes[0]] {
+        checkpoints.restore(&mut m, position).expect("restore");
+        assert_eq!(m.state_hash(), hash);
+    }
+}
