@@ -48,6 +48,10 @@ struct Attach {
     pass: Option<usize>,
     /// A hart and the step count it stops at.
     step: Option<(usize, u64)>,
+    /// Leave a rolling checkpoint behind (see [`Timeline::roll_checkpoint`]):
+    /// for the user's own forward motions, which may stop anywhere. (Seeks
+    /// and backward motions leave a checkpoint near where they stop.)
+    roll: bool,
 }
 
 /// How a forward run ended.
@@ -344,7 +348,7 @@ impl Timeline {
                     let here = self.machine.position();
                     if here.is_multiple_of(self.interval) || also_checkpoint == Some(here) {
                         self.checkpoints.take(&mut self.machine, here);
-                    } else if target != Some(here) {
+                    } else if hooks.roll && target != Some(here) {
                         self.roll_checkpoint(here);
                     }
                     if target.is_some_and(|t| here >= t) {
@@ -514,6 +518,7 @@ impl Timeline {
                 user: true,
                 pass,
                 step: None,
+                roll: false,
             };
             loop {
                 match self.forward(Some(upper), None, interrupted, scan(pass)) {
@@ -580,6 +585,7 @@ impl Debuggee for Timeline {
                     user: true,
                     pass,
                     step,
+                    roll: true,
                 };
                 match self.forward(self.end, None, interrupted, attach) {
                     Run::Hook {
