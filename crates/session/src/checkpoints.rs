@@ -117,10 +117,13 @@ impl Checkpoints {
             }
         };
         let pages = Arc::new(pages);
-        self.synced = Some(Synced {
+        let previous = self.synced.replace(Synced {
             pages: Arc::clone(&pages),
             mark: ram.mark(),
         });
+        if let Some(previous) = previous {
+            self.release(previous.pages);
+        }
         let parts = machine.save_state();
         let state_bytes: usize = parts.iter().map(|(n, b)| n.len() + b.len()).sum();
         let overhead = state_bytes + pages.len() * std::mem::size_of::<Page>();
@@ -205,10 +208,14 @@ impl Checkpoints {
                 bytes[p * page..(p + 1) * page].copy_from_slice(&pages[p]);
             }
         });
-        self.synced = Some(Synced {
-            pages: Arc::clone(pages),
+        let pages = Arc::clone(pages);
+        let previous = self.synced.replace(Synced {
+            pages,
             mark: ram.mark(),
         });
+        if let Some(previous) = previous {
+            self.release(previous.pages);
+        }
         Ok(())
     }
 
@@ -219,7 +226,7 @@ impl Checkpoints {
             return;
         }
         if let Some(dropped) = self.by_position.remove(&position) {
-            self.used -= self.freed_by(&dropped, position).min(self.used);
+            self.forget(dropped);
         }
     }
 
@@ -243,30 +250,43 @@ impl Checkpoints {
                 .by_position
                 .remove(&victim)
                 .expect("the victim is a checkpoint");
-            self.used -= self.freed_by(&dropped, victim).min(self.used);
+            self.forget(dropped);
         }
     }
 
-    /// What dropping `dropped` (once at `position`) freed: its state, and
-    /// the pages neither of its neighbours shares.
-    fn freed_by(&self, dropped: &Checkpoint, position: u64) -> usize {
-        let prev = self
-            .by_position
-            .range(..position)
-            .next_back()
-            .map(|(_, c)| c);
-        let next = self.by_position.range(position..).next().map(|(_, c)| c);
-        let shared = |c: Option<&Checkpoint>, p: usize, page: &Page| {
-            c.is_some_and(|c| Arc::ptr_eq(&c.pages[p], page))
-        };
-        let unique = dropped
-            .pages
+    /// Lets go of a page table; if nothing else holds it, the pages only
+    /// it held are freed, and no longer counted. (Reference counts make
+    /// this exact: a page another checkpoint, or the table RAM was last
+    /// synced to, still holds is not freed.)
+    fn release(&mut self, pages: Arc<Vec<Page>>) {
+        if let Ok(pages) = Arc::try_unwrap(pages) {
+            let freed = pages.iter().filter(|p| Arc::strong_count(p) == 1).count();
+            self.used = self.used.saturating_sub(freed * PAGE_SIZE as usize);
+        }
+    }
+
+    /// The distinct pages all checkpoints (and the table RAM was last
+    /// synced to) hold, in bytes, counted one by one: slow, the reference
+    /// that [`Checkpoints::used`]'s running count must not fall below.
+    pub fn pages_held(&self) -> usize {
+        let mut tables: Vec<&Arc<Vec<Page>>> =
+            self.by_position.values().map(|c| &c.pages).collect();
+        tables.extend(self.synced.as_ref().map(|s| &s.pages));
+        // Addresses only tell pages apart here; they reach nothing else.
+        let mut pages: Vec<usize> = tables
             .iter()
-            .enumerate()
-            .filter(|(p, page)| {
-                !Arc::ptr_eq(page, &self.zero) && !shared(prev, *p, page) && !shared(next, *p, page)
-            })
-            .count();
-        unique * PAGE_SIZE as usize + dropped.overhead
+            .flat_map(|t| t.iter())
+            .filter(|p| !Arc::ptr_eq(p, &self.zero))
+            .map(|p| Arc::as_ptr(p) as *const u8 as usize)
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        pages.len() * PAGE_SIZE as usize
+    }
+
+    /// Forgets a checkpoint taken out of the map.
+    fn forget(&mut self, dropped: Checkpoint) {
+        self.used = self.used.saturating_sub(dropped.overhead);
+        self.release(dropped.pages);
     }
 }

@@ -142,3 +142,30 @@ fn a_dropped_checkpoint_frees_its_own_pages_and_the_others_still_restore() {
         assert_eq!(m.state_hash(), hash);
     }
 }
+
+/// Going back and taking checkpoints on a second path makes checkpoints
+/// that are not neighbours share pages; dropping and thinning must still
+/// count what stays held.
+#[test]
+fn the_count_of_memory_held_stays_true_across_restores_and_drops() {
+    let mut m = machine();
+    let mut checkpoints = Checkpoints::new(usize::MAX);
+    for position in [0u64, 20_000, 40_000] {
+        run_to(&mut m, position);
+        checkpoints.take(&mut m, position);
+    }
+    checkpoints.restore(&mut m, 0).expect("restore");
+    for position in [10_000u64, 30_000, 50_000] {
+        run_to(&mut m, position);
+        checkpoints.take(&mut m, position);
+    }
+    for drop in [20_000u64, 10_000, 40_000] {
+        checkpoints.drop_at(drop);
+        assert!(
+            checkpoints.used() >= checkpoints.pages_held(),
+            "after dropping {drop}: counted {} bytes, {} held",
+            checkpoints.used(),
+            checkpoints.pages_held()
+        );
+    }
+}
