@@ -17,7 +17,6 @@
 //! nothing more when nobody watches.
 
 use crate::bus::Bus;
-use crate::csr;
 use crate::hart::{prv, Hart};
 use crate::memory::{Ram, PAGE_SHIFT, PAGE_SIZE};
 use crate::tlb::{tlb_slot, Access, Tlb, SLOW};
@@ -237,7 +236,7 @@ impl Hart {
     /// an access, it changes nothing (no A/D bits, no TLB fill) and checks
     /// no permissions, so a debugger sees user and kernel pages alike.
     pub fn peek_translate(&self, ram: &Ram, vaddr: u64) -> Option<u64> {
-        let p = self.data_privilege();
+        let p = self.data_prv();
         let levels = match self.csr.satp >> 60 {
             _ if p == prv::M => return Some(vaddr),
             8 => 3,
@@ -280,15 +279,6 @@ impl Hart {
             let low_mask = (1u64 << (9 * level)) - 1;
             let page_off = vaddr & ((1 << (12 + 9 * level)) - 1);
             return Some(((ppn & !low_mask) << PAGE_SHIFT) | page_off);
-        }
-    }
-
-    fn data_privilege(&self) -> u8 {
-        let status = self.csr.mstatus;
-        if self.prv == prv::M && status & csr::MSTATUS_MPRV != 0 {
-            ((status >> 11) & 3) as u8
-        } else {
-            self.prv
         }
     }
 

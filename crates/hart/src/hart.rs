@@ -217,11 +217,8 @@ impl Hart {
                 self.refresh_lines(bus);
             }
             if let Some(interrupt) = self.pending_interrupt() {
-                if self.steps() >= max_steps {
-                    return Exit::Retired;
-                }
-                if self.debug.is_some() && self.step_limit_here() {
-                    return Exit::Debug;
+                if let Some(exit) = self.stop_before_step(max_steps) {
+                    return exit;
                 }
                 self.waiting = false;
                 self.enter_trap(interrupt, 0, true);
@@ -247,12 +244,12 @@ impl Hart {
             if now >= until {
                 return Exit::Limit;
             }
-            if self.steps() >= max_steps {
-                return Exit::Retired;
+            if let Some(exit) = self.stop_before_step(max_steps) {
+                return exit;
             }
             let mut budget = max_steps - self.steps();
             if self.debug.is_some() {
-                if self.step_limit_here() || self.breakpoint_here() {
+                if self.breakpoint_here() {
                     return Exit::Debug;
                 }
                 budget = budget.min(self.steps_allowed());
@@ -266,6 +263,21 @@ impl Hart {
                 return Exit::Debug;
             }
         }
+    }
+
+    /// Whether the hart must stop here, about to take a step: its budget
+    /// is spent ([`Exit::Retired`]), or a debugger's step limit is reached
+    /// ([`Exit::Debug`]). The budget is checked first, so a position is
+    /// reached before any hook there.
+    #[inline(always)]
+    fn stop_before_step(&mut self, max_steps: u64) -> Option<Exit> {
+        if self.steps() >= max_steps {
+            return Some(Exit::Retired);
+        }
+        if self.debug.is_some() && self.step_limit_here() {
+            return Some(Exit::Debug);
+        }
+        None
     }
 
     /// Samples device interrupt lines and the Sstc comparator, and computes

@@ -59,7 +59,8 @@ enum Target {
 }
 
 impl Hart {
-    fn data_prv(&self) -> u8 {
+    /// The privilege data accesses are made at (MPRV applied).
+    pub(crate) fn data_prv(&self) -> u8 {
         let status = self.csr.mstatus;
         if self.prv == prv::M && status & csr::MSTATUS_MPRV != 0 {
             ((status >> 11) & 3) as u8
