@@ -117,13 +117,8 @@ impl Checkpoints {
             }
         };
         let pages = Arc::new(pages);
-        let previous = self.synced.replace(Synced {
-            pages: Arc::clone(&pages),
-            mark: ram.mark(),
-        });
-        if let Some(previous) = previous {
-            self.release(previous.pages);
-        }
+        let mark = ram.mark();
+        self.sync_to(Arc::clone(&pages), mark);
         let parts = machine.save_state();
         let state_bytes: usize = parts.iter().map(|(n, b)| n.len() + b.len()).sum();
         let overhead = state_bytes + pages.len() * std::mem::size_of::<Page>();
@@ -208,14 +203,8 @@ impl Checkpoints {
                 bytes[p * page..(p + 1) * page].copy_from_slice(&pages[p]);
             }
         });
-        let pages = Arc::clone(pages);
-        let previous = self.synced.replace(Synced {
-            pages,
-            mark: ram.mark(),
-        });
-        if let Some(previous) = previous {
-            self.release(previous.pages);
-        }
+        let (pages, mark) = (Arc::clone(pages), ram.mark());
+        self.sync_to(pages, mark);
         Ok(())
     }
 
@@ -251,6 +240,13 @@ impl Checkpoints {
                 .remove(&victim)
                 .expect("the victim is a checkpoint");
             self.forget(dropped);
+        }
+    }
+
+    /// RAM now equals `pages` but for what is written after `mark`.
+    fn sync_to(&mut self, pages: Arc<Vec<Page>>, mark: WriteMark) {
+        if let Some(previous) = self.synced.replace(Synced { pages, mark }) {
+            self.release(previous.pages);
         }
     }
 
