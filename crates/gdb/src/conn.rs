@@ -75,7 +75,8 @@ impl GdbListener {
         }
     }
 
-    /// Waits for gdb to connect.
+    /// Waits for gdb to connect (or, when the listener does not block,
+    /// takes a connection waiting).
     pub fn accept(&self) -> io::Result<GdbConnection> {
         match self {
             GdbListener::Tcp(l) => l.accept().map(|(s, _)| GdbConnection::Tcp(s)),
@@ -89,11 +90,7 @@ impl GdbListener {
     pub fn accept_unless(&self, give_up: impl Fn() -> bool) -> io::Result<Option<GdbConnection>> {
         self.set_nonblocking(true)?;
         let accepted = loop {
-            let attempt = match self {
-                GdbListener::Tcp(l) => l.accept().map(|(s, _)| GdbConnection::Tcp(s)),
-                GdbListener::Unix(l, _) => l.accept().map(|(s, _)| GdbConnection::Unix(s)),
-            };
-            match attempt {
+            match self.accept() {
                 Ok(conn) => break Some(conn),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if give_up() {
