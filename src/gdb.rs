@@ -145,12 +145,12 @@ pub fn debug_replay(
     args: &GdbArgs,
 ) -> Result<ExitCode, CliError> {
     let address = args.gdb.as_ref().expect("called with --gdb");
-    let (machine, scan) = crate::replay::machine_for(recording, from, overlay_dir)?;
+    let (machine, scan, opened) = crate::replay::machine_for(recording, from, overlay_dir)?;
     let end = match &scan.end {
         Some(rewind_replay::Event::End { at, .. }) => Some(at.icount),
         _ => None,
     };
-    let mut timeline = Timeline::open(machine, recording, end, args.timeline_options())?;
+    let mut timeline = Timeline::open(machine, recording, opened, end, args.timeline_options())?;
     let listener = listen(address)?;
     let conn = listener
         .accept()

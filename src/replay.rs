@@ -51,8 +51,7 @@ impl Prepared {
         stop_at: Option<u64>,
         overlay_dir: &Path,
     ) -> Result<Prepared, CliError> {
-        let (mut machine, scan) = machine_for(recording, from, overlay_dir)?;
-        let (reader, header) = recording::open(recording)?;
+        let (mut machine, scan, (reader, header)) = machine_for(recording, from, overlay_dir)?;
         let config = &header.config;
         if let Some(at) = stop_at.filter(|&at| at < machine.position()) {
             return Err(CliError::Message(format!(
@@ -90,13 +89,14 @@ impl Prepared {
 
 /// The machine `recording` was made on, at power-on or restored from the
 /// snapshot `from` taken while it was made (disks keep their overlays in
-/// `overlay_dir`), and what a first pass over the whole file found: a
-/// damaged recording is refused before anything runs.
+/// `overlay_dir`); what a first pass over the whole file found (a damaged
+/// recording is refused before anything runs); and the recording opened
+/// again, past its header and packed images, for its events.
 pub(crate) fn machine_for(
     recording: &Path,
     from: Option<&Path>,
     overlay_dir: &Path,
-) -> Result<(Machine, Scan), CliError> {
+) -> Result<(Machine, Scan, (recording::Reader, Header)), CliError> {
     let scan = recording::scan(recording, |_| {})?;
     crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
     let (mut reader, header) = recording::open(recording)?;
@@ -111,7 +111,7 @@ pub(crate) fn machine_for(
         )?,
         Some(path) => from_snapshot(path, &header, &unpacked, overlay_dir)?,
     };
-    Ok((machine, scan))
+    Ok((machine, scan, (reader, header)))
 }
 
 /// Replays `recording` (up to `stop_at`, if given) with no consoles,

@@ -122,15 +122,16 @@ impl Default for TimelineOptions {
 impl Timeline {
     /// The timeline of `recording` replayed in `machine`, which was built
     /// from its configuration (at power-on, or restored from a snapshot
-    /// taken while it was made); `end` is where the recording ends, if it
-    /// says.
+    /// taken while it was made). `reader` has read the recording's
+    /// `header` (and any packed images); `end` is where the recording ends,
+    /// if it says.
     pub fn open(
         mut machine: Machine,
         recording: &Path,
+        (reader, header): (recording::Reader, rewind_replay::Header),
         end: Option<u64>,
         options: TimelineOptions,
     ) -> Result<Timeline, SessionError> {
-        let (reader, header) = recording::open(recording)?;
         // The first pass forward compares every recorded checkpoint, as a
         // plain replay does; replays of the past after a seek backward do
         // not (they would hash all of RAM at each restore), but they are
