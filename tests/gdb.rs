@@ -21,30 +21,29 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-/// Records `elf` (no firmware, 16 MiB) on `harts` harts; returns the
-/// recording and its report.
+/// The machine the bare-metal programs run on: `elf` with no firmware,
+/// 16 MiB, `harts` harts.
+fn program_options(elf: &Path, harts: usize) -> Vec<String> {
+    strings(&[
+        "--firmware",
+        "none",
+        "--mem",
+        "16M",
+        "--smp",
+        &harts.to_string(),
+        "--kernel",
+        &arg(elf),
+    ])
+}
+
+/// Records `elf` (see [`program_options`]); returns the recording and its
+/// report.
 fn record(dir: &Path, elf: &Path, harts: usize) -> (PathBuf, Value) {
     let recording = dir.join("run.rwd");
     let report = dir.join("record.json");
-    let run = process::run(
-        REWIND,
-        &strings(&[
-            "record",
-            "-o",
-            &arg(&recording),
-            "--report",
-            &arg(&report),
-            "--firmware",
-            "none",
-            "--mem",
-            "16M",
-            "--smp",
-            &harts.to_string(),
-            "--kernel",
-            &arg(elf),
-        ]),
-        Stdio::null(),
-    );
+    let mut args = strings(&["record", "-o", &arg(&recording), "--report", &arg(&report)]);
+    args.extend(program_options(elf, harts));
+    let run = process::run(REWIND, &args, Stdio::null());
     assert_eq!(run.code(), Some(0), "{}", run.describe());
     let json = std::fs::read_to_string(&report).expect("the record report");
     (recording, serde_json::from_str(&json).expect("JSON"))
@@ -107,19 +106,27 @@ impl Session {
 /// Starts `rewind ARGS --gdb unix:SOCKET`, waits until it listens, runs gdb
 /// on `elf` (if any) with `script` after `target remote`, and waits for
 /// both.
-fn session(dir: &Path, args: &[String], elf: Option<&Path>, script: &str) -> Session {
-    let socket = dir.join("gdb.sock");
-    let _ = std::fs::remove_file(&socket);
+/// `rewind ARGS --gdb unix:SOCKET`, once it says it listens.
+struct Server {
+    child: Child,
+    /// Its stderr's lines as they come, and those read so far.
+    lines: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    stderr: String,
+}
+
+fn start_server(args: &[String], socket: &Path) -> Server {
+    let _ = std::fs::remove_file(socket);
     let mut server_args = args.to_vec();
-    server_args.extend(strings(&["--gdb", &format!("unix:{}", arg(&socket))]));
-    let mut server: Child = Command::new(REWIND)
+    server_args.extend(strings(&["--gdb", &format!("unix:{}", arg(socket))]));
+    let mut child: Child = Command::new(REWIND)
         .args(&server_args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start rewind: {e}"));
-    let stderr = server.stderr.take().expect("stderr is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
     let (lines_tx, lines) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -127,22 +134,38 @@ fn session(dir: &Path, args: &[String], elf: Option<&Path>, script: &str) -> Ses
         }
     });
     // The server says when it listens.
-    let mut server_stderr = String::new();
+    let mut stderr = String::new();
     loop {
         match lines.recv_timeout(LIMIT) {
             Ok(line) => {
-                server_stderr.push_str(&line);
-                server_stderr.push('\n');
+                stderr.push_str(&line);
+                stderr.push('\n');
                 if line.contains("waiting for gdb") {
                     break;
                 }
             }
             Err(_) => {
-                let _ = server.kill();
-                panic!("rewind never listened for gdb:\n{server_stderr}");
+                let _ = child.kill();
+                panic!("rewind never listened for gdb:\n{stderr}");
             }
         }
     }
+    Server {
+        child,
+        lines,
+        reader,
+        stderr,
+    }
+}
+
+fn session(dir: &Path, args: &[String], elf: Option<&Path>, script: &str) -> Session {
+    let socket = dir.join("gdb.sock");
+    let Server {
+        child: mut server,
+        lines,
+        reader,
+        stderr: mut server_stderr,
+    } = start_server(args, &socket);
     let script_path = dir.join("session.gdb");
     let mut file = std::fs::File::create(&script_path).expect("the gdb script");
     writeln!(
@@ -468,19 +491,10 @@ fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
 
 /// The options that run tests/gdb/<name>.S live, with a report.
 fn live_run(elf: &Path, harts: usize, report: &Path) -> Vec<String> {
-    strings(&[
-        "run",
-        "--firmware",
-        "none",
-        "--mem",
-        "16M",
-        "--smp",
-        &harts.to_string(),
-        "--kernel",
-        &arg(elf),
-        "--report",
-        &arg(report),
-    ])
+    let mut args = strings(&["run"]);
+    args.extend(program_options(elf, harts));
+    args.extend(strings(&["--report", &arg(report)]));
+    args
 }
 
 /// `rewind run --gdb` goes backward without having been asked to record:
@@ -608,24 +622,7 @@ fn an_interrupt_stops_a_running_machine() {
     let dir = scratch("gdb", "interrupt");
     let elf = exact::build("tick");
     let socket = dir.join("gdb.sock");
-    let mut args = live_run(&elf, 1, &dir.join("report.json"));
-    args.extend(strings(&["--gdb", &format!("unix:{}", arg(&socket))]));
-    let mut server = Command::new(REWIND)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting rewind");
-    let mut stderr = BufReader::new(server.stderr.take().expect("piped"));
-    let mut line = String::new();
-    while !line.contains("waiting for gdb") {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = server.kill();
-            panic!("rewind never listened for gdb");
-        }
-    }
+    let mut server = start_server(&live_run(&elf, 1, &dir.join("report.json")), &socket).child;
     let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connecting");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -733,23 +730,15 @@ fn a_replay_under_gdb_finds_a_divergence_on_its_way_forward() {
     let dir = scratch("gdb", "diverged");
     let elf = build_with_symbols("counter");
     let recording = dir.join("run.rwd");
-    let run = process::run(
-        REWIND,
-        &strings(&[
-            "record",
-            "-o",
-            &arg(&recording),
-            "--checkpoint-every",
-            "4000",
-            "--firmware",
-            "none",
-            "--mem",
-            "16M",
-            "--kernel",
-            &arg(&elf),
-        ]),
-        Stdio::null(),
-    );
+    let mut args = strings(&[
+        "record",
+        "-o",
+        &arg(&recording),
+        "--checkpoint-every",
+        "4000",
+    ]);
+    args.extend(program_options(&elf, 1));
+    let run = process::run(REWIND, &args, Stdio::null());
     assert_eq!(run.code(), Some(0), "{}", run.describe());
     let mut read = read_all(&recording).expect("reading the recording");
     let index = read
