@@ -1,15 +1,15 @@
 //! `--gdb ADDR`: a gdb server on the machine, before its first step.
 
 use crate::console::Consoles;
-use crate::drive::{drive, Ending, Inputs};
-use crate::live::LiveInputs;
-use crate::report::hex;
 use crate::services::Services;
-use crate::timeline::{Timeline, TimelineOptions, DEFAULT_INTERVAL};
 use crate::CliError;
 use rewind_gdb::{GdbAddress, GdbListener};
 use rewind_machine::Machine;
 use rewind_replay::EndPhase;
+use rewind_session::drive::{drive, Ending, Inputs};
+use rewind_session::hex;
+use rewind_session::live::LiveInputs;
+use rewind_session::timeline::{Timeline, TimelineOptions, DEFAULT_INTERVAL};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -35,7 +35,7 @@ fn parse_address(text: &str) -> Result<GdbAddress, String> {
 }
 
 fn parse_memory(text: &str) -> Result<u64, String> {
-    crate::size::parse_mem_size(text)
+    rewind_session::size::parse_mem_size(text)
 }
 
 impl GdbArgs {

@@ -1,10 +1,10 @@
 //! `rewind inspect`: what a recording or snapshot holds, for a person to
 //! read.
 
-use crate::recording::{self, Scan};
-use crate::report::hex;
 use crate::CliError;
 use rewind_replay::{Event, FirmwareRef, ImageRef, PackedImage, RecordedConfig};
+use rewind_session::hex;
+use rewind_session::recording::{self, Scan};
 use rewind_snapshot::Snapshot;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -112,12 +112,12 @@ fn describe_snapshot(path: &Path) -> Result<String, CliError> {
         ),
         None => println!("pages       {} (all of RAM)", snapshot.page_indices().len()),
     }
-    if let Some(config) = component(crate::snapshot::CONFIG)
+    if let Some(config) = component(rewind_session::snapshot::CONFIG)
         .and_then(|c| serde_json::from_slice::<rewind_replay::RecordedConfig>(c).ok())
     {
         describe_config(&mut out, &config);
     }
-    let packed: Vec<PackedImage> = component(crate::packed::PACKED_LIST)
+    let packed: Vec<PackedImage> = component(rewind_session::packed::PACKED_LIST)
         .and_then(|l| serde_json::from_slice(l).ok())
         .unwrap_or_default();
     let _ = writeln!(out, "packed      {}", packed_line(&packed));

@@ -3,33 +3,29 @@
 //! command line drives (replaying a hostile recording, say) in-process. The
 //! `rewind` binary is [`main`] and nothing else.
 //!
-//! Running a machine over time (the drive loop, inputs, recording,
-//! replaying, the debugger's timeline) is the session layer's
-//! (crates/session); here are the options, the consoles and control socket
-//! it is given, the machine building from images, recordings and snapshots,
-//! snapshot writing, and reports.
+//! Everything about machines (building them from images, recordings and
+//! snapshots, driving them over time, recording, replaying, snapshots, the
+//! debugger's timeline) is the session layer's (crates/session); here are
+//! the options, the terminals, sockets and control socket the session is
+//! given, and the reports.
 
 pub mod console;
 pub mod control;
 pub mod gdb;
-pub mod images;
 pub mod inspect;
-pub mod overlay_dir;
 pub mod pack;
-pub mod packed;
-pub mod rebuild;
 pub mod record;
 pub mod replay;
 pub mod report;
 pub mod run;
 pub mod services;
-pub mod size;
-pub mod snapshot;
 
-// The session layer, under the names the command line's modules use.
-pub use rewind_session::{
-    drive, live, panic_watch, recording, replayer, timeline, verify as checkpoint,
-};
+/// An error for the user: one sentence, printed as `rewind: <sentence>`.
+/// The session layer's, since nearly every error a command meets is met
+/// building or driving a machine.
+pub use rewind_session::SessionError as CliError;
+
+use rewind_session::{size, verify as checkpoint};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -322,25 +318,6 @@ fn parse_entropy(text: &str) -> Result<rewind_machine::virtio::rng::Entropy, Str
     }
 }
 
-/// An error for the user: one sentence, printed as `rewind: <sentence>`.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Message(String),
-    #[error(transparent)]
-    Load(#[from] rewind_machine::loader::LoadError),
-    #[error(transparent)]
-    Machine(#[from] rewind_machine::MachineError),
-    #[error(transparent)]
-    Guest(#[from] rewind_guest::GuestError),
-    #[error(transparent)]
-    Disk(#[from] rewind_disk::DiskError),
-    #[error(transparent)]
-    Net(#[from] rewind_net::NetError),
-    #[error(transparent)]
-    Session(#[from] rewind_session::SessionError),
-}
-
 /// The `rewind` command: parses the arguments, runs the command, and turns
 /// an error into one sentence on stderr and exit status 1.
 pub fn main() -> ExitCode {
@@ -361,9 +338,11 @@ pub fn main() -> ExitCode {
                     "--report and --stop-at are for a replay that runs by itself; under --gdb, gdb decides where it goes (`monitor hash` gives the state hash anywhere)".to_string(),
                 ))
             } else {
-                crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref()).and_then(|dir| {
-                    gdb::debug_replay(&args.recording, args.from.as_deref(), &dir, &args.debug)
-                })
+                rewind_session::overlay_dir::overlay_dir(args.overlay_dir.as_deref()).and_then(
+                    |dir| {
+                        gdb::debug_replay(&args.recording, args.from.as_deref(), &dir, &args.debug)
+                    },
+                )
             }
         }
         Command::Replay(args) => replay::replay(replay::ReplayArgs {

@@ -4,9 +4,9 @@
 //! for rr's traces. The files are found as a replay or restore would find
 //! them, and checked against their hashes.
 
-use crate::images::Origin;
-use crate::packed::{ToPack, Unpacked};
 use crate::CliError;
+use rewind_session::images::Origin;
+use rewind_session::packed::{ToPack, Unpacked};
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -68,8 +68,8 @@ fn write_atomically(
 fn pack_recording(input: &Path, output: &Path) -> Result<ToPack, CliError> {
     // The whole file is checked first: packing a damaged recording would
     // only hide the damage.
-    crate::recording::scan(input, |_| {})?;
-    let (reader, mut header) = crate::recording::open(input)?;
+    rewind_session::recording::scan(input, |_| {})?;
+    let (reader, mut header) = rewind_session::recording::open(input)?;
     if !header.packed.is_empty() {
         return Err(CliError::Message(format!(
             "the recording {} carries its files already",
@@ -101,8 +101,12 @@ fn pack_recording(input: &Path, output: &Path) -> Result<ToPack, CliError> {
 }
 
 fn pack_snapshot(input: &Path, output: &Path) -> Result<ToPack, CliError> {
-    let chain = crate::snapshot::open_chain(input)?;
-    if chain.head().component(crate::packed::PACKED_LIST).is_some() {
+    let chain = rewind_session::snapshot::open_chain(input)?;
+    if chain
+        .head()
+        .component(rewind_session::packed::PACKED_LIST)
+        .is_some()
+    {
         return Err(CliError::Message(format!(
             "the snapshot {} carries its files already",
             input.display()
@@ -110,10 +114,11 @@ fn pack_snapshot(input: &Path, output: &Path) -> Result<ToPack, CliError> {
     }
     // The restored disks' overlays are only read back into the packed copy.
     let overlay_dir = std::env::temp_dir();
-    let mut restored = crate::snapshot::restore(&chain, &Unpacked::default(), &overlay_dir)?;
+    let mut restored =
+        rewind_session::snapshot::restore(&chain, &Unpacked::default(), &overlay_dir)?;
     drop(chain);
     let to_pack = ToPack::gather(&restored.config, Origin::Snapshot, &Unpacked::default())?;
-    let mut snapshots = crate::snapshot::Snapshotter::new(
+    let mut snapshots = rewind_session::snapshot::Snapshotter::new(
         restored.config.clone(),
         Default::default(),
         &restored.machine,

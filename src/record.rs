@@ -6,14 +6,14 @@
 //! last second and replays up to its last complete frame. (Host time decides
 //! only when bytes reach the file, never what the guest sees.)
 
-use crate::images::{BootFiles, Image, Origin};
-use crate::packed::{ToPack, Unpacked};
-use crate::run::Shape;
 use crate::{CliError, RunArgs};
 use rewind_machine::virtio::rng::Entropy;
 use rewind_machine::Machine;
 use rewind_net::NetSpec;
 use rewind_replay::{DiskRef, EntropyRef, Header, NetRef, RecordedConfig};
+use rewind_session::build::Shape;
+use rewind_session::images::{BootFiles, Image, Origin};
+use rewind_session::packed::{ToPack, Unpacked};
 use std::fs::File;
 use std::path::PathBuf;
 
@@ -111,10 +111,5 @@ pub fn create_recorder(
         .iter_mut()
         .map(|f| f as &mut dyn std::io::Read)
         .collect();
-    Ok(Recorder::create(
-        options.output.clone(),
-        &header,
-        &mut images,
-        machine,
-    )?)
+    Recorder::create(options.output.clone(), &header, &mut images, machine)
 }

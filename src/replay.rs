@@ -6,16 +6,16 @@
 //! differs.
 
 use crate::console::{Backend, Consoles};
-use crate::drive::{drive, Ending, NoServices};
-use crate::images::Origin;
-use crate::packed::Unpacked;
-use crate::rebuild::build_machine;
-use crate::recording::{self, EventStream, Scan};
-use crate::replayer::Replayer;
 use crate::report::{hex, ReplayReport, Report};
 use crate::CliError;
 use rewind_machine::Machine;
 use rewind_replay::{Event, Header};
+use rewind_session::build::build_machine;
+use rewind_session::drive::{drive, Ending, NoServices};
+use rewind_session::images::Origin;
+use rewind_session::packed::Unpacked;
+use rewind_session::recording::{self, EventStream, Scan};
+use rewind_session::replayer::Replayer;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -98,7 +98,7 @@ pub(crate) fn machine_for(
     overlay_dir: &Path,
 ) -> Result<(Machine, Scan, (recording::Reader, Header)), CliError> {
     let scan = recording::scan(recording, |_| {})?;
-    crate::rebuild::check_config(&scan.header.config, Origin::Recording)?;
+    rewind_session::build::check_config(&scan.header.config, Origin::Recording)?;
     let (mut reader, header) = recording::open(recording)?;
     let unpacked = Unpacked::from_recording(&mut reader, &header.config)?;
     let machine = match from {
@@ -130,7 +130,7 @@ pub fn replay_silently(
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
-    let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
+    let overlay_dir = rewind_session::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let mut prepared = Prepared::new(
         &args.recording,
         args.from.as_deref(),
@@ -238,9 +238,9 @@ pub(crate) fn from_snapshot(
     unpacked: &Unpacked,
     overlay_dir: &Path,
 ) -> Result<Machine, CliError> {
-    let chain = crate::snapshot::open_chain(path)?;
-    let restored = crate::snapshot::restore(&chain, unpacked, overlay_dir)?;
-    let recording = crate::snapshot::header_hash(header);
+    let chain = rewind_session::snapshot::open_chain(path)?;
+    let restored = rewind_session::snapshot::restore(&chain, unpacked, overlay_dir)?;
+    let recording = rewind_session::snapshot::header_hash(header);
     match &restored.recording {
         Some(position) if position.header_blake3 == recording => Ok(restored.machine),
         Some(_) => Err(CliError::Message(format!(

@@ -4,53 +4,24 @@
 
 use crate::console::Consoles;
 use crate::control::Control;
-use crate::drive::{drive, Ending};
-use crate::images::{self, BootFiles};
-use crate::live::{LiveInputs, NetPort};
 use crate::record::{RecordOptions, Recorder};
 use crate::report::{hex, Report};
 use crate::services::Services;
-use crate::snapshot::{SnapshotOptions, Snapshotter};
 use crate::{CliError, RunArgs};
-use rewind_machine::virtio::blk::{BackendError, BlockBackend};
+use rewind_machine::virtio::blk::BlockBackend;
 use rewind_machine::virtio::net::default_mac;
 use rewind_machine::virtio::rng::Entropy;
 use rewind_machine::virtio::VirtioConfig;
-use rewind_machine::{Machine, MachineConfig};
+use rewind_machine::Machine;
 use rewind_net::{NetBackend, NetSpec, Tap, UserNet, UserNetConfig};
+use rewind_session::build::{image_disk, machine_config, DiskBackend, Shape, DEFAULT_RTC_EPOCH_NS};
+use rewind_session::drive::{drive, Ending};
+use rewind_session::images;
+use rewind_session::live::{LiveInputs, NetPort};
+use rewind_session::snapshot::{SnapshotOptions, Snapshotter};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::process::ExitCode;
-use std::sync::Arc;
-
-/// 2026-01-01T00:00:00Z: what the guest's RTC reads at boot unless
-/// `--rtc-epoch` says otherwise. Guest wall time is part of the
-/// configuration, never read from the host behind the recording's back.
-pub const DEFAULT_RTC_EPOCH_NS: u64 = 1_767_225_600 * 1_000_000_000;
-
-/// A disk image as a virtio-blk backend.
-pub struct DiskBackend(pub rewind_disk::Disk);
-
-impl BlockBackend for DiskBackend {
-    fn size(&self) -> u64 {
-        self.0.size()
-    }
-    fn read_only(&self) -> bool {
-        self.0.read_only()
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError> {
-        Ok(self.0.read_at(offset, buf)?)
-    }
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), BackendError> {
-        Ok(self.0.write_at(offset, data)?)
-    }
-    fn flush(&mut self) -> Result<(), BackendError> {
-        Ok(self.0.flush()?)
-    }
-    fn written(&self) -> bool {
-        !self.0.written_blocks().is_empty()
-    }
-}
 
 /// Opens the --disk images, checks the --save-overlay and --load-overlay
 /// options against them, and loads the overlays asked for.
@@ -79,7 +50,7 @@ fn open_disks(args: &RunArgs) -> Result<Vec<rewind_disk::Disk>, CliError> {
             )));
         }
     }
-    let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
+    let overlay_dir = rewind_session::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
     let mut disks = Vec::new();
     for spec in &args.disks {
         disks.push(rewind_disk::Disk::open_in(spec, &overlay_dir)?);
@@ -123,31 +94,6 @@ fn open_net(spec: &NetSpec, mac: [u8; 6], seed: u64) -> Result<NetPort, CliError
     Ok(NetPort {
         backend,
         backlog: VecDeque::new(),
-    })
-}
-
-/// What every machine is built from besides its boot files and disks.
-pub struct Shape {
-    pub mem_size: u64,
-    pub harts: usize,
-    pub rtc_epoch_ns: u64,
-    pub seed: u64,
-    pub virtio: VirtioConfig,
-}
-
-/// The machine configuration for these boot files.
-pub fn machine_config(boot: &BootFiles, shape: Shape) -> Result<MachineConfig, CliError> {
-    let (firmware, kernel) = boot.for_machine()?;
-    Ok(MachineConfig {
-        mem_size: shape.mem_size,
-        harts: shape.harts,
-        firmware,
-        kernel: Some(kernel),
-        initrd: boot.initrd.as_ref().map(|i| Arc::clone(&i.bytes)),
-        bootargs: boot.bootargs.clone(),
-        rtc_epoch_ns: shape.rtc_epoch_ns,
-        seed: shape.seed,
-        virtio: shape.virtio,
     })
 }
 
@@ -261,10 +207,13 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
 pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time for the report only
     let started = std::time::Instant::now();
-    let overlay_dir = crate::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
-    let chain = crate::snapshot::open_chain(&args.snapshot)?;
-    let restored =
-        crate::snapshot::restore(&chain, &crate::packed::Unpacked::default(), &overlay_dir)?;
+    let overlay_dir = rewind_session::overlay_dir::overlay_dir(args.overlay_dir.as_deref())?;
+    let chain = rewind_session::snapshot::open_chain(&args.snapshot)?;
+    let restored = rewind_session::snapshot::restore(
+        &chain,
+        &rewind_session::packed::Unpacked::default(),
+        &overlay_dir,
+    )?;
     // Unmapping tens of MiB of file contents takes milliseconds; the
     // machine need not wait for it.
     std::thread::spawn(move || drop(chain));
@@ -370,7 +319,7 @@ fn services(
 fn gdb_recording(
     overlay_dir: Option<&std::path::Path>,
 ) -> Result<(RecordOptions, tempfile::TempPath), CliError> {
-    let dir = crate::overlay_dir::overlay_dir(overlay_dir)?;
+    let dir = rewind_session::overlay_dir::overlay_dir(overlay_dir)?;
     let file = tempfile::Builder::new()
         .prefix("rewind-gdb-")
         .suffix(".rwd")
@@ -384,7 +333,7 @@ fn gdb_recording(
         .into_temp_path();
     let options = RecordOptions {
         output: file.to_path_buf(),
-        checkpoint_every: crate::checkpoint::DEFAULT_EVERY,
+        checkpoint_every: rewind_session::verify::DEFAULT_EVERY,
         pack: false,
     };
     Ok((options, file))
@@ -519,11 +468,4 @@ fn save_disks(machine: &mut Machine, args: &RunArgs) -> Option<String> {
         }
     }
     first_error
-}
-
-/// The disk image behind virtio-blk device `n`.
-pub fn image_disk(machine: &mut Machine, n: usize) -> Option<&mut rewind_disk::Disk> {
-    let backend = machine.disk_mut(n)?;
-    let DiskBackend(disk) = (backend as &mut dyn std::any::Any).downcast_mut::<DiskBackend>()?;
-    Some(disk)
 }

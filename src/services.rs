@@ -4,8 +4,8 @@
 
 use crate::console::{Command, HELP};
 use crate::control::{self, Control, Request};
-use crate::snapshot::{Snapshotter, Written};
 use rewind_machine::Machine;
+use rewind_session::snapshot::{Snapshotter, Written};
 use rewind_session::{Console, Ending};
 use serde_json::json;
 use std::io::Write;

@@ -51,7 +51,7 @@ impl Recorder {
         machine: &mut Machine,
     ) -> Result<Recorder, SessionError> {
         let fail = |e: std::io::Error| {
-            SessionError(format!(
+            SessionError::Message(format!(
                 "cannot write the recording {}: {e}",
                 path.display()
             ))

@@ -23,7 +23,7 @@ pub type Reader = RecordingReader<BufReader<File>>;
 /// machine model before anything else is read.
 pub fn open(path: &Path) -> Result<(Reader, Header), SessionError> {
     let file = File::open(path).map_err(|source| {
-        SessionError(
+        SessionError::Message(
             FormatError::Open {
                 path: path.to_owned(),
                 source,
@@ -43,14 +43,14 @@ pub fn check_model(model: u32, writer: &str, noun: &str, verb: &str) -> Result<(
     if model == ours {
         return Ok(());
     }
-    Err(SessionError(format!(
+    Err(SessionError::Message(format!(
         "the {noun} was made by Rewind {writer}, whose machine is model {model}; this Rewind ({}) runs machine model {ours}, which behaves differently, so it cannot {verb} it: use the Rewind that made it",
         env!("CARGO_PKG_VERSION")
     )))
 }
 
 fn message(e: FormatError) -> SessionError {
-    SessionError(e.to_string())
+    SessionError::Message(e.to_string())
 }
 
 /// What the first pass over a recording found.

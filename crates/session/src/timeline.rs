@@ -141,7 +141,7 @@ impl Timeline {
             &mut machine,
             header.checkpoint_every,
         )
-        .map_err(|e| SessionError(e.message().unwrap_or_default()))?;
+        .map_err(|e| SessionError::Message(e.message().unwrap_or_default()))?;
         let start = machine.position();
         let mut timeline = Timeline {
             machine,
@@ -160,7 +160,7 @@ impl Timeline {
         match timeline.forward(Some(start), None, &mut || false, Attach::default()) {
             Run::Reached => {}
             _ => {
-                return Err(SessionError(format!(
+                return Err(SessionError::Message(format!(
                     "the recording {} ends before its machine takes a step",
                     recording.display()
                 )))
@@ -180,7 +180,7 @@ impl Timeline {
         options: TimelineOptions,
     ) -> Result<Timeline, SessionError> {
         let Some(recorder) = &inputs.recorder else {
-            return Err(SessionError(
+            return Err(SessionError::Message(
                 "a live run is debugged only while it is recorded".to_string(),
             ));
         };
@@ -209,7 +209,7 @@ impl Timeline {
         if let Run::Finished = timeline.forward(Some(start), None, &mut || false, Attach::default())
         {
             let ending = timeline.finished.clone().unwrap_or(Ending::Paused);
-            return Err(SessionError(format!(
+            return Err(SessionError::Message(format!(
                 "the machine ended ({}) before its first step",
                 ending.reason_and_code().0
             )));

@@ -11,7 +11,7 @@
 //! them, `host:image <blake3>` holds each one's stored bytes.
 
 use crate::images::{self, Origin};
-use crate::CliError;
+use crate::SessionError;
 use rewind_replay::packed::{self, UnpackError};
 use rewind_replay::{FirmwareRef, PackedImage, RecordedConfig, RecordingReader};
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub const PACKED_LIST: &str = "host:packed";
 
 /// The component of a snapshot that holds the packed image `blake3`.
 pub fn image_component(blake3: &[u8; 32]) -> String {
-    format!("host:image {}", crate::report::hex(blake3))
+    format!("host:image {}", crate::hex(blake3))
 }
 
 /// Files unpacked from a recording or snapshot.
@@ -58,27 +58,27 @@ impl Unpacked {
     pub fn from_recording<R: Read>(
         reader: &mut RecordingReader<R>,
         config: &RecordedConfig,
-    ) -> Result<Unpacked, CliError> {
+    ) -> Result<Unpacked, SessionError> {
         let mut unpacked = Unpacked::default();
         let disk_bases: Vec<[u8; 32]> = config.disks.iter().map(|d| d.base_blake3).collect();
         while let Some(image) = reader.pending_image() {
             let mut sink = Sink::for_image(&image, &disk_bases)?;
             reader
                 .next_image(&mut sink)
-                .map_err(|e| CliError::Message(e.to_string()))?;
+                .map_err(|e| SessionError::Message(e.to_string()))?;
             unpacked.add(image, sink)?;
         }
         Ok(unpacked)
     }
 
     /// Unpacks the images a snapshot's components hold.
-    pub fn from_snapshot(snapshot: &rewind_snapshot::Snapshot) -> Result<Unpacked, CliError> {
+    pub fn from_snapshot(snapshot: &rewind_snapshot::Snapshot) -> Result<Unpacked, SessionError> {
         let mut unpacked = Unpacked::default();
         let Some(list) = snapshot.component(PACKED_LIST) else {
             return Ok(unpacked);
         };
         let damaged = |what: String| {
-            CliError::Message(format!(
+            SessionError::Message(format!(
                 "the snapshot {} is damaged: {what}",
                 snapshot.file().display()
             ))
@@ -114,22 +114,22 @@ impl Unpacked {
             packed::unpack(&mut &stored[..], &image, &mut sink).map_err(|e| match e {
                 UnpackError::Cut => damaged(format!("{name} is cut short")),
                 UnpackError::Damaged(why) => damaged(format!("{name} is damaged: {why}")),
-                UnpackError::Sink(e) => CliError::Message(format!("cannot unpack {name}: {e}")),
+                UnpackError::Sink(e) => SessionError::Message(format!("cannot unpack {name}: {e}")),
             })?;
             unpacked.add(image, sink)?;
         }
         Ok(unpacked)
     }
 
-    fn add(&mut self, image: PackedImage, sink: Sink) -> Result<(), CliError> {
+    fn add(&mut self, image: PackedImage, sink: Sink) -> Result<(), SessionError> {
         match sink {
             Sink::Memory(bytes) => {
                 self.files.insert(image.blake3, bytes.into());
             }
             Sink::Disk(file) => {
-                let file = file
-                    .finish()
-                    .map_err(|e| CliError::Message(format!("cannot unpack a disk image: {e}")))?;
+                let file = file.finish().map_err(|e| {
+                    SessionError::Message(format!("cannot unpack a disk image: {e}"))
+                })?;
                 self.disks.insert(image.blake3, file);
             }
         }
@@ -147,10 +147,10 @@ enum Sink {
 impl Sink {
     /// A sink for `image`; `disk_bases` are the hashes of the disk base
     /// images of the configuration.
-    fn for_image(image: &PackedImage, disk_bases: &[[u8; 32]]) -> Result<Sink, CliError> {
+    fn for_image(image: &PackedImage, disk_bases: &[[u8; 32]]) -> Result<Sink, SessionError> {
         if disk_bases.contains(&image.blake3) {
             let file = SparseFile::create().map_err(|e| {
-                CliError::Message(format!(
+                SessionError::Message(format!(
                     "cannot make a temporary file for a packed disk image: {e}"
                 ))
             })?;
@@ -231,7 +231,7 @@ impl ToPack {
         config: &RecordedConfig,
         origin: Origin,
         unpacked: &Unpacked,
-    ) -> Result<ToPack, CliError> {
+    ) -> Result<ToPack, SessionError> {
         let mut to_pack = ToPack { images: Vec::new() };
         let boot = images::from_recording(config, origin, unpacked)?;
         let mut files: Vec<Arc<[u8]>> = Vec::new();
@@ -253,15 +253,15 @@ impl ToPack {
         for (n, recorded) in config.disks.iter().enumerate() {
             // Only read: its (empty) overlay may live in the default place.
             let overlay_dir = std::env::temp_dir();
-            let disk = crate::rebuild::open_disk(n, recorded, origin, unpacked, &overlay_dir)?;
+            let disk = crate::build::open_disk(n, recorded, origin, unpacked, &overlay_dir)?;
             to_pack.add(&mut DiskContent { disk, at: 0 })?;
         }
         Ok(to_pack)
     }
 
     /// Packs one file, unless one with the same content is packed already.
-    fn add(&mut self, content: &mut dyn Read) -> Result<(), CliError> {
-        let fail = |e: std::io::Error| CliError::Message(format!("cannot pack a file: {e}"));
+    fn add(&mut self, content: &mut dyn Read) -> Result<(), SessionError> {
+        let fail = |e: std::io::Error| SessionError::Message(format!("cannot pack a file: {e}"));
         let mut stored = anonymous_file().map_err(fail)?;
         let image =
             packed::pack(content, &mut std::io::BufWriter::new(&mut stored)).map_err(fail)?;

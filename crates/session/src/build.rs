@@ -1,18 +1,21 @@
-//! Rebuilding the machine a recording or snapshot names: its configuration
-//! checked as the command line would check it, its files found (packed
-//! inside the file, at their recorded paths, or in this host's cache for the
-//! default guest) and checked against their hashes.
+//! Building machines: from boot files and a [`Shape`] (what `run` and
+//! `record` start), and from the configuration a recording or snapshot
+//! names, checked as the command line would check it, its files found
+//! (packed inside the file, at their recorded paths, or in this host's
+//! cache for the default guest) and checked against their hashes.
 
 use crate::images::{self, Origin};
 use crate::packed::Unpacked;
-use crate::run::{machine_config, DiskBackend, Shape};
-use crate::CliError;
-use rewind_machine::virtio::blk::BlockBackend;
+use crate::SessionError;
+use rewind_machine::virtio::blk::{BackendError, BlockBackend};
 use rewind_machine::virtio::rng::Entropy;
 use rewind_machine::virtio::VirtioConfig;
-use rewind_machine::Machine;
+use rewind_machine::{Machine, MachineConfig};
 use rewind_replay::{EntropyRef, RecordedConfig};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::images::BootFiles;
 
 /// The most harts `--smp` accepts, and so a file may ask for.
 const MAX_HARTS: u32 = 64;
@@ -20,9 +23,9 @@ const MAX_HARTS: u32 = 64;
 /// Refuses a configuration from a file that the command line would not
 /// have accepted: a hostile one must be one sentence, not a machine built
 /// as asked (a million harts, a terabyte of RAM).
-pub fn check_config(config: &RecordedConfig, origin: Origin) -> Result<(), CliError> {
+pub fn check_config(config: &RecordedConfig, origin: Origin) -> Result<(), SessionError> {
     let noun = origin.noun();
-    let refuse = |what: String| Err(CliError::Message(format!("the {noun}'s {what}")));
+    let refuse = |what: String| Err(SessionError::Message(format!("the {noun}'s {what}")));
     if let Err(why) = crate::size::check_mem_size(config.mem_size) {
         return refuse(format!("RAM size of {} bytes {why}", config.mem_size));
     }
@@ -65,13 +68,13 @@ pub fn build_machine(
     origin: Origin,
     unpacked: &Unpacked,
     overlay_dir: &Path,
-) -> Result<Machine, CliError> {
+) -> Result<Machine, SessionError> {
     check_config(config, origin)?;
     let boot = images::from_recording(config, origin, unpacked)?;
     let mut disks: Vec<Box<dyn BlockBackend>> = Vec::new();
     for (n, recorded) in config.disks.iter().enumerate() {
         let mut disk = open_disk(n, recorded, origin, unpacked, overlay_dir)?;
-        let failed = |e: rewind_disk::DiskError| CliError::Message(format!("disk {n}: {e}"));
+        let failed = |e: rewind_disk::DiskError| SessionError::Message(format!("disk {n}: {e}"));
         match overlays.get(n).and_then(Option::as_ref) {
             Some(saved) => {
                 let (file, whole) = saved.whole;
@@ -122,10 +125,10 @@ pub fn open_disk(
     origin: Origin,
     unpacked: &Unpacked,
     overlay_dir: &Path,
-) -> Result<rewind_disk::Disk, CliError> {
+) -> Result<rewind_disk::Disk, SessionError> {
     let noun = origin.noun();
     let cannot = |e: &dyn std::fmt::Display| {
-        CliError::Message(format!("disk {n} of the {noun} cannot be opened: {e}"))
+        SessionError::Message(format!("disk {n} of the {noun} cannot be opened: {e}"))
     };
     let path = PathBuf::from(&recorded.path);
     let packed = unpacked.disk(&recorded.base_blake3);
@@ -152,7 +155,7 @@ pub fn open_disk(
         || (!checked && disk.base_content_hash()? != recorded.base_blake3)
     {
         let path = path.display();
-        return Err(CliError::Message(if recorded.persist {
+        return Err(SessionError::Message(if recorded.persist {
             format!(
                 "disk {n} ({path}) was opened with persist and has changed since (the run wrote into it); restore the image the {noun} started from"
             )
@@ -161,4 +164,65 @@ pub fn open_disk(
         }));
     }
     Ok(disk)
+}
+
+/// 2026-01-01T00:00:00Z: what the guest's RTC reads at boot unless
+/// `--rtc-epoch` says otherwise. Guest wall time is part of the
+/// configuration, never read from the host behind the recording's back.
+pub const DEFAULT_RTC_EPOCH_NS: u64 = 1_767_225_600 * 1_000_000_000;
+
+/// A disk image as a virtio-blk backend.
+pub struct DiskBackend(pub rewind_disk::Disk);
+
+impl BlockBackend for DiskBackend {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+    fn read_only(&self) -> bool {
+        self.0.read_only()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError> {
+        Ok(self.0.read_at(offset, buf)?)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), BackendError> {
+        Ok(self.0.write_at(offset, data)?)
+    }
+    fn flush(&mut self) -> Result<(), BackendError> {
+        Ok(self.0.flush()?)
+    }
+    fn written(&self) -> bool {
+        !self.0.written_blocks().is_empty()
+    }
+}
+
+/// What every machine is built from besides its boot files and disks.
+pub struct Shape {
+    pub mem_size: u64,
+    pub harts: usize,
+    pub rtc_epoch_ns: u64,
+    pub seed: u64,
+    pub virtio: VirtioConfig,
+}
+
+/// The machine configuration for these boot files.
+pub fn machine_config(boot: &BootFiles, shape: Shape) -> Result<MachineConfig, SessionError> {
+    let (firmware, kernel) = boot.for_machine()?;
+    Ok(MachineConfig {
+        mem_size: shape.mem_size,
+        harts: shape.harts,
+        firmware,
+        kernel: Some(kernel),
+        initrd: boot.initrd.as_ref().map(|i| Arc::clone(&i.bytes)),
+        bootargs: boot.bootargs.clone(),
+        rtc_epoch_ns: shape.rtc_epoch_ns,
+        seed: shape.seed,
+        virtio: shape.virtio,
+    })
+}
+
+/// The disk image behind virtio-blk device `n`.
+pub fn image_disk(machine: &mut Machine, n: usize) -> Option<&mut rewind_disk::Disk> {
+    let backend = machine.disk_mut(n)?;
+    let DiskBackend(disk) = (backend as &mut dyn std::any::Any).downcast_mut::<DiskBackend>()?;
+    Some(disk)
 }

@@ -35,11 +35,11 @@
 //! of the ones after it, in order. Snapshots made before incremental disks
 //! hold every disk whole in every snapshot, and restore the same way.
 
+use crate::build::image_disk;
+use crate::build::{build_machine, check_config, SavedOverlay};
 use crate::images::Origin;
 use crate::packed::{image_component, ToPack, Unpacked, PACKED_LIST};
-use crate::rebuild::{build_machine, check_config, SavedOverlay};
-use crate::run::image_disk;
-use crate::CliError;
+use crate::SessionError;
 use rewind_hart::WriteMark;
 use rewind_machine::Machine;
 use rewind_replay::{Position, RecordedConfig};
@@ -318,7 +318,7 @@ impl Snapshotter {
     }
 }
 
-pub use rewind_session::recorder::header_hash;
+pub use crate::recorder::header_hash;
 
 /// Where in a recording a snapshot was taken.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -340,8 +340,8 @@ pub struct Restored {
 /// found among the snapshots in the same directory). A series can leave
 /// thousands of files there: they are told apart by their headers alone,
 /// and only the chain's files are read whole.
-pub fn open_chain(path: &Path) -> Result<SnapshotChain, CliError> {
-    let message = |e: rewind_snapshot::SnapshotError| CliError::Message(e.to_string());
+pub fn open_chain(path: &Path) -> Result<SnapshotChain, SessionError> {
+    let message = |e: rewind_snapshot::SnapshotError| SessionError::Message(e.to_string());
     let head = Snapshot::open(path).map_err(message)?;
     let dir = path
         .parent()
@@ -360,7 +360,7 @@ pub fn open_chain(path: &Path) -> Result<SnapshotChain, CliError> {
             .get(&parent)
             .filter(|_| chain.len() <= siblings.len());
         let Some(file) = found else {
-            return Err(CliError::Message(format!(
+            return Err(SessionError::Message(format!(
                 "{} is an incremental snapshot whose parent ({}) is not among the snapshots in {}",
                 chain.last().expect("not empty").file().display(),
                 parent,
@@ -407,9 +407,10 @@ fn snapshots_in(dir: &Path) -> BTreeMap<SnapshotId, PathBuf> {
 }
 
 /// The RAM a snapshot chain holds, in a buffer of its own.
-fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, CliError> {
-    let size = usize::try_from(chain.ram_size())
-        .map_err(|_| CliError::Message("the snapshot's RAM is too large for this host".into()))?;
+fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, SessionError> {
+    let size = usize::try_from(chain.ram_size()).map_err(|_| {
+        SessionError::Message("the snapshot's RAM is too large for this host".into())
+    })?;
     let mut ram = vec![0u8; size];
     let options = ApplyOptions {
         ram_is_zeroed: true,
@@ -417,7 +418,7 @@ fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, CliError> {
     };
     chain
         .apply_pages_with(&mut ram, options)
-        .map_err(|e| CliError::Message(e.to_string()))?;
+        .map_err(|e| SessionError::Message(e.to_string()))?;
     Ok(ram)
 }
 
@@ -425,7 +426,7 @@ fn unpack_ram(chain: &SnapshotChain) -> Result<Vec<u8>, CliError> {
 fn saved_overlays(
     chain: &SnapshotChain,
     disks: usize,
-) -> Result<Vec<Option<SavedOverlay<'_>>>, CliError> {
+) -> Result<Vec<Option<SavedOverlay<'_>>>, SessionError> {
     let mut saved: Vec<Option<SavedOverlay<'_>>> = vec![None; disks];
     for snapshot in chain.snapshots() {
         let file = snapshot.file();
@@ -438,7 +439,7 @@ fn saved_overlays(
             }
             if let Some(changes) = snapshot.component(&disk_changes_component(n)) {
                 let Some(disk) = disk else {
-                    return Err(CliError::Message(format!(
+                    return Err(SessionError::Message(format!(
                         "{}: it holds the blocks of disk {n} written since its parent, but no snapshot before it holds the whole disk",
                         file.display()
                     )));
@@ -452,17 +453,17 @@ fn saved_overlays(
 
 /// Refuses a snapshot made by another machine model, naming the Rewind
 /// that made it, before any of its state is decoded.
-fn check_snapshot_model(head: &Snapshot) -> Result<(), CliError> {
+fn check_snapshot_model(head: &Snapshot) -> Result<(), SessionError> {
     let file = head.file().display();
     let model = rewind_machine::state::saved_model(head.component(MODEL_COMPONENT))
-        .ok_or_else(|| CliError::Message(format!("{file}: its machine model is unreadable")))?;
+        .ok_or_else(|| SessionError::Message(format!("{file}: its machine model is unreadable")))?;
     let writer = match head.component(WRITER) {
         Some(writer) => String::from_utf8_lossy(writer).into_owned(),
         // Before models were numbered, snapshots did not say who made them.
         None => "0.1.0".to_string(),
     };
     crate::recording::check_model(model, &writer, "snapshot", "restore")
-        .map_err(|e| CliError::Message(format!("{file}: {e}")))
+        .map_err(|e| SessionError::Message(format!("{file}: {e}")))
 }
 
 /// Rebuilds the machine of a snapshot chain. The files it names come from
@@ -473,11 +474,11 @@ pub fn restore(
     chain: &SnapshotChain,
     files: &Unpacked,
     overlay_dir: &Path,
-) -> Result<Restored, CliError> {
+) -> Result<Restored, SessionError> {
     let head = chain.head();
     check_snapshot_model(head)?;
     let file = head.file().display().to_string();
-    let damaged = |what: String| CliError::Message(format!("{file}: {what}"));
+    let damaged = |what: String| SessionError::Message(format!("{file}: {what}"));
     let config: RecordedConfig = serde_json::from_slice(
         head.component(CONFIG)
             .ok_or_else(|| damaged("it has no machine configuration".to_string()))?,
@@ -508,7 +509,7 @@ pub fn restore(
         let built = s.spawn(|| {
             let machine = build_machine(&config, &overlays, Origin::Snapshot, files, overlay_dir)?;
             let power_on = base.map(|_| SnapshotId(machine.power_on_id()));
-            Ok::<_, CliError>((machine, power_on))
+            Ok::<_, SessionError>((machine, power_on))
         });
         let ram = unpack_ram(chain);
         (

@@ -4,7 +4,7 @@
 //! name exactly what it ran and replay can refuse anything else.
 
 use crate::packed::Unpacked;
-use crate::CliError;
+use crate::SessionError;
 use rewind_machine::loader::parse_kernel;
 use rewind_machine::{Firmware, KernelImage};
 use rewind_replay::{FirmwareRef, ImageRef, RecordedConfig};
@@ -29,9 +29,9 @@ pub struct Image {
 }
 
 impl Image {
-    pub fn read(what: &str, path: &Path) -> Result<Image, CliError> {
+    pub fn read(what: &str, path: &Path) -> Result<Image, SessionError> {
         let bytes = read_shared(path).map_err(|e| {
-            CliError::Message(format!("cannot read {what} {}: {e}", path.display()))
+            SessionError::Message(format!("cannot read {what} {}: {e}", path.display()))
         })?;
         Ok(Image {
             reference: ImageRef {
@@ -86,7 +86,7 @@ impl BootFiles {
     }
 
     /// The machine's firmware and parsed kernel.
-    pub fn for_machine(&self) -> Result<(Firmware, KernelImage), CliError> {
+    pub fn for_machine(&self) -> Result<(Firmware, KernelImage), SessionError> {
         let firmware = match &self.firmware {
             Some(image) => Firmware::Binary {
                 name: image.reference.path.clone(),
@@ -107,7 +107,7 @@ pub fn from_options(
     kernel: Option<&Path>,
     initrd: Option<&Path>,
     append: Option<&str>,
-) -> Result<BootFiles, CliError> {
+) -> Result<BootFiles, SessionError> {
     let (kernel_path, initrd_path, default_firmware, default_append, default_guest) = match kernel {
         Some(kernel) => (
             kernel.to_path_buf(),
@@ -138,7 +138,7 @@ pub fn from_options(
     })
 }
 
-fn fetch_default_guest() -> Result<rewind_guest::GuestFiles, CliError> {
+fn fetch_default_guest() -> Result<rewind_guest::GuestFiles, SessionError> {
     let cache = rewind_guest::default_cache_dir();
     let mut progress = |line: &str| eprintln!("rewind: {line}");
     Ok(rewind_guest::default_guest(&cache, &mut progress)?)
@@ -149,7 +149,7 @@ fn fetch_default_guest() -> Result<rewind_guest::GuestFiles, CliError> {
 fn firmware_from(
     choice: Option<&str>,
     default: Option<&Path>,
-) -> Result<(Option<Image>, bool), CliError> {
+) -> Result<(Option<Image>, bool), SessionError> {
     let binary = |path: &Path| Ok((Some(Image::read("firmware", path)?), false));
     let host = Path::new(HOST_OPENSBI);
     match choice {
@@ -158,7 +158,7 @@ fn firmware_from(
         Some("opensbi") => match default {
             Some(path) => binary(path),
             None if host.exists() => binary(host),
-            None => Err(CliError::Message(format!(
+            None => Err(SessionError::Message(format!(
                 "OpenSBI is not installed ({HOST_OPENSBI} is missing); install Debian's opensbi package or use --firmware builtin"
             ))),
         },
@@ -194,7 +194,7 @@ pub fn checked_image(
     recorded: &ImageRef,
     origin: Origin,
     unpacked: &Unpacked,
-) -> Result<Image, CliError> {
+) -> Result<Image, SessionError> {
     if let Some(bytes) = unpacked.file(&recorded.blake3) {
         // Unpacking checked its hash.
         return Ok(Image {
@@ -204,9 +204,9 @@ pub fn checked_image(
     }
     let noun = origin.noun();
     let image = Image::read(what, Path::new(&recorded.path))
-        .map_err(|e| CliError::Message(format!("{e}, which the {noun} was made with")))?;
+        .map_err(|e| SessionError::Message(format!("{e}, which the {noun} was made with")))?;
     if image.reference.blake3 != recorded.blake3 {
-        return Err(CliError::Message(format!(
+        return Err(SessionError::Message(format!(
             "the {what} {} is not the one the {noun} was made with (its content hash differs)",
             recorded.path
         )));
@@ -222,7 +222,7 @@ pub fn from_recording(
     config: &RecordedConfig,
     origin: Origin,
     unpacked: &Unpacked,
-) -> Result<BootFiles, CliError> {
+) -> Result<BootFiles, SessionError> {
     let (firmware, kernel, initrd) = (&config.firmware, &config.kernel, config.initrd.as_ref());
     let (bootargs, default_guest) = (&config.bootargs, config.default_guest);
     // Read and hashed side by side: reading tens of MiB into fresh memory
@@ -243,8 +243,8 @@ pub fn from_recording(
     let mut guest: Option<rewind_guest::GuestFiles> = None;
     let mut find = |what: &str,
                     recorded: &ImageRef,
-                    at_path: Result<Image, CliError>|
-     -> Result<Image, CliError> {
+                    at_path: Result<Image, SessionError>|
+     -> Result<Image, SessionError> {
         if at_path.is_err() && default_guest {
             if guest.is_none() {
                 guest = Some(fetch_default_guest()?);
