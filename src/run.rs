@@ -173,7 +173,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
     let config = machine_config(&boot, shape)?;
     let backends: Vec<Box<dyn BlockBackend>> = disks
         .into_iter()
-        .map(|d| Box::new(DiskBackend(d)) as Box<dyn BlockBackend>)
+        .map(|d| Box::new(DiskBackend::new(d)) as Box<dyn BlockBackend>)
         .collect();
     let mut machine = Machine::with_disks(config, backends)?;
     let recorder = match (&record, &recorded_config) {

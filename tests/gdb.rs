@@ -1,7 +1,8 @@
 //! The gdb server end to end: gdb-multiarch (./test.sh installs it) in batch
 //! mode drives `rewind replay --gdb` through scripted sessions on bare-metal
 //! programs with symbols (tests/gdb/*.S) and on a Linux recording, forward
-//! and backward, and the replay still ends in the recorded state.
+//! and backward (in a Linux guest too, back past its disk writes), and the
+//! replay still ends in the recorded state.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -415,26 +416,30 @@ fn bad_gdb_options_are_refused_in_one_sentence() {
     assert_eq!(run.stderr_lines().len(), 1, "{}", run.describe());
 }
 
-/// The default guest (Debian's kernel): a breakpoint on a kernel function
-/// whose address the guest itself reads from /proc/kallsyms is hit twice;
-/// reverse-continue from the second hit comes back to the first, at the
-/// same position with the same registers.
-#[test]
-fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
-    let dir = scratch("gdb", "linux");
+/// Records the default guest with `input` on its console (after `grep -w
+/// FUNCTION /proc/kallsyms`, then `poweroff -f`) and `extra` options;
+/// returns the recording, its report and FUNCTION's address in hex.
+fn record_linux(
+    dir: &Path,
+    function: &str,
+    input: &str,
+    extra: &[String],
+) -> (PathBuf, Value, String) {
     let script = dir.join("input.txt");
     std::fs::write(
         &script,
-        "grep -w do_sys_openat2 /proc/kallsyms\npoweroff -f\n",
+        format!("grep -w {function} /proc/kallsyms\n{input}poweroff -f\n"),
     )
     .expect("the guest's input");
     let recording = dir.join("linux.rwd");
     let report = dir.join("record.json");
+    let mut args = strings(&["record", "-o", &arg(&recording), "--report", &arg(&report)]);
+    args.extend_from_slice(extra);
     // Input from a regular file reaches the guest when it reads it, so the
     // recording is the same every time.
     let run = process::run(
         REWIND,
-        &strings(&["record", "-o", &arg(&recording), "--report", &arg(&report)]),
+        &args,
         Stdio::from(std::fs::File::open(&script).expect("the input file")),
     );
     assert_eq!(run.code(), Some(0), "{}", run.describe());
@@ -445,13 +450,29 @@ fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
             let mut words = l.split_whitespace();
             let address = words.next()?;
             let hex = address.len() == 16 && address.chars().all(|c| c.is_ascii_hexdigit());
-            (hex && words.nth(1) == Some("do_sys_openat2")).then(|| address.to_string())
+            (hex && words.nth(1) == Some(function)).then(|| address.to_string())
         })
-        .unwrap_or_else(|| panic!("the guest did not list do_sys_openat2; {}", run.describe()));
+        .unwrap_or_else(|| panic!("the guest did not list {function}; {}", run.describe()));
     assert!(
         address.chars().any(|c| c != '0'),
         "kallsyms hides addresses: {address}"
     );
+    let json = std::fs::read_to_string(&report).expect("the record report");
+    (
+        recording,
+        serde_json::from_str(&json).expect("JSON"),
+        address,
+    )
+}
+
+/// The default guest (Debian's kernel): a breakpoint on a kernel function
+/// whose address the guest itself reads from /proc/kallsyms is hit twice;
+/// reverse-continue from the second hit comes back to the first, at the
+/// same position with the same registers.
+#[test]
+fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
+    let dir = scratch("gdb", "linux");
+    let (recording, _, address) = record_linux(&dir, "do_sys_openat2", "", &[]);
     let registers = "info registers pc sp ra gp tp a0 a1 a2 s0 priv sstatus satp";
     let s = session(
         &dir,
@@ -487,6 +508,60 @@ fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
     );
     assert_ne!(lines[12..24], lines[..12], "{what}");
     assert!(lines[0].contains(&address), "{what}");
+}
+
+/// A Linux guest writes its disk twice (the second write partly over the
+/// first, partly beyond it) and reads it back after each. Under gdb the
+/// replay goes to the end, back to the first write (past both: the disk
+/// must be as it was there, or the guest reads back something else), and
+/// to the end again, in the recorded state both times.
+#[test]
+fn going_back_past_disk_writes_puts_the_disk_back() {
+    let dir = scratch("gdb", "linux-disk");
+    let disk = dir.join("disk.img");
+    std::fs::write(&disk, vec![0u8; 4 << 20]).expect("the disk image");
+    let input = "dd if=/dev/urandom of=/dev/vda bs=4096 count=64 oflag=direct\n\
+                 md5sum /dev/vda\n\
+                 dd if=/dev/urandom of=/dev/vda bs=4096 count=32 seek=48 oflag=direct\n\
+                 md5sum /dev/vda\n";
+    let (recording, report, address) = record_linux(
+        &dir,
+        "blkdev_write_iter",
+        input,
+        &strings(&["--disk", &arg(&disk)]),
+    );
+    // gdb's Python keeps the first write's position for `monitor seek`.
+    let s = session(
+        &dir,
+        &strings(&["replay", &arg(&recording)]),
+        None,
+        &format!(
+            r#"
+break *0x{address}
+continue
+python first_write = gdb.execute("monitor when", to_string=True).split()[0]
+delete
+continue
+monitor hash
+python gdb.execute("monitor seek " + first_write)
+monitor when
+continue
+monitor hash
+kill
+"#
+        ),
+    );
+    let what = s.describe();
+    let recorded = report["state_hash"].as_str().expect("a state hash");
+    assert_eq!(hashes(&s), [recorded, recorded], "{what}");
+    let whens = s.whens();
+    assert_eq!(whens.len(), 2, "{what}");
+    assert_eq!(
+        whens[0], whens[1],
+        "seek answers with where it went; {what}"
+    );
+    let end = report["position"].as_u64().expect("a position");
+    assert!(whens[0].0 < end, "{what}");
 }
 
 /// The options that run tests/gdb/<name>.S live, with a report.

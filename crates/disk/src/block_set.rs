@@ -41,6 +41,11 @@ impl BlockSet {
         self.0.insert(index);
     }
 
+    /// Takes `index` out.
+    pub fn remove(&mut self, index: u64) {
+        self.0.remove(index);
+    }
+
     /// Adds `first..=last`.
     pub fn insert_range(&mut self, first: u64, last: u64) {
         self.0.insert_range(first..=last);

@@ -350,6 +350,42 @@ impl Disk {
         std::mem::take(&mut self.written)
     }
 
+    /// The overlay's copy of block `index` (offset / 4096), if it holds
+    /// one: with the base, that is the block's whole state. `None` too when
+    /// `persist`, which has no overlay.
+    pub fn held_block(&self, index: u64) -> Result<Option<Vec<u8>>, DiskError> {
+        let Some(overlay) = &self.overlay else {
+            return Ok(None);
+        };
+        let mut block = vec![0u8; BLOCK_SIZE];
+        Ok(overlay.read_block(index, &mut block)?.then_some(block))
+    }
+
+    /// Whether the disk's state can be put back ([`Disk::put_back_block`]):
+    /// it has an overlay (not `persist`, whose writes go into the image).
+    pub fn can_put_back(&self) -> bool {
+        self.overlay.is_some()
+    }
+
+    /// Puts block `index` back in a state [`Disk::held_block`] gave
+    /// earlier: held with `content` ([`BLOCK_SIZE`] bytes), or not held (the
+    /// base shows through). For a debugger going back in time; the block
+    /// counts as written for the next snapshot of a series. Refused when
+    /// `persist` (see [`Disk::can_put_back`]).
+    pub fn put_back_block(&mut self, index: u64, content: Option<&[u8]>) -> Result<(), DiskError> {
+        let Some(overlay) = &mut self.overlay else {
+            return Err(DiskError::NoOverlay {
+                path: self.path.clone(),
+            });
+        };
+        match content {
+            Some(block) => overlay.insert_block(index, block)?,
+            None => overlay.remove_block(index),
+        }
+        self.written.insert(index);
+        Ok(())
+    }
+
     /// BLAKE3 of the base image's guest-visible content (with `persist`, the
     /// file as it is now). Reads the whole image the first time.
     pub fn base_content_hash(&mut self) -> Result<[u8; 32], DiskError> {

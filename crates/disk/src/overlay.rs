@@ -141,6 +141,12 @@ impl Overlay {
         Ok(())
     }
 
+    /// Stops holding block `index`: it reads as the base again. (Its bytes
+    /// stay in the file, unread, until it is held again.)
+    pub(crate) fn remove_block(&mut self, index: u64) {
+        self.held.remove(index);
+    }
+
     /// Writes the overlay file of every held block, for base `base`, to
     /// `out`; `name` names `out` in errors.
     pub fn write_to(

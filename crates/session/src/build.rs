@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::images::BootFiles;
+use rewind_disk::{BlockSet, Disk};
 
 /// The most harts `--smp` accepts, and so a file may ask for.
 const MAX_HARTS: u32 = 64;
@@ -93,7 +94,7 @@ pub fn build_machine(
                 }
             }
         }
-        disks.push(Box::new(DiskBackend(disk)));
+        disks.push(Box::new(DiskBackend::new(disk)));
     }
     let shape = Shape {
         mem_size: config.mem_size,
@@ -125,7 +126,7 @@ pub fn open_disk(
     origin: Origin,
     unpacked: &Unpacked,
     overlay_dir: &Path,
-) -> Result<rewind_disk::Disk, SessionError> {
+) -> Result<Disk, SessionError> {
     let noun = origin.noun();
     let cannot = |e: &dyn std::fmt::Display| {
         SessionError::Message(format!("disk {n} of the {noun} cannot be opened: {e}"))
@@ -139,8 +140,7 @@ pub fn open_disk(
             let file = file.map_err(|e| cannot(&e))?;
             let source = rewind_disk::FileSource::new(&path, file).map_err(|e| cannot(&e))?;
             let image = rewind_disk::Image::raw(&path, Box::new(source));
-            rewind_disk::Disk::from_image_in(image, recorded.read_only, overlay_dir)
-                .map_err(|e| cannot(&e))?
+            Disk::from_image_in(image, recorded.read_only, overlay_dir).map_err(|e| cannot(&e))?
         }
         None => {
             let spec = rewind_disk::DiskSpec {
@@ -148,7 +148,7 @@ pub fn open_disk(
                 read_only: recorded.read_only,
                 persist: false,
             };
-            rewind_disk::Disk::open_in(&spec, overlay_dir).map_err(|e| cannot(&e))?
+            Disk::open_in(&spec, overlay_dir).map_err(|e| cannot(&e))?
         }
     };
     if disk.size() != recorded.size
@@ -171,27 +171,72 @@ pub fn open_disk(
 /// configuration, never read from the host behind the recording's back.
 pub const DEFAULT_RTC_EPOCH_NS: u64 = 1_767_225_600 * 1_000_000_000;
 
-/// A disk image as a virtio-blk backend.
-pub struct DiskBackend(pub rewind_disk::Disk);
+/// A disk image as a virtio-blk backend, keeping what a debugger's
+/// in-memory checkpoints need to take it back in time.
+pub struct DiskBackend {
+    disk: Disk,
+    /// Blocks written since the checkpoints last looked
+    /// ([`DiskBackend::take_changed`]).
+    changed: BlockSet,
+    /// Whether the guest wrote into the image itself (`persist`), which
+    /// no checkpoint can take back.
+    wrote_image: bool,
+}
+
+impl DiskBackend {
+    pub fn new(disk: Disk) -> Self {
+        DiskBackend {
+            disk,
+            changed: BlockSet::new(),
+            wrote_image: false,
+        }
+    }
+
+    pub fn disk(&self) -> &Disk {
+        &self.disk
+    }
+
+    pub fn disk_mut(&mut self) -> &mut Disk {
+        &mut self.disk
+    }
+
+    /// The blocks written since [`DiskBackend::forget_changed`] was last
+    /// called (or since it was made).
+    pub fn changed(&self) -> &BlockSet {
+        &self.changed
+    }
+
+    pub fn forget_changed(&mut self) {
+        self.changed = BlockSet::new();
+    }
+}
 
 impl BlockBackend for DiskBackend {
     fn size(&self) -> u64 {
-        self.0.size()
+        self.disk.size()
     }
     fn read_only(&self) -> bool {
-        self.0.read_only()
+        self.disk.read_only()
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError> {
-        Ok(self.0.read_at(offset, buf)?)
+        Ok(self.disk.read_at(offset, buf)?)
     }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), BackendError> {
-        Ok(self.0.write_at(offset, data)?)
+        let result = self.disk.write_at(offset, data);
+        if !data.is_empty() && !self.disk.read_only() {
+            // Even after a failure, which may have changed some blocks.
+            let block = rewind_disk::BLOCK_SIZE as u64;
+            let last = (offset + data.len() as u64 - 1) / block;
+            self.changed.insert_range(offset / block, last);
+            self.wrote_image |= !self.disk.can_put_back();
+        }
+        Ok(result?)
     }
     fn flush(&mut self) -> Result<(), BackendError> {
-        Ok(self.0.flush()?)
+        Ok(self.disk.flush()?)
     }
-    fn written(&self) -> bool {
-        !self.0.written_blocks().is_empty()
+    fn irreversibly_written(&self) -> bool {
+        self.wrote_image
     }
 }
 
@@ -220,9 +265,13 @@ pub fn machine_config(boot: &BootFiles, shape: Shape) -> Result<MachineConfig, S
     })
 }
 
-/// The disk image behind virtio-blk device `n`.
-pub fn image_disk(machine: &mut Machine, n: usize) -> Option<&mut rewind_disk::Disk> {
+/// The backend of virtio-blk device `n`, if it is a disk image.
+pub fn disk_backend(machine: &mut Machine, n: usize) -> Option<&mut DiskBackend> {
     let backend = machine.disk_mut(n)?;
-    let DiskBackend(disk) = (backend as &mut dyn std::any::Any).downcast_mut::<DiskBackend>()?;
-    Some(disk)
+    (backend as &mut dyn std::any::Any).downcast_mut::<DiskBackend>()
+}
+
+/// The disk image behind virtio-blk device `n`.
+pub fn image_disk(machine: &mut Machine, n: usize) -> Option<&mut Disk> {
+    disk_backend(machine, n).map(DiskBackend::disk_mut)
 }

@@ -11,17 +11,30 @@
 //! wrote since RAM last matched a checkpoint, and those where that
 //! checkpoint and the one restored hold different pages.
 //!
+//! Disks (images with an overlay) are kept the same way: a checkpoint
+//! holds each disk's overlay as a table of shared blocks, built from the
+//! previous one and the blocks written since (which the disk's backend,
+//! [`crate::build::DiskBackend`], notes for it), and restoring puts back only the blocks
+//! that can differ. A disk that writes into its image (`persist`) cannot be
+//! taken back; the timeline refuses to go back past its writes.
+//!
 //! Memory is bounded: past a cap, checkpoints far from where the user is
 //! are dropped first, so they stay dense near the current position and
 //! sparse far from it (as rr's do). The first checkpoint, where the
 //! timeline begins, is never dropped.
 
+use crate::build::disk_backend;
+use rewind_disk::BLOCK_SIZE;
 use rewind_hart::{WriteMark, PAGE_SIZE};
 use rewind_machine::Machine;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 type Page = Arc<[u8]>;
+
+/// A disk overlay's blocks by index (offset / [`BLOCK_SIZE`]); a block
+/// absent reads as the disk's image.
+type DiskBlocks = Arc<BTreeMap<u64, Arc<[u8]>>>;
 
 /// One saved machine state.
 pub struct Checkpoint {
@@ -30,7 +43,9 @@ pub struct Checkpoint {
     hart_steps: Vec<u64>,
     parts: Vec<(String, Vec<u8>)>,
     pages: Arc<Vec<Page>>,
-    /// Bytes of its state and page table.
+    /// Each disk's overlay (`None` for a backend that is not an image).
+    disks: Vec<Option<DiskBlocks>>,
+    /// Bytes of its state and page and block tables.
     overhead: usize,
 }
 
@@ -45,10 +60,13 @@ impl Checkpoint {
     }
 }
 
-/// Where RAM stood the last time it equalled a checkpoint's pages.
+/// Where RAM stood the last time it equalled a checkpoint's pages, and
+/// the disks their blocks. (What each disk's backend has noted since, and
+/// RAM's writes after `mark`, is what may differ now.)
 struct Synced {
     pages: Arc<Vec<Page>>,
     mark: WriteMark,
+    disks: Vec<Option<DiskBlocks>>,
 }
 
 /// The checkpoints of one timeline.
@@ -93,11 +111,14 @@ impl Checkpoints {
     /// Saves the machine's state now (replacing a checkpoint at the same
     /// position). `near` is where the user is, for choosing what to drop
     /// if the cap is reached.
-    pub fn take(&mut self, machine: &mut Machine, near: u64) {
+    pub fn take(&mut self, machine: &mut Machine, near: u64) -> Result<(), String> {
         let position = machine.position();
         if self.by_position.contains_key(&position) {
-            return;
+            return Ok(());
         }
+        // The disks first: reading an overlay is the one step that can
+        // fail, and then nothing has changed.
+        let (disks, fresh_blocks) = self.disk_tables(machine)?;
         let ram = &mut machine.board.ram;
         let (pages, fresh) = match &self.synced {
             Some(synced) => {
@@ -118,11 +139,14 @@ impl Checkpoints {
         };
         let pages = Arc::new(pages);
         let mark = ram.mark();
-        self.sync_to(Arc::clone(&pages), mark);
+        self.sync_to(Arc::clone(&pages), mark, disks.clone());
         let parts = machine.save_state();
         let state_bytes: usize = parts.iter().map(|(n, b)| n.len() + b.len()).sum();
-        let overhead = state_bytes + pages.len() * std::mem::size_of::<Page>();
-        self.used += fresh * PAGE_SIZE as usize + overhead;
+        let block_entries: usize = disks.iter().flatten().map(|d| d.len()).sum();
+        let overhead = state_bytes
+            + pages.len() * std::mem::size_of::<Page>()
+            + block_entries * BLOCK_ENTRY_BYTES;
+        self.used += fresh * PAGE_SIZE as usize + fresh_blocks * BLOCK_SIZE + overhead;
         self.by_position.insert(
             position,
             Checkpoint {
@@ -130,10 +154,71 @@ impl Checkpoints {
                 hart_steps: machine.harts.iter().map(|h| h.steps()).collect(),
                 parts,
                 pages,
+                disks,
                 overhead,
             },
         );
         self.thin(near);
+        Ok(())
+    }
+
+    /// Each disk's blocks now, from the table the disks were last synced
+    /// to and the blocks written since; with the number of blocks read
+    /// anew.
+    fn disk_tables(
+        &mut self,
+        machine: &mut Machine,
+    ) -> Result<(Vec<Option<DiskBlocks>>, usize), String> {
+        let mut tables = Vec::new();
+        let mut fresh = 0;
+        for n in 0..disk_count(machine) {
+            let synced = self
+                .synced
+                .as_ref()
+                .and_then(|s| s.disks.get(n).cloned().flatten());
+            let Some(backend) = disk_backend(machine, n).filter(|b| b.disk().can_put_back()) else {
+                tables.push(None);
+                continue;
+            };
+            let (mut table, to_read): (BTreeMap<u64, Arc<[u8]>>, Vec<u64>) = match &synced {
+                Some(table) if backend.changed().is_empty() => {
+                    tables.push(Some(Arc::clone(table)));
+                    continue;
+                }
+                Some(table) => (BTreeMap::clone(table), backend.changed().iter().collect()),
+                None => {
+                    let held = backend
+                        .disk()
+                        .overlay()
+                        .map(|o| o.blocks().iter().collect());
+                    (BTreeMap::new(), held.unwrap_or_default())
+                }
+            };
+            for index in to_read {
+                let block = backend
+                    .disk()
+                    .held_block(index)
+                    .map_err(|e| format!("cannot checkpoint disk {n}: {e}"))?;
+                match block {
+                    Some(bytes) => {
+                        table.insert(index, Arc::from(bytes));
+                        fresh += 1;
+                    }
+                    None => {
+                        table.remove(&index);
+                    }
+                }
+            }
+            tables.push(Some(Arc::new(table)));
+        }
+        // Only now that every table is read: a failure above left what
+        // each backend noted in place.
+        for n in 0..tables.len() {
+            if let Some(backend) = disk_backend(machine, n) {
+                backend.forget_changed();
+            }
+        }
+        Ok((tables, fresh))
     }
 
     fn page_of(&self, bytes: &[u8]) -> Page {
@@ -178,6 +263,15 @@ impl Checkpoints {
         let Some(checkpoint) = self.by_position.get(&position) else {
             return Err(format!("there is no checkpoint at position {position}"));
         };
+        if let Some(n) = (0..disk_count(machine)).find(|&n| {
+            machine
+                .disk_mut(n)
+                .is_some_and(|d| d.irreversibly_written())
+        }) {
+            return Err(format!(
+                "the guest wrote into disk {n}'s image itself (opened with persist), which cannot be taken back"
+            ));
+        }
         // The state first: it is checked whole before anything changes.
         machine
             .restore_state(&checkpoint.parts)
@@ -204,8 +298,18 @@ impl Checkpoints {
             }
         });
         let (pages, mark) = (Arc::clone(pages), ram.mark());
-        self.sync_to(pages, mark);
-        Ok(())
+        let disks = checkpoint.disks.clone();
+        let synced_disks = self.synced.as_ref().map(|s| s.disks.clone());
+        let put_back = put_back_disks(machine, synced_disks.as_deref(), &disks);
+        self.sync_to(pages, mark, disks);
+        if put_back.is_err() {
+            // Some blocks may not be back: the disks equal no table now,
+            // and the next take or restore must look at every block.
+            if let Some(synced) = self.synced.take() {
+                self.release(synced.pages, synced.disks);
+            }
+        }
+        put_back
     }
 
     /// Drops the checkpoint at `position`, if there is one (never the
@@ -243,10 +347,11 @@ impl Checkpoints {
         }
     }
 
-    /// RAM now equals `pages` but for what is written after `mark`.
-    fn sync_to(&mut self, pages: Arc<Vec<Page>>, mark: WriteMark) {
-        if let Some(previous) = self.synced.replace(Synced { pages, mark }) {
-            self.release(previous.pages);
+    /// RAM now equals `pages` but for what is written after `mark`, and
+    /// the disks `disks` but for what their backends noted since.
+    fn sync_to(&mut self, pages: Arc<Vec<Page>>, mark: WriteMark, disks: Vec<Option<DiskBlocks>>) {
+        if let Some(previous) = self.synced.replace(Synced { pages, mark, disks }) {
+            self.release(previous.pages, previous.disks);
         }
     }
 
@@ -254,10 +359,16 @@ impl Checkpoints {
     /// it held are freed, and no longer counted. (Reference counts make
     /// this exact: a page another checkpoint, or the table RAM was last
     /// synced to, still holds is not freed.)
-    fn release(&mut self, pages: Arc<Vec<Page>>) {
+    fn release(&mut self, pages: Arc<Vec<Page>>, disks: Vec<Option<DiskBlocks>>) {
         if let Ok(pages) = Arc::try_unwrap(pages) {
             let freed = pages.iter().filter(|p| Arc::strong_count(p) == 1).count();
             self.used = self.used.saturating_sub(freed * PAGE_SIZE as usize);
+        }
+        for table in disks.into_iter().flatten() {
+            if let Ok(table) = Arc::try_unwrap(table) {
+                let freed = table.values().filter(|b| Arc::strong_count(b) == 1).count();
+                self.used = self.used.saturating_sub(freed * BLOCK_SIZE);
+            }
         }
     }
 
@@ -283,6 +394,65 @@ impl Checkpoints {
     /// Forgets a checkpoint taken out of the map.
     fn forget(&mut self, dropped: Checkpoint) {
         self.used = self.used.saturating_sub(dropped.overhead);
-        self.release(dropped.pages);
+        self.release(dropped.pages, dropped.disks);
     }
+}
+
+/// About what one entry of a disk's block table costs besides its block.
+const BLOCK_ENTRY_BYTES: usize = 48;
+
+/// The machine's virtio-blk devices.
+fn disk_count(machine: &mut Machine) -> usize {
+    (0..).take_while(|&n| machine.disk_mut(n).is_some()).count()
+}
+
+/// Puts each disk's blocks back as `target` holds them, where the disks
+/// last equalled `synced` (none: never synced, so every block can differ)
+/// but for the blocks their backends noted since.
+fn put_back_disks(
+    machine: &mut Machine,
+    synced: Option<&[Option<DiskBlocks>]>,
+    target: &[Option<DiskBlocks>],
+) -> Result<(), String> {
+    for (n, target) in target.iter().enumerate() {
+        let Some(target) = target else { continue };
+        let Some(backend) = disk_backend(machine, n) else {
+            continue;
+        };
+        let mut differ: Vec<u64> = backend.changed().iter().collect();
+        match synced.and_then(|s| s.get(n)).cloned().flatten() {
+            Some(synced) => differ.extend(blocks_that_differ(&synced, target)),
+            None => {
+                let held = backend
+                    .disk()
+                    .overlay()
+                    .map(|o| o.blocks().iter().collect::<Vec<_>>());
+                differ.extend(held.unwrap_or_default());
+                differ.extend(target.keys().copied());
+            }
+        }
+        differ.sort_unstable();
+        differ.dedup();
+        let disk = backend.disk_mut();
+        for index in differ {
+            disk.put_back_block(index, target.get(&index).map(|b| &b[..]))
+                .map_err(|e| format!("cannot put disk {n} back: {e}"))?;
+        }
+        // Putting back is not the guest writing.
+        backend.forget_changed();
+    }
+    Ok(())
+}
+
+/// The blocks two tables hold differently (or only one holds).
+fn blocks_that_differ<'a>(
+    a: &'a BTreeMap<u64, Arc<[u8]>>,
+    b: &'a BTreeMap<u64, Arc<[u8]>>,
+) -> impl Iterator<Item = u64> + 'a {
+    let changed_or_gone = a
+        .iter()
+        .filter(|(i, block)| b.get(i).is_none_or(|other| !Arc::ptr_eq(block, other)))
+        .map(|(&i, _)| i);
+    let new = b.keys().filter(|i| !a.contains_key(i)).copied();
+    changed_or_gone.chain(new)
 }

@@ -167,7 +167,10 @@ impl Timeline {
             }
         }
         let here = timeline.machine.position();
-        timeline.checkpoints.take(&mut timeline.machine, here);
+        timeline
+            .checkpoints
+            .take(&mut timeline.machine, here)
+            .map_err(SessionError::Message)?;
         Ok(timeline)
     }
 
@@ -216,7 +219,10 @@ impl Timeline {
         }
         timeline.start = timeline.machine.position();
         let here = timeline.start;
-        timeline.checkpoints.take(&mut timeline.machine, here);
+        timeline
+            .checkpoints
+            .take(&mut timeline.machine, here)
+            .map_err(SessionError::Message)?;
         Ok(timeline)
     }
 
@@ -348,7 +354,7 @@ impl Timeline {
                 Ending::Paused => {
                     let here = self.machine.position();
                     if here.is_multiple_of(self.interval) || also_checkpoint == Some(here) {
-                        self.checkpoints.take(&mut self.machine, here);
+                        self.take_checkpoint(here);
                     } else if hooks.roll && target != Some(here) {
                         self.roll_checkpoint(here);
                     }
@@ -395,11 +401,6 @@ impl Timeline {
     /// Puts the machine in the state of the checkpoint at `position` and
     /// starts replaying the recording from there.
     fn restore(&mut self, position: u64) -> Result<(), String> {
-        if let Some(n) = self.written_disks() {
-            return Err(format!(
-                "the guest has written to disk {n} during the replay, and going back past a disk write is not supported yet"
-            ));
-        }
         if let Some(recorder) = self.live.as_mut().and_then(|l| l.inputs.recorder.as_mut()) {
             // Everything up to the frontier, for the replay to read.
             recorder.flush();
@@ -417,14 +418,6 @@ impl Timeline {
         });
         self.finished = None;
         Ok(())
-    }
-
-    /// A disk the guest wrote to since the replay began, if any.
-    fn written_disks(&mut self) -> Option<usize> {
-        let disks = (0..)
-            .take_while(|&n| self.machine.disk_mut(n).is_some())
-            .count();
-        (0..disks).find(|&n| self.machine.disk_mut(n).is_some_and(|d| d.written()))
     }
 
     /// Goes to `position` from the best place: here if it is ahead,
@@ -657,8 +650,15 @@ impl Timeline {
                 // Where the user stopped is kept.
                 self.rolling = None;
             }
-            self.checkpoints.take(&mut self.machine, here);
+            self.take_checkpoint(here);
         }
+    }
+
+    /// A checkpoint that cannot be taken (a disk's overlay unreadable) is
+    /// only missing: nothing changed, and going back replays from an
+    /// earlier one.
+    fn take_checkpoint(&mut self, here: u64) {
+        let _ = self.checkpoints.take(&mut self.machine, here);
     }
 
     /// Going forward, one checkpoint follows the machine a few million
@@ -669,7 +669,7 @@ impl Timeline {
             self.checkpoints.drop_at(previous);
         }
         if !self.checkpoints.positions().any(|p| p == here) {
-            self.checkpoints.take(&mut self.machine, here);
+            self.take_checkpoint(here);
             self.rolling = Some(here);
         }
     }

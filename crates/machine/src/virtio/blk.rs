@@ -62,12 +62,11 @@ pub trait BlockBackend: Any + Send {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError>;
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), BackendError>;
     fn flush(&mut self) -> Result<(), BackendError>;
-    /// Whether the guest has written to it since it was opened (or since
-    /// its written blocks were last taken for a snapshot). A debugger
-    /// cannot take a machine back past a disk write yet.
-    fn written(&self) -> bool {
-        false
-    }
+    /// Whether the guest has written to it in a way a debugger cannot take
+    /// back (into the image itself, say, or into a backend that keeps no
+    /// history): a debugger must not take the machine back past such a
+    /// write.
+    fn irreversibly_written(&self) -> bool;
 }
 
 /// A disk held in host memory: for tests and fuzzing.
@@ -99,6 +98,10 @@ impl BlockBackend for MemDisk {
     }
     fn flush(&mut self) -> Result<(), BackendError> {
         Ok(())
+    }
+    /// Keeps no history, so any disk the guest may write could have been.
+    fn irreversibly_written(&self) -> bool {
+        !self.read_only
     }
 }
 
