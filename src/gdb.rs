@@ -1,6 +1,6 @@
 //! `--gdb ADDR`: a gdb server on the machine, before its first step.
 
-use crate::console::Consoles;
+use crate::console::{Backend, Consoles};
 use crate::services::Services;
 use crate::CliError;
 use rewind_gdb::{GdbAddress, GdbListener};
@@ -142,6 +142,7 @@ pub fn debug_replay(
     recording: &Path,
     from: Option<&Path>,
     overlay_dir: &Path,
+    (serial, hvc): (&Backend, &Backend),
     args: &GdbArgs,
 ) -> Result<ExitCode, CliError> {
     let address = args.gdb.as_ref().expect("called with --gdb");
@@ -150,7 +151,10 @@ pub fn debug_replay(
         Some(rewind_replay::Event::End { at, .. }) => Some(at.icount),
         _ => None,
     };
+    let hvc = opened.1.config.hvc.then_some(hvc);
+    let consoles = Consoles::output_only(serial, hvc).map_err(CliError::Message)?;
     let mut timeline = Timeline::open(machine, recording, opened, end, args.timeline_options())?;
+    timeline.show_output(Box::new(consoles));
     let listener = listen(address)?;
     let conn = listener
         .accept()

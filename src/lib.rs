@@ -340,7 +340,13 @@ pub fn main() -> ExitCode {
             } else {
                 rewind_session::overlay_dir::overlay_dir(args.overlay_dir.as_deref()).and_then(
                     |dir| {
-                        gdb::debug_replay(&args.recording, args.from.as_deref(), &dir, &args.debug)
+                        gdb::debug_replay(
+                            &args.recording,
+                            args.from.as_deref(),
+                            &dir,
+                            (&args.serial, &args.hvc),
+                            &args.debug,
+                        )
                     },
                 )
             }

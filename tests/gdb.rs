@@ -418,13 +418,14 @@ fn bad_gdb_options_are_refused_in_one_sentence() {
 
 /// Records the default guest with `input` on its console (after `grep -w
 /// FUNCTION /proc/kallsyms`, then `poweroff -f`) and `extra` options;
-/// returns the recording, its report and FUNCTION's address in hex.
+/// returns the recording, its report, FUNCTION's address in hex, and the
+/// console output.
 fn record_linux(
     dir: &Path,
     function: &str,
     input: &str,
     extra: &[String],
-) -> (PathBuf, Value, String) {
+) -> (PathBuf, Value, String, String) {
     let script = dir.join("input.txt");
     std::fs::write(
         &script,
@@ -462,6 +463,7 @@ fn record_linux(
         recording,
         serde_json::from_str(&json).expect("JSON"),
         address,
+        stdout,
     )
 }
 
@@ -472,7 +474,7 @@ fn record_linux(
 #[test]
 fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
     let dir = scratch("gdb", "linux");
-    let (recording, _, address) = record_linux(&dir, "do_sys_openat2", "", &[]);
+    let (recording, _, address, _) = record_linux(&dir, "do_sys_openat2", "", &[]);
     let registers = "info registers pc sp ra gp tp a0 a1 a2 s0 priv sstatus satp";
     let s = session(
         &dir,
@@ -514,7 +516,8 @@ fn a_kernel_function_breakpoint_reverse_continues_to_its_previous_hit() {
 /// first, partly beyond it) and reads it back after each. Under gdb the
 /// replay goes to the end, back to the first write (past both: the disk
 /// must be as it was there, or the guest reads back something else), and
-/// to the end again, in the recorded state both times.
+/// to the end again, in the recorded state both times. The guest's console
+/// output is shown once, as the replay first gets there.
 #[test]
 fn going_back_past_disk_writes_puts_the_disk_back() {
     let dir = scratch("gdb", "linux-disk");
@@ -524,16 +527,22 @@ fn going_back_past_disk_writes_puts_the_disk_back() {
                  md5sum /dev/vda\n\
                  dd if=/dev/urandom of=/dev/vda bs=4096 count=32 seek=48 oflag=direct\n\
                  md5sum /dev/vda\n";
-    let (recording, report, address) = record_linux(
+    let (recording, report, address, console) = record_linux(
         &dir,
         "blkdev_write_iter",
         input,
         &strings(&["--disk", &arg(&disk)]),
     );
     // gdb's Python keeps the first write's position for `monitor seek`.
+    let shown = dir.join("console.txt");
     let s = session(
         &dir,
-        &strings(&["replay", &arg(&recording)]),
+        &strings(&[
+            "replay",
+            &arg(&recording),
+            "--serial",
+            &format!("file:{}", arg(&shown)),
+        ]),
         None,
         &format!(
             r#"
@@ -562,6 +571,11 @@ kill
     );
     let end = report["position"].as_u64().expect("a position");
     assert!(whens[0].0 < end, "{what}");
+    let shown = std::fs::read_to_string(&shown).expect("the replay's console output");
+    assert!(
+        shown == console,
+        "shown once:\n{shown}\n--- recorded:\n{console}"
+    );
 }
 
 /// The options that run tests/gdb/<name>.S live, with a report.

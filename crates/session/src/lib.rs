@@ -29,6 +29,7 @@ pub mod checkpoints;
 pub mod console;
 pub mod debuggee;
 pub mod drive;
+pub mod echo;
 pub mod images;
 pub mod live;
 pub mod overlay_dir;

@@ -19,6 +19,7 @@
 
 use crate::console::{Console, Silent};
 use crate::drive::{drive, Ending, NoServices, Services};
+use crate::echo::Echo;
 use crate::live::LiveInputs;
 use crate::recording::{self, EventStream};
 use crate::replayer::Replayer;
@@ -102,6 +103,8 @@ pub struct Timeline {
     /// The checkpoint that follows a forward motion (see
     /// [`Timeline::roll_checkpoint`]).
     rolling: Option<u64>,
+    /// Where a replay's console output goes, shown once (none: dropped).
+    echo: Option<Echo>,
 }
 
 /// Options of a debugged replay.
@@ -155,6 +158,7 @@ impl Timeline {
             finished: None,
             hooks: Hooks::default(),
             rolling: None,
+            echo: None,
         };
         // The first state is the one just before the first step.
         match timeline.forward(Some(start), None, &mut || false, Attach::default()) {
@@ -172,6 +176,13 @@ impl Timeline {
             .take(&mut timeline.machine, here)
             .map_err(SessionError::Message)?;
         Ok(timeline)
+    }
+
+    /// Shows a replay's console output on `console` as the machine first
+    /// gets there, and not again when the past is replayed (see
+    /// [`Echo`]). A live timeline shows its output live instead.
+    pub fn show_output(&mut self, console: Box<dyn Console>) {
+        self.echo = Some(Echo::new(console));
     }
 
     /// The timeline of a live run whose inputs `inputs.recorder` records.
@@ -208,6 +219,7 @@ impl Timeline {
             finished: None,
             hooks: Hooks::default(),
             rolling: None,
+            echo: None,
         };
         if let Run::Finished = timeline.forward(Some(start), None, &mut || false, Attach::default())
         {
@@ -308,9 +320,15 @@ impl Timeline {
                 let Some(replayer) = &mut self.replayer else {
                     return Ending::Failed("the timeline has nothing to replay".to_string());
                 };
+                let mut silent = Silent::default();
+                let console: &mut dyn Console = match &mut self.echo {
+                    // The past behind a live frontier was shown live.
+                    Some(echo) if live.is_none() => echo,
+                    _ => &mut silent,
+                };
                 let ending = drive(
                     machine,
-                    &mut Silent::default(),
+                    console,
                     replayer,
                     &mut NoServices,
                     None,
@@ -406,6 +424,9 @@ impl Timeline {
             recorder.flush();
         }
         self.checkpoints.restore(&mut self.machine, position)?;
+        if let Some(echo) = &mut self.echo {
+            echo.restored(position);
+        }
         let (reader, _) = recording::open(&self.recording).map_err(|e| e.to_string())?;
         let replayer = Replayer::unverified(EventStream::new(reader), &self.machine)
             .map_err(|e| e.message().unwrap_or_default())?;
@@ -658,7 +679,11 @@ impl Timeline {
     /// only missing: nothing changed, and going back replays from an
     /// earlier one.
     fn take_checkpoint(&mut self, here: u64) {
-        let _ = self.checkpoints.take(&mut self.machine, here);
+        if self.checkpoints.take(&mut self.machine, here).is_ok() {
+            if let Some(echo) = &mut self.echo {
+                echo.checkpoint_taken(here);
+            }
+        }
     }
 
     /// Going forward, one checkpoint follows the machine a few million
