@@ -22,32 +22,48 @@ pub enum Command {
     Snapshot,
 }
 
-/// The consoles of a running machine.
+/// The consoles of a running machine. Only output is required: the rest
+/// defaults to a console nobody types on (no input, no commands, never
+/// interrupted), which is what replays and tests want.
 pub trait Console {
     /// Shows what the guest wrote on `port`.
     fn write(&mut self, port: PortId, bytes: &[u8]);
     /// Bytes written so far, on all ports.
     fn output_count(&self) -> u64;
     /// The user asked Rewind to stop (SIGINT, SIGTERM, SIGHUP).
-    fn interrupted(&self) -> bool;
+    fn interrupted(&self) -> bool {
+        false
+    }
     /// Commands typed since the last look, without waiting.
-    fn poll(&mut self) -> Vec<Command>;
+    fn poll(&mut self) -> Vec<Command> {
+        Vec::new()
+    }
     /// Waits up to `timeout` for input or a command; returns the commands.
-    fn wait(&mut self, timeout: Duration) -> Vec<Command>;
+    fn wait(&mut self, _timeout: Duration) -> Vec<Command> {
+        Vec::new()
+    }
     /// Reads more of any input that comes from regular files (which is
     /// read as the guest takes it, so that it arrives deterministically).
-    fn read_files(&mut self);
+    fn read_files(&mut self) {}
     /// Input is waiting for `port`.
-    fn has_input(&self, port: PortId) -> bool;
+    fn has_input(&self, _port: PortId) -> bool {
+        false
+    }
     /// Up to `max` bytes of input waiting for `port`, not consumed.
-    fn peek(&self, port: PortId, max: usize) -> Vec<u8>;
+    fn peek(&self, _port: PortId, _max: usize) -> Vec<u8> {
+        Vec::new()
+    }
     /// Consumes `n` bytes of `port`'s input (that the guest took).
-    fn consume(&mut self, port: PortId, n: usize);
+    fn consume(&mut self, _port: PortId, _n: usize) {}
     /// More input may still come from somewhere.
-    fn may_produce(&self) -> bool;
+    fn may_produce(&self) -> bool {
+        false
+    }
     /// A person may be typing (a terminal or socket): idle time is paced
     /// in real time so that input can arrive.
-    fn live(&self) -> bool;
+    fn live(&self) -> bool {
+        false
+    }
 }
 
 /// No console: output is dropped and no input comes (a replay of the past
@@ -63,28 +79,5 @@ impl Console for Silent {
     }
     fn output_count(&self) -> u64 {
         self.written
-    }
-    fn interrupted(&self) -> bool {
-        false
-    }
-    fn poll(&mut self) -> Vec<Command> {
-        Vec::new()
-    }
-    fn wait(&mut self, _timeout: Duration) -> Vec<Command> {
-        Vec::new()
-    }
-    fn read_files(&mut self) {}
-    fn has_input(&self, _port: PortId) -> bool {
-        false
-    }
-    fn peek(&self, _port: PortId, _max: usize) -> Vec<u8> {
-        Vec::new()
-    }
-    fn consume(&mut self, _port: PortId, _n: usize) {}
-    fn may_produce(&self) -> bool {
-        false
-    }
-    fn live(&self) -> bool {
-        false
     }
 }

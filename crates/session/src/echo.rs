@@ -11,9 +11,8 @@
 //! drive loop hands all output to the console whenever it pauses, and the
 //! timeline only takes checkpoints and restores at pauses.
 
-use crate::console::{Command, Console, PortId};
+use crate::console::{Console, PortId};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Bytes per port: the serial console's, then hvc0's.
 type Counts = [u64; 2];
@@ -74,30 +73,8 @@ impl Console for Echo {
     fn output_count(&self) -> u64 {
         self.written.iter().sum()
     }
-    // A replay takes no input and no console commands: gdb drives it.
-    fn interrupted(&self) -> bool {
-        false
-    }
-    fn poll(&mut self) -> Vec<Command> {
-        Vec::new()
-    }
-    fn wait(&mut self, _timeout: Duration) -> Vec<Command> {
-        Vec::new()
-    }
-    fn read_files(&mut self) {}
-    fn has_input(&self, _port: PortId) -> bool {
-        false
-    }
-    fn peek(&self, _port: PortId, _max: usize) -> Vec<u8> {
-        Vec::new()
-    }
-    fn consume(&mut self, _port: PortId, _n: usize) {}
-    fn may_produce(&self) -> bool {
-        false
-    }
-    fn live(&self) -> bool {
-        false
-    }
+    // The rest as the trait has it: a replay takes no input and no console
+    // commands (gdb drives it).
 }
 
 #[cfg(test)]
@@ -118,29 +95,6 @@ mod tests {
         }
         fn output_count(&self) -> u64 {
             0
-        }
-        fn interrupted(&self) -> bool {
-            false
-        }
-        fn poll(&mut self) -> Vec<Command> {
-            Vec::new()
-        }
-        fn wait(&mut self, _: Duration) -> Vec<Command> {
-            Vec::new()
-        }
-        fn read_files(&mut self) {}
-        fn has_input(&self, _: PortId) -> bool {
-            false
-        }
-        fn peek(&self, _: PortId, _: usize) -> Vec<u8> {
-            Vec::new()
-        }
-        fn consume(&mut self, _: PortId, _: usize) {}
-        fn may_produce(&self) -> bool {
-            false
-        }
-        fn live(&self) -> bool {
-            false
         }
     }
 
