@@ -264,8 +264,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "seeded|host", value_parser = parse_entropy)]
     pub entropy: Option<rewind_machine::virtio::rng::Entropy>,
     /// Seeds every generator the guest can observe: virtio-rng, the device
-    /// tree's rng-seed (and so the kernel's address randomization), and the
-    /// TCP sequence numbers of user-mode networking. The same seed repeats
+    /// tree's rng-seed (and so the kernel's random pool), and the TCP
+    /// sequence numbers of user-mode networking. The same seed repeats
     /// a run; the default is fixed so that runs repeat unless asked.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
