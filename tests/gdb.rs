@@ -373,6 +373,8 @@ kill
     assert_eq!(whens, [12000, 12000, 100, 100, end, 5, 5, end], "{what}");
     let recorded_hash = report["state_hash"].as_str().expect("a state hash");
     assert_eq!(s.final_hash().as_deref(), Some(recorded_hash), "{what}");
+    // gdb's kill was answered, so a script that ends with it succeeds.
+    assert_eq!(s.gdb.code(), Some(0), "{what}");
 }
 
 /// A bad address, a port in use or options that do not go with --gdb are

@@ -43,14 +43,79 @@ where
     C: ConnectionExt<Error = std::io::Error>,
 {
     let mut target = GdbTarget::new(debuggee);
-    let gdb = GdbStub::new(conn);
-    match gdb.run_blocking::<Loop<'_, C>>(&mut target) {
+    let gdb = GdbStub::new(KillReply::new(conn));
+    match gdb.run_blocking::<Loop<'_, KillReply<C>>>(&mut target) {
         Ok(DisconnectReason::Disconnect) => Ending::Detached,
         Ok(DisconnectReason::Kill) => Ending::Killed,
         Ok(DisconnectReason::TargetExited(_) | DisconnectReason::TargetTerminated(_)) => {
             Ending::Detached
         }
         Err(e) => Ending::Disconnected(e.to_string()),
+    }
+}
+
+/// A connection that answers gdb's `vKill` with `OK` as it closes.
+/// gdbstub (0.7), serving without extended mode, ends the session on a
+/// kill request without a reply; gdb sends `vKill` when the stub supports
+/// multiprocess, waits for its `OK`, and without it reports the connection
+/// closed and exits with status 1, which breaks scripted sessions.
+struct KillReply<C: ConnectionExt> {
+    inner: C,
+    /// The last bytes read, to spot the start of a `$vKill` packet.
+    recent: [u8; 6],
+    killed: bool,
+}
+
+impl<C: ConnectionExt> KillReply<C> {
+    fn new(inner: C) -> Self {
+        KillReply {
+            inner,
+            recent: [0; 6],
+            killed: false,
+        }
+    }
+
+    fn saw(&mut self, byte: u8) {
+        self.recent.rotate_left(1);
+        self.recent[5] = byte;
+        self.killed |= &self.recent == b"$vKill";
+    }
+}
+
+impl<C: ConnectionExt> Drop for KillReply<C> {
+    fn drop(&mut self) {
+        if self.killed {
+            // The session is over whatever happens to these bytes.
+            let _ = self.inner.write_all(b"$OK#9a");
+            let _ = self.inner.flush();
+        }
+    }
+}
+
+impl<C: ConnectionExt> gdbstub::conn::Connection for KillReply<C> {
+    type Error = C::Error;
+    fn write(&mut self, byte: u8) -> Result<(), C::Error> {
+        self.inner.write(byte)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), C::Error> {
+        self.inner.write_all(buf)
+    }
+    fn flush(&mut self) -> Result<(), C::Error> {
+        self.inner.flush()
+    }
+    fn on_session_start(&mut self) -> Result<(), C::Error> {
+        self.inner.on_session_start()
+    }
+}
+
+impl<C: ConnectionExt> ConnectionExt for KillReply<C> {
+    fn read(&mut self) -> Result<u8, C::Error> {
+        let byte = self.inner.read()?;
+        self.saw(byte);
+        Ok(byte)
+    }
+    fn peek(&mut self) -> Result<Option<u8>, C::Error> {
+        self.inner.peek()
     }
 }
 
