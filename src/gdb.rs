@@ -143,10 +143,11 @@ pub fn debug_replay(
     from: Option<&Path>,
     overlay_dir: &Path,
     (serial, hvc): (&Backend, &Backend),
+    engine: crate::EngineArgs,
     args: &GdbArgs,
 ) -> Result<ExitCode, CliError> {
     let address = args.gdb.as_ref().expect("called with --gdb");
-    let (machine, scan, opened) = crate::replay::machine_for(recording, from, overlay_dir)?;
+    let (machine, scan, opened) = crate::replay::machine_for(recording, from, overlay_dir, engine)?;
     let end = match &scan.end {
         Some(rewind_replay::Event::End { at, .. }) => Some(at.icount),
         _ => None,

@@ -76,6 +76,46 @@ pub struct PackArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Which engine runs guest code (run, record, replay and restore).
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct EngineArgs {
+    /// How the harts run guest code: `jit` translates hot blocks to x86-64
+    /// code (the default on x86-64 hosts), `interp` interprets every
+    /// instruction. Results are the same bit for bit: a recording made with
+    /// one replays with the other.
+    #[arg(long, value_name = "interp|jit", value_parser = parse_engine)]
+    pub engine: Option<rewind_hart::Engine>,
+    /// For tests: with the jit, translate a block once it has run N times
+    /// (0: at its first run; default 8), so that code that runs once is
+    /// translated too.
+    #[arg(long, value_name = "N", hide = true)]
+    pub jit_threshold: Option<u16>,
+}
+
+impl EngineArgs {
+    /// The engine asked for, or the host's default.
+    pub fn engine(&self) -> rewind_hart::Engine {
+        self.engine
+            .unwrap_or_else(rewind_hart::Engine::default_for_host)
+    }
+
+    /// Puts `machine` on the engine asked for.
+    pub fn apply(&self, machine: &mut rewind_machine::Machine) -> Result<(), CliError> {
+        machine
+            .set_engine(self.engine())
+            .map_err(|e| CliError::Message(format!("--engine {}: {e}", self.engine().name())))?;
+        if let Some(runs) = self.jit_threshold {
+            machine.set_translation_threshold(runs);
+        }
+        Ok(())
+    }
+}
+
+fn parse_engine(text: &str) -> Result<rewind_hart::Engine, String> {
+    rewind_hart::Engine::parse(text)
+        .ok_or_else(|| format!("'{text}' is not an engine: use interp or jit"))
+}
+
 /// Where to stop a run (run, record, replay and restore).
 #[derive(clap::Args, Clone, Copy, Default)]
 pub struct StopArgs {
@@ -144,6 +184,8 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub stop: StopArgs,
     #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
     pub snapshots: SnapshotArgs,
     #[command(flatten)]
     pub debug: gdb::GdbArgs,
@@ -188,6 +230,8 @@ pub struct ReplayCli {
     pub overlay_dir: Option<PathBuf>,
     #[command(flatten)]
     pub stop: StopArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     #[command(flatten)]
     pub debug: gdb::GdbArgs,
 }
@@ -281,6 +325,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub stop: StopArgs,
     #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
     pub snapshots: SnapshotArgs,
     #[command(flatten)]
     pub debug: gdb::GdbArgs,
@@ -345,6 +391,7 @@ pub fn main() -> ExitCode {
                             args.from.as_deref(),
                             &dir,
                             (&args.serial, &args.hvc),
+                            args.engine,
                             &args.debug,
                         )
                     },
@@ -359,6 +406,7 @@ pub fn main() -> ExitCode {
             hvc: args.hvc,
             stop_at: args.stop.stop_at,
             overlay_dir: args.overlay_dir,
+            engine: args.engine,
         }),
         Command::Inspect(args) => inspect::inspect(&args.recording),
         Command::Restore(args) => run::restore(args),

@@ -8,6 +8,7 @@
 use crate::console::{Backend, Consoles};
 use crate::report::{hex, ReplayReport, Report};
 use crate::CliError;
+use crate::EngineArgs;
 use rewind_machine::Machine;
 use rewind_replay::{Event, Header};
 use rewind_session::build::build_machine;
@@ -31,6 +32,7 @@ pub struct ReplayArgs {
     pub stop_at: Option<u64>,
     /// `--overlay-dir`.
     pub overlay_dir: Option<PathBuf>,
+    pub engine: EngineArgs,
 }
 
 /// A replay ready to run: the machine built (or restored), the recording
@@ -50,8 +52,10 @@ impl Prepared {
         from: Option<&Path>,
         stop_at: Option<u64>,
         overlay_dir: &Path,
+        engine: EngineArgs,
     ) -> Result<Prepared, CliError> {
-        let (mut machine, scan, (reader, header)) = machine_for(recording, from, overlay_dir)?;
+        let (mut machine, scan, (reader, header)) =
+            machine_for(recording, from, overlay_dir, engine)?;
         let config = &header.config;
         if let Some(at) = stop_at.filter(|&at| at < machine.position()) {
             return Err(CliError::Message(format!(
@@ -96,6 +100,7 @@ pub(crate) fn machine_for(
     recording: &Path,
     from: Option<&Path>,
     overlay_dir: &Path,
+    engine: EngineArgs,
 ) -> Result<(Machine, Scan, (recording::Reader, Header)), CliError> {
     let scan = recording::scan(recording, |_| {})?;
     rewind_session::build::check_config(&scan.header.config, Origin::Recording)?;
@@ -111,6 +116,8 @@ pub(crate) fn machine_for(
         )?,
         Some(path) => from_snapshot(path, &header, &unpacked, overlay_dir)?,
     };
+    let mut machine = machine;
+    engine.apply(&mut machine)?;
     Ok((machine, scan, (reader, header)))
 }
 
@@ -122,7 +129,13 @@ pub fn replay_silently(
     stop_at: Option<u64>,
 ) -> Result<(Ending, [u8; 32]), CliError> {
     let overlay_dir = std::env::temp_dir();
-    let mut prepared = Prepared::new(recording, None, stop_at, &overlay_dir)?;
+    let mut prepared = Prepared::new(
+        recording,
+        None,
+        stop_at,
+        &overlay_dir,
+        EngineArgs::default(),
+    )?;
     let ending = prepared.run(&mut Consoles::none());
     Ok((ending, prepared.machine.state_hash()))
 }
@@ -136,6 +149,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         args.from.as_deref(),
         args.stop_at,
         &overlay_dir,
+        args.engine,
     )?;
     let ending = {
         let hvc = prepared.hvc.then_some(&args.hvc);
@@ -176,6 +190,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
             wall_seconds: started.elapsed().as_secs_f64(),
             state_hash: hex(&state_hash),
             seed: scan.header.config.seed,
+            engine: machine.engine().name(),
             replay: Some(ReplayReport {
                 recorded_state_hash: end_hash.map(|h| hex(&h)),
                 state_hash_matches: matches,

@@ -25,6 +25,8 @@ pub struct Report {
     pub state_hash: String,
     /// The seed of every generator the guest can observe (`--seed`).
     pub seed: u64,
+    /// The engine that ran guest code: `jit` or `interp` (`--engine`).
+    pub engine: &'static str,
     /// `rewind replay` only: how the replay compares with the recording.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayReport>,

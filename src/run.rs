@@ -176,6 +176,7 @@ pub fn run(args: RunArgs, record: Option<RecordOptions>) -> Result<ExitCode, Cli
         .map(|d| Box::new(DiskBackend::new(d)) as Box<dyn BlockBackend>)
         .collect();
     let mut machine = Machine::with_disks(config, backends)?;
+    args.engine.apply(&mut machine)?;
     let recorder = match (&record, &recorded_config) {
         (Some(options), Some(config)) => Some(crate::record::create_recorder(
             options,
@@ -219,6 +220,7 @@ pub fn restore(args: crate::RestoreArgs) -> Result<ExitCode, CliError> {
     std::thread::spawn(move || drop(chain));
     let config = restored.config;
     let mut machine = restored.machine;
+    args.engine.apply(&mut machine)?;
     if let Some(at) = args.stop.stop_at.filter(|&at| at < machine.position()) {
         return Err(CliError::Message(format!(
             "--stop-at {at} is before the snapshot, which was taken at position {}",
@@ -414,6 +416,7 @@ impl Session<'_> {
                 wall_seconds: self.started.elapsed().as_secs_f64(),
                 state_hash: hex(&state_hash(&machine)),
                 seed: machine.config.seed,
+                engine: machine.engine().name(),
                 replay: None,
             };
             report.write(path).map_err(CliError::Message)?;

@@ -1,7 +1,8 @@
 //! Rewind's own self-checking bare-metal assembly programs (tests/asm/*.S).
 //!
-//! Each program is built with the RISC-V cross compiler and run twice with no
-//! firmware: first on QEMU's `virt` board, the reference, then on Rewind. Both
+//! Each program is built with the RISC-V cross compiler and run with no
+//! firmware: first on QEMU's `virt` board, the reference, then on Rewind
+//! with each engine. Both
 //! must exit 0 and print `PASS <name>`. A program checks itself and prints
 //! `FAIL <name> case <n> line <l>: got 0x.. expected 0x..` (or an unexpected
 //! trap) before exiting nonzero through the test finisher; see tests/asm/test.h.
@@ -176,12 +177,25 @@ fn run_on_qemu(name: &str, elf: &Path) {
     expect_pass("QEMU (the reference)", name, elf, run);
 }
 
+/// Runs the program on Rewind with each engine: the interpreter, and the
+/// translator translating every block at its first run (the programs run
+/// most of their code once).
 fn run_on_rewind(name: &str, elf: &Path) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rewind"));
-    command
-        .args(["run", "--firmware", "none", "--kernel"])
-        .arg(elf);
-    expect_pass("Rewind", name, elf, run_with_timeout(command));
+    for (engine, options) in [
+        ("Rewind (interp)", &["--engine", "interp"][..]),
+        (
+            "Rewind (jit)",
+            &["--engine", "jit", "--jit-threshold", "0"][..],
+        ),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rewind"));
+        command
+            .args(["run", "--firmware", "none"])
+            .args(options)
+            .arg("--kernel")
+            .arg(elf);
+        expect_pass(engine, name, elf, run_with_timeout(command));
+    }
 }
 
 /// Builds the program, then runs it on QEMU and, once that passes, on Rewind.

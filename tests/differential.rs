@@ -1,6 +1,8 @@
 //! Differential tests against QEMU: generated instruction sequences must
 //! produce the same bytes on `qemu-system-riscv64 -M virt -bios none` and on
-//! `rewind run --firmware none`.
+//! `rewind run --firmware none` with the translating engine translating
+//! every block at its first run (the interpreter is held to the translator
+//! by crates/hart/tests/engines.rs, and to QEMU by tests/asm_programs.rs).
 //!
 //! Each test generates sequences of one instruction class (tests/diff/gen.rs),
 //! batches them into bare-metal programs (tests/diff/harness.S,
@@ -276,7 +278,19 @@ fn run_subject(cfg: &Config, elf: &Path) -> RunOutput {
         Subject::Qemu => run_qemu(cfg, elf),
         Subject::Rewind(bin) => {
             let mut cmd = Command::new(bin);
-            cmd.args(["run", "--firmware", "none", "--kernel"]).arg(elf);
+            // The translating engine, translating every block at its first
+            // run: generated sequences run once.
+            cmd.args([
+                "run",
+                "--engine",
+                "jit",
+                "--jit-threshold",
+                "0",
+                "--firmware",
+                "none",
+                "--kernel",
+            ])
+            .arg(elf);
             run_with_timeout(cmd)
         }
     }

@@ -27,6 +27,7 @@
 use crate::bus::Bus;
 use crate::decode::{decode, inst_len, Inst};
 use crate::hart::Hart;
+use crate::jit::NativeState;
 use crate::memory::PAGE_SIZE;
 
 const SLOTS: usize = 1 << 14;
@@ -39,10 +40,12 @@ pub(crate) struct Block {
     tag: usize,
     generation: u32,
     insts: Vec<Inst>,
+    /// Its translation, when the hart runs the translating engine.
+    pub(crate) native: NativeState,
 }
 
 pub(crate) struct BlockCache {
-    slots: Vec<Block>,
+    pub(crate) slots: Vec<Block>,
 }
 
 impl BlockCache {
@@ -52,6 +55,7 @@ impl BlockCache {
             tag: usize::MAX,
             generation: 0,
             insts: Vec::new(),
+            native: NativeState::Cold(0),
         });
         BlockCache { slots }
     }
@@ -60,6 +64,7 @@ impl BlockCache {
         for slot in &mut self.slots {
             slot.tag = usize::MAX;
             slot.insts.clear();
+            slot.native = NativeState::Cold(0);
         }
     }
 }
@@ -88,7 +93,10 @@ impl Hart {
         if self.debug.is_some() && self.block_needs_hooks(&insts[..n]) {
             self.run_insts_debugged(bus, &insts[..n]);
         } else {
-            for inst in &insts[..n] {
+            // Translated code first, if any; the interpreter goes on from
+            // where it left (after the block's end, it has nothing to do).
+            let done = self.run_native(bus, slot, &insts, n);
+            for inst in insts[..n].iter().skip(done) {
                 match self.execute(bus, inst) {
                     Ok(false) => self.instret += 1,
                     Ok(true) => {
@@ -146,6 +154,7 @@ impl Hart {
         block.tag = off;
         block.generation = generation;
         block.insts.clear();
+        block.native = NativeState::Cold(0);
         let mut at = off;
         while block.insts.len() < MAX_BLOCK && at + 2 <= page_end {
             let low = u16::from_le_bytes(ram.load::<2>(at));

@@ -145,6 +145,8 @@ pub struct Hart {
     /// Architectural (see tlb.rs): saved with the hart and hashed.
     pub(crate) tlb: Tlb,
     pub(crate) blocks: BlockCache,
+    /// The translator, when the hart runs the translating engine.
+    pub(crate) jit: Option<Box<crate::jit::Jit>>,
     pub(crate) code_epoch: u64,
     /// RAM offset of the page of the block being executed, or NO_BLOCK.
     pub(crate) block_page: usize,
@@ -173,6 +175,7 @@ impl Hart {
             event_at: 0,
             tlb: Tlb::new(),
             blocks: BlockCache::new(),
+            jit: None,
             code_epoch: u64::MAX,
             block_page: NO_BLOCK,
         };
@@ -184,6 +187,50 @@ impl Hart {
     #[inline(always)]
     pub fn clock(&self) -> u64 {
         self.instret + self.stalled
+    }
+
+    /// Runs the hart's instructions on `engine` from now on. Nothing the
+    /// guest can observe changes. Err (one sentence) when the host cannot
+    /// run it; the hart then keeps its engine.
+    pub fn set_engine(&mut self, engine: crate::Engine) -> Result<(), String> {
+        let jit = match engine {
+            crate::Engine::Interp => None,
+            crate::Engine::Jit => Some(Box::new(crate::jit::Jit::new()?)),
+        };
+        // Translations belong to the code cache they were made in.
+        self.blocks.clear();
+        self.jit = jit;
+        Ok(())
+    }
+
+    /// Translates blocks once the interpreter has run them `runs` times
+    /// (0: at their first run). For tests that must reach translated code
+    /// with code that runs once; no effect on the interpreting engine.
+    pub fn set_translation_threshold(&mut self, runs: u16) {
+        if let Some(jit) = self.jit.as_deref_mut() {
+            jit.set_hot(runs);
+        }
+    }
+
+    /// Gives this hart's engine (its translator, if any) to `other`, a
+    /// hart replacing it (a guest reset).
+    pub fn hand_engine_to(&mut self, other: &mut Hart) {
+        other.blocks.clear();
+        other.jit = self.jit.take();
+    }
+
+    /// Instructions retired by translated code since the engine was set:
+    /// not guest state (for tests and benchmarks).
+    pub fn translated_steps(&self) -> u64 {
+        self.jit.as_ref().map_or(0, |j| j.retired())
+    }
+
+    pub fn engine(&self) -> crate::Engine {
+        if self.jit.is_some() {
+            crate::Engine::Jit
+        } else {
+            crate::Engine::Interp
+        }
     }
 
     /// Runs until the clock reaches `until`, the hart idles, or a device asks

@@ -8,15 +8,18 @@ pub mod bus;
 pub mod csr;
 mod debug;
 pub mod decode;
+mod engine;
 mod exec;
 pub mod fpu;
 mod hart;
+mod jit;
 pub mod memory;
 mod mmu;
 mod tlb;
 
 pub use bus::Bus;
 pub use debug::{DebugHooks, DebugStop, Space, Watch, WatchKind};
+pub use engine::Engine;
 pub use hart::{cause, prv, ArchState, Exception, Exit, Hart};
 pub use memory::{Ram, WriteMark, PAGE_SIZE};
 pub use tlb::{SavedEntry, TlbState};

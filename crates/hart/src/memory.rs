@@ -107,6 +107,18 @@ impl Ram {
         v
     }
 
+    /// What translated code needs to do `load` and `store_fast` itself:
+    /// the bytes, the per-page write stamps and the current epoch (see
+    /// jit/translate.rs). The pointers are valid while RAM is not resized,
+    /// which it never is.
+    pub(crate) fn fast_path_parts(&mut self) -> (*mut u8, *mut u32, u32) {
+        (
+            self.bytes.as_mut_ptr(),
+            self.written.as_mut_ptr(),
+            self.epoch,
+        )
+    }
+
     /// A store through the TLB fast path: the page is known not to be code.
     #[inline(always)]
     pub(crate) fn store_fast<const N: usize>(&mut self, off: usize, v: [u8; N]) {

@@ -63,7 +63,10 @@ impl Access {
     }
 }
 
+/// `repr(C)`: translated code reads the tag at offset 0 and the RAM
+/// offset at 8 (jit/translate.rs).
 #[derive(Clone, Copy)]
+#[repr(C)]
 pub(crate) struct TlbEntry {
     /// Virtual page number, possibly with [`SLOW`]; or [`INVALID`].
     pub(crate) tag: u64,

@@ -342,7 +342,10 @@ impl Machine {
         board.ram.continue_history(&self.board.ram);
         self.board = board;
         self.steps_before_reset += self.harts.iter().map(|h| h.steps()).sum::<u64>();
-        let (harts, states) = Self::reset_harts(&self.config, &self.plan);
+        let (mut harts, states) = Self::reset_harts(&self.config, &self.plan);
+        for (old, new) in self.harts.iter_mut().zip(&mut harts) {
+            old.hand_engine_to(new);
+        }
         self.harts = harts;
         self.states = states;
         self.round_start = 0;
@@ -626,6 +629,29 @@ impl Machine {
     }
 
     /// One-line problems devices found with what the guest asked of them.
+    /// Runs every hart on `engine` from now on (see [`rewind_hart::Engine`]:
+    /// nothing the guest can observe changes). Err: one sentence on why
+    /// the host cannot (harts already moved keep the new engine, which
+    /// changes nothing observable either).
+    pub fn set_engine(&mut self, engine: rewind_hart::Engine) -> Result<(), String> {
+        for hart in &mut self.harts {
+            hart.set_engine(engine)?;
+        }
+        Ok(())
+    }
+
+    /// See [`rewind_hart::Hart::set_translation_threshold`].
+    pub fn set_translation_threshold(&mut self, runs: u16) {
+        for hart in &mut self.harts {
+            hart.set_translation_threshold(runs);
+        }
+    }
+
+    /// The engine the harts run.
+    pub fn engine(&self) -> rewind_hart::Engine {
+        self.harts.first().map(|h| h.engine()).unwrap_or_default()
+    }
+
     pub fn take_warnings(&mut self) -> Vec<String> {
         self.board.virtio.take_warnings()
     }

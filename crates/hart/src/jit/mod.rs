@@ -1,0 +1,238 @@
+//! The translating engine: hot blocks run as x86-64 code (see
+//! translate.rs for what is translated and why the result is exact).
+//!
+//! A block is translated once the interpreter has run it [`HOT`] times,
+//! so code that runs once (most of a boot's) costs no translation. The
+//! translation lives beside the decoded block in the block cache and goes
+//! with it (a store into its page, a restore), and with the code cache
+//! when that fills up.
+
+#[cfg(target_arch = "x86_64")]
+mod code_cache;
+#[cfg(target_arch = "x86_64")]
+mod translate;
+
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "other_hosts.rs"]
+mod translate;
+
+use crate::bus::Bus;
+use crate::decode::Inst;
+use crate::hart::Hart;
+use crate::tlb::Access;
+#[cfg(target_arch = "x86_64")]
+use code_cache::CodeCache;
+use translate::{JitContext, NativeBlock};
+
+/// Runs of a block by the interpreter before it is translated (unless
+/// [`Hart::set_translation_threshold`] says otherwise).
+pub(crate) const HOT: u16 = 8;
+/// Bytes of translated code a hart keeps at most.
+const CODE_CACHE_BYTES: usize = 32 << 20;
+
+/// A block's translation: where its code is, how many of the block's
+/// instructions it covers, and the code cache generation it belongs to.
+#[derive(Clone, Copy)]
+pub(crate) struct Native {
+    entry: NativeBlock,
+    len: usize,
+    generation: u32,
+    /// The virtual address it was translated at: blocks are cached by
+    /// physical address, and the code has pc-relative values built in, so
+    /// the same page mapped elsewhere needs a translation of its own.
+    pc: u64,
+}
+
+/// Where a cached block stands with the translator.
+#[derive(Clone, Copy)]
+pub(crate) enum NativeState {
+    /// Run this many times by the interpreter so far.
+    Cold(u16),
+    /// Its first instruction is not translated.
+    Never,
+    Translated(Native),
+}
+
+/// A hart's translator and its code.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Jit {
+    cache: CodeCache,
+    /// Runs by the interpreter before a block is translated.
+    hot: u16,
+    /// Instructions retired by translated code, for tests and benchmarks
+    /// (never seen by the guest).
+    retired: u64,
+}
+
+/// No translator on this host: there is never one.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) enum Jit {}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl Jit {
+    pub(crate) fn new() -> Result<Jit, String> {
+        Err("the translating engine emits x86-64 code; use --engine interp on this host".into())
+    }
+    pub(crate) fn holds(&self, _native: &Native) -> bool {
+        match *self {}
+    }
+    pub(crate) fn note_retired(&mut self, _n: u64) {
+        match *self {}
+    }
+    pub(crate) fn hot(&self) -> u16 {
+        match *self {}
+    }
+    pub(crate) fn set_hot(&mut self, _runs: u16) {
+        match *self {}
+    }
+    pub(crate) fn retired(&self) -> u64 {
+        match *self {}
+    }
+    pub(crate) fn translate(&mut self, _insts: &[Inst], _pc: u64) -> Option<Native> {
+        match *self {}
+    }
+    /// # Safety
+    /// Never called: there is no Jit.
+    pub(crate) unsafe fn run(&self, _native: &Native, _context: &mut JitContext) -> u64 {
+        match *self {}
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Jit {
+    pub(crate) fn new() -> Result<Jit, String> {
+        let cache = CodeCache::new(CODE_CACHE_BYTES)
+            .map_err(|e| format!("cannot make the translator's code cache: {}", e.0))?;
+        Ok(Jit {
+            cache,
+            hot: HOT,
+            retired: 0,
+        })
+    }
+
+    /// Whether `native` is still in the cache.
+    pub(crate) fn holds(&self, native: &Native) -> bool {
+        native.generation == self.cache.generation()
+    }
+
+    pub(crate) fn note_retired(&mut self, n: u64) {
+        self.retired += n;
+    }
+
+    pub(crate) fn hot(&self) -> u16 {
+        self.hot
+    }
+
+    pub(crate) fn set_hot(&mut self, runs: u16) {
+        self.hot = runs;
+    }
+
+    pub(crate) fn retired(&self) -> u64 {
+        self.retired
+    }
+
+    /// Translates the block `insts` starting at `pc`; None when its first
+    /// instruction is not translated.
+    pub(crate) fn translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {
+        let translation = translate::translate(insts, pc)?;
+        let entry = match self.cache.add(&translation.code) {
+            Some(entry) => entry,
+            None => {
+                // Full: start again. Blocks translated before are dropped
+                // (their generation no longer matches) and come back when
+                // they run hot again.
+                self.cache.clear();
+                self.cache.add(&translation.code)?
+            }
+        };
+        // SAFETY: `entry` is the start of code just assembled by
+        // `translate::translate` with the sysv64 signature of NativeBlock.
+        let entry = unsafe { std::mem::transmute::<usize, NativeBlock>(entry) };
+        Some(Native {
+            entry,
+            len: translation.len,
+            generation: self.cache.generation(),
+            pc,
+        })
+    }
+
+    /// Runs `native`; returns the instructions it retired, with the pc to
+    /// go on from in `context.exit_pc`.
+    ///
+    /// # Safety
+    /// `context` must point at the running hart's registers, RAM, write
+    /// stamps and the TLB tables of its data privilege, all valid and not
+    /// otherwise borrowed while the code runs; `native` must be held
+    /// ([`Jit::holds`]).
+    pub(crate) unsafe fn run(&self, native: &Native, context: &mut JitContext) -> u64 {
+        debug_assert!(self.holds(native));
+        // SAFETY: as the caller promises; the code reads and writes only
+        // through `context`'s pointers, within RAM (offsets come from TLB
+        // entries, which only ever hold RAM pages) and the tables.
+        unsafe { (native.entry)(context) }
+    }
+}
+
+impl Hart {
+    /// Runs the translation of the block in cache slot `slot` (whose
+    /// decoded instructions are `insts`, of which the budget allows `n`),
+    /// translating it first if it has become hot. Returns how many of
+    /// `insts` it retired, for the interpreter to go on from the next; 0
+    /// when nothing ran natively.
+    pub(crate) fn run_native<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        slot: usize,
+        insts: &[Inst],
+        n: usize,
+    ) -> usize {
+        let Some(jit) = self.jit.as_deref_mut() else {
+            return 0;
+        };
+        let state = &mut self.blocks.slots[slot].native;
+        let native = match *state {
+            NativeState::Translated(native) if jit.holds(&native) && native.pc == self.pc => native,
+            NativeState::Never => return 0,
+            NativeState::Cold(runs) if runs < jit.hot() => {
+                *state = NativeState::Cold(runs + 1);
+                return 0;
+            }
+            _ => match jit.translate(insts, self.pc) {
+                Some(native) => {
+                    *state = NativeState::Translated(native);
+                    native
+                }
+                None => {
+                    *state = NativeState::Never;
+                    return 0;
+                }
+            },
+        };
+        if native.len > n {
+            // The budget ends inside: the interpreter stops exactly there.
+            return 0;
+        }
+        let (ram, written, epoch) = bus.ram().fast_path_parts();
+        let mode = self.data_mode;
+        let tlb_read = self.tlb.table(mode, Access::Read).as_ptr();
+        let tlb_write = self.tlb.table(mode, Access::Write).as_ptr();
+        let mut context = JitContext {
+            x: self.x.as_mut_ptr(),
+            ram,
+            written,
+            tlb_read,
+            tlb_write,
+            epoch,
+            exit_pc: self.pc,
+        };
+        // SAFETY: the context points at this hart's registers and the TLB
+        // tables of its data privilege, and at RAM's bytes and stamps, none
+        // of which is touched through a reference while the code runs; the
+        // translation is held (checked above).
+        let retired = unsafe { jit.run(&native, &mut context) } as usize;
+        jit.note_retired(retired as u64);
+        self.instret += retired as u64;
+        self.pc = context.exit_pc;
+        retired
+    }
+}

@@ -1,0 +1,611 @@
+//! Translation of a decoded block to x86-64.
+//!
+//! The code does only what it can do exactly like the interpreter without
+//! help: integer arithmetic, branches and jumps, and loads and stores that
+//! hit the TLB's fast path (the compare and add of `read_mem` and
+//! `write_mem`). Anything else (a TLB miss, a slow entry, a page crossing,
+//! an instruction it does not translate) leaves the code *before* that
+//! instruction, with the count of instructions retired and the pc to go on
+//! from, and the interpreter takes over there. So translated code never
+//! traps, never reaches a device, never reads the clock, and the hart's
+//! state after it is the state the interpreter would have reached after
+//! the same instructions.
+//!
+//! Registers inside translated code:
+//! - rbx: the hart's x registers (`x[i]` at `rbx + 8 * i`);
+//! - r12: RAM's bytes; r15: RAM's per-page write stamps (u32);
+//! - r13, r14: the TLB tables of the data privilege, read and write;
+//! - rbp: the [`JitContext`] (the write epoch in, the exit pc out);
+//! - rax, rcx, rdx, rsi: scratch.
+
+use crate::decode::{Inst, Op};
+use crate::tlb::{TlbEntry, SLOW, TLB_SIZE};
+use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
+use std::mem::offset_of;
+
+/// What translated code is given, and where it leaves the pc.
+#[repr(C)]
+pub(crate) struct JitContext {
+    pub(crate) x: *mut u64,
+    pub(crate) ram: *mut u8,
+    pub(crate) written: *mut u32,
+    pub(crate) tlb_read: *const TlbEntry,
+    pub(crate) tlb_write: *const TlbEntry,
+    pub(crate) epoch: u32,
+    pub(crate) exit_pc: u64,
+}
+
+/// A translated block: `extern "sysv64" fn(*mut JitContext) -> u64`, which
+/// returns the instructions it retired and leaves the next pc in
+/// `exit_pc`.
+pub(crate) type NativeBlock = unsafe extern "sysv64" fn(*mut JitContext) -> u64;
+
+/// The machine code of a block's first `len` instructions.
+pub(crate) struct Translation {
+    pub(crate) code: Vec<u8>,
+    pub(crate) len: usize,
+}
+
+const PAGE_MASK: i32 = 0xfff;
+const ENTRY: i32 = std::mem::size_of::<TlbEntry>() as i32;
+
+/// Whether the translator handles `op` (and so whether translation goes on
+/// past it).
+pub(crate) fn translates(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Lui | Auipc
+            | Jal
+            | Jalr
+            | Beq
+            | Bne
+            | Blt
+            | Bge
+            | Bltu
+            | Bgeu
+            | Lb
+            | Lh
+            | Lw
+            | Ld
+            | Lbu
+            | Lhu
+            | Lwu
+            | Sb
+            | Sh
+            | Sw
+            | Sd
+            | Addi
+            | Slti
+            | Sltiu
+            | Xori
+            | Ori
+            | Andi
+            | Slli
+            | Srli
+            | Srai
+            | Add
+            | Sub
+            | Sll
+            | Slt
+            | Sltu
+            | Xor
+            | Srl
+            | Sra
+            | Or
+            | And
+            | Addiw
+            | Slliw
+            | Srliw
+            | Sraiw
+            | Addw
+            | Subw
+            | Sllw
+            | Srlw
+            | Sraw
+            | Fence
+            | Mul
+            | Mulh
+            | Mulhsu
+            | Mulhu
+            | Div
+            | Divu
+            | Rem
+            | Remu
+            | Mulw
+            | Divw
+            | Divuw
+            | Remw
+            | Remuw
+    )
+}
+
+type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
+
+/// Where translated code leaves for the interpreter: before instruction
+/// `retired` of the block, at `pc`.
+struct Exit {
+    label: dynasmrt::DynamicLabel,
+    pc: u64,
+    retired: u32,
+}
+
+struct Translator {
+    ops: Asm,
+    exits: Vec<Exit>,
+}
+
+/// Translates the longest prefix of `insts` (a block starting at `pc`)
+/// that the translator handles; None when that is empty.
+pub(crate) fn translate(insts: &[Inst], pc: u64) -> Option<Translation> {
+    let len = insts.iter().take_while(|i| translates(i.op)).count();
+    if len == 0 {
+        return None;
+    }
+    let mut t = Translator {
+        ops: Asm::new(0),
+        exits: Vec::new(),
+    };
+    t.prologue();
+    let mut at = pc;
+    let mut ended = false;
+    for (k, inst) in insts[..len].iter().enumerate() {
+        let retired = k as u32;
+        ended = t.inst(inst, at, retired);
+        at = at.wrapping_add(inst.len as u64);
+        if ended {
+            break;
+        }
+    }
+    if !ended {
+        // The block goes on (an instruction not translated, the page's
+        // end, the block's length limit): leave for the next one.
+        t.leave(at, len as u32);
+    }
+    t.epilogue();
+    let code = t.ops.finalize().ok()?;
+    Some(Translation { code, len })
+}
+
+impl Translator {
+    fn prologue(&mut self) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; push rbp
+            ; push rbx
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; mov rbp, rdi
+            ; mov rbx, QWORD [rbp + offset_of!(JitContext, x) as i32]
+            ; mov r12, QWORD [rbp + offset_of!(JitContext, ram) as i32]
+            ; mov r15, QWORD [rbp + offset_of!(JitContext, written) as i32]
+            ; mov r13, QWORD [rbp + offset_of!(JitContext, tlb_read) as i32]
+            ; mov r14, QWORD [rbp + offset_of!(JitContext, tlb_write) as i32]
+        );
+    }
+
+    /// The exit stubs, then the common return (instructions retired in eax).
+    fn epilogue(&mut self) {
+        let exits = std::mem::take(&mut self.exits);
+        for exit in exits {
+            dynasm!(self.ops
+                ; .arch x64
+                ; =>exit.label
+                ; mov rcx, QWORD exit.pc as i64
+                ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
+                ; mov eax, exit.retired as i32
+                ; jmp ->done
+            );
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; ->done:
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop r12
+            ; pop rbx
+            ; pop rbp
+            ; ret
+        );
+    }
+
+    /// A label that leaves before instruction `retired`, at `pc`.
+    fn exit_label(&mut self, pc: u64, retired: u32) -> dynasmrt::DynamicLabel {
+        let label = self.ops.new_dynamic_label();
+        self.exits.push(Exit { label, pc, retired });
+        label
+    }
+
+    /// Leaves now for `pc`, `retired` instructions retired.
+    fn leave(&mut self, pc: u64, retired: u32) {
+        let label = self.exit_label(pc, retired);
+        dynasm!(self.ops ; .arch x64 ; jmp =>label);
+    }
+
+    /// rax = x[r].
+    fn load_rax(&mut self, r: u8) {
+        if r == 0 {
+            dynasm!(self.ops ; .arch x64 ; xor eax, eax);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + 8 * r as i32]);
+        }
+    }
+
+    /// rcx = x[r].
+    fn load_rcx(&mut self, r: u8) {
+        if r == 0 {
+            dynasm!(self.ops ; .arch x64 ; xor ecx, ecx);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD [rbx + 8 * r as i32]);
+        }
+    }
+
+    /// x[rd] = rax (x0 stays zero).
+    fn store_rax(&mut self, rd: u8) {
+        if rd != 0 {
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + 8 * rd as i32], rax);
+        }
+    }
+
+    /// Sign-extends eax into rax (the W forms).
+    fn sext_eax(&mut self) {
+        dynasm!(self.ops ; .arch x64 ; movsxd rax, eax);
+    }
+
+    /// Translates one instruction at `pc`, the block's `retired`th;
+    /// returns true when it ends the block (the code has left).
+    fn inst(&mut self, i: &Inst, pc: u64, retired: u32) -> bool {
+        let imm = i.imm;
+        let imm32 = imm as i32;
+        let next = pc.wrapping_add(i.len as u64);
+        match i.op {
+            Op::Lui => {
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD imm);
+                self.store_rax(i.rd);
+            }
+            Op::Auipc => {
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD pc.wrapping_add(imm as u64) as i64);
+                self.store_rax(i.rd);
+            }
+            Op::Fence => {}
+            Op::Addi | Op::Xori | Op::Ori | Op::Andi | Op::Slti | Op::Sltiu | Op::Addiw => {
+                self.load_rax(i.rs1);
+                // Every I-type immediate is 12 bits, sign-extended.
+                match i.op {
+                    Op::Addi => dynasm!(self.ops ; .arch x64 ; add rax, imm32),
+                    Op::Xori => dynasm!(self.ops ; .arch x64 ; xor rax, imm32),
+                    Op::Ori => dynasm!(self.ops ; .arch x64 ; or rax, imm32),
+                    Op::Andi => dynasm!(self.ops ; .arch x64 ; and rax, imm32),
+                    Op::Slti => dynasm!(self.ops
+                        ; .arch x64 ; cmp rax, imm32 ; setl al ; movzx eax, al),
+                    Op::Sltiu => dynasm!(self.ops
+                        ; .arch x64 ; cmp rax, imm32 ; setb al ; movzx eax, al),
+                    _ => {
+                        dynasm!(self.ops ; .arch x64 ; add eax, imm32);
+                        self.sext_eax();
+                    }
+                }
+                self.store_rax(i.rd);
+            }
+            Op::Slli | Op::Srli | Op::Srai => {
+                self.load_rax(i.rs1);
+                let shamt = (imm & 63) as i8;
+                match i.op {
+                    Op::Slli => dynasm!(self.ops ; .arch x64 ; shl rax, shamt),
+                    Op::Srli => dynasm!(self.ops ; .arch x64 ; shr rax, shamt),
+                    _ => dynasm!(self.ops ; .arch x64 ; sar rax, shamt),
+                }
+                self.store_rax(i.rd);
+            }
+            Op::Slliw | Op::Srliw | Op::Sraiw => {
+                self.load_rax(i.rs1);
+                let shamt = (imm & 31) as i8;
+                match i.op {
+                    Op::Slliw => dynasm!(self.ops ; .arch x64 ; shl eax, shamt),
+                    Op::Srliw => dynasm!(self.ops ; .arch x64 ; shr eax, shamt),
+                    _ => dynasm!(self.ops ; .arch x64 ; sar eax, shamt),
+                }
+                self.sext_eax();
+                self.store_rax(i.rd);
+            }
+            Op::Add | Op::Sub | Op::Xor | Op::Or | Op::And | Op::Slt | Op::Sltu | Op::Mul => {
+                self.load_rax(i.rs1);
+                self.load_rcx(i.rs2);
+                match i.op {
+                    Op::Add => dynasm!(self.ops ; .arch x64 ; add rax, rcx),
+                    Op::Sub => dynasm!(self.ops ; .arch x64 ; sub rax, rcx),
+                    Op::Xor => dynasm!(self.ops ; .arch x64 ; xor rax, rcx),
+                    Op::Or => dynasm!(self.ops ; .arch x64 ; or rax, rcx),
+                    Op::And => dynasm!(self.ops ; .arch x64 ; and rax, rcx),
+                    Op::Slt => dynasm!(self.ops
+                        ; .arch x64 ; cmp rax, rcx ; setl al ; movzx eax, al),
+                    Op::Sltu => dynasm!(self.ops
+                        ; .arch x64 ; cmp rax, rcx ; setb al ; movzx eax, al),
+                    _ => dynasm!(self.ops ; .arch x64 ; imul rax, rcx),
+                }
+                self.store_rax(i.rd);
+            }
+            // x86 masks a shift count in cl as RISC-V does: by 63 for 64-bit
+            // operands, by 31 for 32-bit ones.
+            Op::Sll | Op::Srl | Op::Sra => {
+                self.load_rax(i.rs1);
+                self.load_rcx(i.rs2);
+                match i.op {
+                    Op::Sll => dynasm!(self.ops ; .arch x64 ; shl rax, cl),
+                    Op::Srl => dynasm!(self.ops ; .arch x64 ; shr rax, cl),
+                    _ => dynasm!(self.ops ; .arch x64 ; sar rax, cl),
+                }
+                self.store_rax(i.rd);
+            }
+            Op::Addw | Op::Subw | Op::Sllw | Op::Srlw | Op::Sraw | Op::Mulw => {
+                self.load_rax(i.rs1);
+                self.load_rcx(i.rs2);
+                match i.op {
+                    Op::Addw => dynasm!(self.ops ; .arch x64 ; add eax, ecx),
+                    Op::Subw => dynasm!(self.ops ; .arch x64 ; sub eax, ecx),
+                    Op::Sllw => dynasm!(self.ops ; .arch x64 ; shl eax, cl),
+                    Op::Srlw => dynasm!(self.ops ; .arch x64 ; shr eax, cl),
+                    Op::Sraw => dynasm!(self.ops ; .arch x64 ; sar eax, cl),
+                    _ => dynasm!(self.ops ; .arch x64 ; imul eax, ecx),
+                }
+                self.sext_eax();
+                self.store_rax(i.rd);
+            }
+            Op::Mulh | Op::Mulhu | Op::Mulhsu => {
+                self.load_rax(i.rs1);
+                self.load_rcx(i.rs2);
+                match i.op {
+                    Op::Mulh => dynasm!(self.ops ; .arch x64 ; imul rcx),
+                    Op::Mulhu => dynasm!(self.ops ; .arch x64 ; mul rcx),
+                    // Signed by unsigned: the unsigned high half, less rs2
+                    // when rs1 is negative.
+                    _ => dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rsi, rax
+                        ; mul rcx
+                        ; test rsi, rsi
+                        ; jns >positive
+                        ; sub rdx, rcx
+                        ; positive:
+                    ),
+                }
+                dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
+                self.store_rax(i.rd);
+            }
+            Op::Div | Op::Rem | Op::Divu | Op::Remu => {
+                self.load_rax(i.rs1);
+                self.load_rcx(i.rs2);
+                self.divide(i.op);
+                self.store_rax(i.rd);
+            }
+            Op::Divw | Op::Remw | Op::Divuw | Op::Remuw => {
+                self.load_rax(i.rs1);
+                self.load_rcx(i.rs2);
+                self.divide_word(i.op);
+                self.sext_eax();
+                self.store_rax(i.rd);
+            }
+            Op::Lb | Op::Lh | Op::Lw | Op::Ld | Op::Lbu | Op::Lhu | Op::Lwu => {
+                self.load(i, pc, retired);
+            }
+            Op::Sb | Op::Sh | Op::Sw | Op::Sd => {
+                self.store(i, pc, retired);
+            }
+            Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
+                self.load_rax(i.rs1);
+                self.load_rcx(i.rs2);
+                let taken = self.exit_label(pc.wrapping_add(imm as u64), retired + 1);
+                dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                match i.op {
+                    Op::Beq => dynasm!(self.ops ; .arch x64 ; je =>taken),
+                    Op::Bne => dynasm!(self.ops ; .arch x64 ; jne =>taken),
+                    Op::Blt => dynasm!(self.ops ; .arch x64 ; jl =>taken),
+                    Op::Bge => dynasm!(self.ops ; .arch x64 ; jge =>taken),
+                    Op::Bltu => dynasm!(self.ops ; .arch x64 ; jb =>taken),
+                    _ => dynasm!(self.ops ; .arch x64 ; jae =>taken),
+                }
+                self.leave(next, retired + 1);
+                return true;
+            }
+            Op::Jal => {
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD next as i64);
+                self.store_rax(i.rd);
+                self.leave(pc.wrapping_add(imm as u64), retired + 1);
+                return true;
+            }
+            Op::Jalr => {
+                // The target first: rd may be rs1.
+                self.load_rcx(i.rs1);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; add rcx, imm32
+                    ; and rcx, -2
+                    ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
+                    ; mov rax, QWORD next as i64
+                );
+                self.store_rax(i.rd);
+                dynasm!(self.ops ; .arch x64 ; mov eax, (retired + 1) as i32 ; jmp ->done);
+                return true;
+            }
+            _ => unreachable!("translate() stops before {:?}", i.op),
+        }
+        false
+    }
+
+    /// rax = rs1 / rs2 or rs1 % rs2 (rax, rcx), 64-bit, as RISC-V defines
+    /// them: x86 traps on a zero divisor and on the one overflow, which
+    /// RISC-V gives results instead.
+    fn divide(&mut self, op: Op) {
+        match op {
+            Op::Div | Op::Rem => {
+                let rem = op == Op::Rem;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test rcx, rcx
+                    ; jz >by_zero
+                    ; cmp rcx, -1
+                    ; jne >divide
+                    // x / -1 = -x (wrapping: the minimum stays), x % -1 = 0.
+                    ; neg rax
+                    ; xor edx, edx
+                    ; jmp >done
+                    ; divide:
+                    ; cqo
+                    ; idiv rcx
+                    ; jmp >done
+                    ; by_zero:
+                    ; mov rdx, rax
+                    ; mov rax, -1
+                    ; done:
+                );
+                if rem {
+                    dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
+                }
+            }
+            _ => {
+                let rem = op == Op::Remu;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test rcx, rcx
+                    ; jz >by_zero
+                    ; xor edx, edx
+                    ; div rcx
+                    ; jmp >done
+                    ; by_zero:
+                    ; mov rdx, rax
+                    ; mov rax, -1
+                    ; done:
+                );
+                if rem {
+                    dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
+                }
+            }
+        }
+    }
+
+    /// eax = the 32-bit quotient or remainder of eax by ecx (see
+    /// [`Translator::divide`]).
+    fn divide_word(&mut self, op: Op) {
+        let rem = matches!(op, Op::Remw | Op::Remuw);
+        if matches!(op, Op::Divw | Op::Remw) {
+            dynasm!(self.ops
+                ; .arch x64
+                ; test ecx, ecx
+                ; jz >by_zero
+                ; cmp ecx, -1
+                ; jne >divide
+                ; neg eax
+                ; xor edx, edx
+                ; jmp >done
+                ; divide:
+                ; cdq
+                ; idiv ecx
+                ; jmp >done
+                ; by_zero:
+                ; mov edx, eax
+                ; mov eax, -1
+                ; done:
+            );
+        } else {
+            dynasm!(self.ops
+                ; .arch x64
+                ; test ecx, ecx
+                ; jz >by_zero
+                ; xor edx, edx
+                ; div ecx
+                ; jmp >done
+                ; by_zero:
+                ; mov edx, eax
+                ; mov eax, -1
+                ; done:
+            );
+        }
+        if rem {
+            dynasm!(self.ops ; .arch x64 ; mov eax, edx);
+        }
+    }
+
+    /// rcx = the RAM offset of an access of `size` bytes at rax through the
+    /// TLB table in `table` (13: read, 14: write), or leave before this
+    /// instruction: the fast path of `read_mem`/`write_mem`, exactly (an
+    /// entry marked slow never matches, since its tag has [`SLOW`] set).
+    fn translate_address(&mut self, write: bool, size: i32, pc: u64, retired: u32) {
+        debug_assert_ne!(SLOW, 0);
+        let miss = self.exit_label(pc, retired);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdx, rax
+            ; shr rdx, 12
+            ; mov esi, edx
+            ; and esi, (TLB_SIZE - 1) as i32
+            ; imul esi, esi, ENTRY
+        );
+        if write {
+            dynasm!(self.ops ; .arch x64 ; cmp rdx, QWORD [r14 + rsi] ; jne =>miss
+                ; mov rdx, QWORD [r14 + rsi + 8]);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; cmp rdx, QWORD [r13 + rsi] ; jne =>miss
+                ; mov rdx, QWORD [r13 + rsi + 8]);
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov ecx, eax
+            ; and ecx, PAGE_MASK
+            ; cmp ecx, 4096 - size
+            ; ja =>miss
+            ; add rcx, rdx
+        );
+    }
+
+    fn load(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let size = match i.op {
+            Op::Lb | Op::Lbu => 1,
+            Op::Lh | Op::Lhu => 2,
+            Op::Lw | Op::Lwu => 4,
+            _ => 8,
+        };
+        self.load_rax(i.rs1);
+        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
+        self.translate_address(false, size, pc, retired);
+        match i.op {
+            Op::Lb => dynasm!(self.ops ; .arch x64 ; movsx rax, BYTE [r12 + rcx]),
+            Op::Lbu => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [r12 + rcx]),
+            Op::Lh => dynasm!(self.ops ; .arch x64 ; movsx rax, WORD [r12 + rcx]),
+            Op::Lhu => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [r12 + rcx]),
+            Op::Lw => dynasm!(self.ops ; .arch x64 ; movsxd rax, DWORD [r12 + rcx]),
+            Op::Lwu => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [r12 + rcx]),
+            _ => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + rcx]),
+        }
+        self.store_rax(i.rd);
+    }
+
+    fn store(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let size = match i.op {
+            Op::Sb => 1,
+            Op::Sh => 2,
+            Op::Sw => 4,
+            _ => 8,
+        };
+        self.load_rax(i.rs1);
+        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
+        self.translate_address(true, size, pc, retired);
+        // The value (rax is free now), then the page's write stamp, as
+        // `Ram::store_fast` does.
+        self.load_rax(i.rs2);
+        match i.op {
+            Op::Sb => dynasm!(self.ops ; .arch x64 ; mov BYTE [r12 + rcx], al),
+            Op::Sh => dynasm!(self.ops ; .arch x64 ; mov WORD [r12 + rcx], ax),
+            Op::Sw => dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax),
+            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax),
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; shr rcx, 12
+            ; mov eax, DWORD [rbp + offset_of!(JitContext, epoch) as i32]
+            ; mov DWORD [r15 + rcx * 4], eax
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The two engines end in the same state: Debian's kernel booted with the
+//! translator and with the interpreter (on one hart and on two) powers off
+//! at the same position with the same state hash, and a recording made
+//! with either replays with the other, matching every checkpoint and the
+//! recorded end. (crates/hart/tests/engines.rs compares them instruction
+//! by instruction on random programs.)
+
+#[path = "common/process.rs"]
+mod process;
+
+use process::{path_arg as arg, scratch, REWIND};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs `rewind ARGS --report FILE` with `poweroff -f` typed at the shell;
+/// returns the report.
+fn run(dir: &Path, name: &str, args: &[&str]) -> Value {
+    let input = dir.join("poweroff.txt");
+    std::fs::write(&input, "poweroff -f\n").expect("the guest's input");
+    let report = dir.join(format!("{name}.json"));
+    let mut all = strings(args);
+    all.extend(strings(&["--report", &arg(&report)]));
+    let run = process::run(
+        REWIND,
+        &all,
+        Stdio::from(std::fs::File::open(&input).expect("the input file")),
+    );
+    assert_eq!(run.code(), Some(0), "{name}: {}", run.describe());
+    let text = std::fs::read_to_string(&report).expect("the report");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// Position, state hash and engine of a report.
+fn end(report: &Value) -> (u64, String, String) {
+    (
+        report["position"].as_u64().expect("a position"),
+        report["state_hash"].as_str().expect("a hash").to_string(),
+        report["engine"].as_str().expect("an engine").to_string(),
+    )
+}
+
+#[test]
+fn linux_boots_to_the_same_state_on_both_engines() {
+    let dir = scratch("engines", "boot");
+    for harts in ["1", "2"] {
+        let jit = end(&run(
+            &dir,
+            "jit",
+            &["run", "--smp", harts, "--engine", "jit"],
+        ));
+        let interp = end(&run(
+            &dir,
+            "interp",
+            &["run", "--smp", harts, "--engine", "interp"],
+        ));
+        assert_eq!(jit.2, "jit");
+        assert_eq!(interp.2, "interp");
+        assert_eq!(
+            (jit.0, &jit.1),
+            (interp.0, &interp.1),
+            "{harts} harts: the engines end apart"
+        );
+    }
+}
+
+#[test]
+fn a_recording_made_with_one_engine_replays_with_the_other() {
+    let dir = scratch("engines", "record-replay");
+    for (recorder, replayer) in [("jit", "interp"), ("interp", "jit")] {
+        let recording = dir.join(format!("{recorder}.rwd"));
+        let recorded = run(
+            &dir,
+            &format!("record-{recorder}"),
+            &["record", "-o", &arg(&recording), "--engine", recorder],
+        );
+        let report = dir.join(format!("replay-{replayer}.json"));
+        let replay = process::run(
+            REWIND,
+            &strings(&[
+                "replay",
+                &arg(&recording),
+                "--engine",
+                replayer,
+                "--serial",
+                "none",
+                "--report",
+                &arg(&report),
+            ]),
+            Stdio::null(),
+        );
+        assert_eq!(replay.code(), Some(0), "{}", replay.describe());
+        let replayed: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("the report"))
+                .expect("JSON");
+        assert_eq!(replayed["replay"]["state_hash_matches"], Value::Bool(true));
+        assert!(replayed["replay"]["checkpoints_verified"].as_u64() > Some(0));
+        let (position, hash, engine) = end(&replayed);
+        assert_eq!(engine, replayer);
+        assert_eq!((position, hash), (end(&recorded).0, end(&recorded).1));
+    }
+}
