@@ -250,8 +250,11 @@ def qemu_cmd(qemu: str, elf: Path, extra: list[str] | None = None) -> list[str]:
             "-kernel", str(elf), *(extra or [])]
 
 
-def rewind_cmd(rewind: Path, elf: Path) -> list[str]:
-    return [str(rewind), "run", "--firmware", "none", "--kernel", str(elf)]
+def rewind_cmd(rewind: Path, elf: Path, engine: str | None = None) -> list[str]:
+    cmd = [str(rewind), "run", "--firmware", "none", "--kernel", str(elf)]
+    if engine:
+        cmd += ["--engine", engine]
+    return cmd
 
 
 def check_output(prog: Program, r: RunResult, want_sum: str | None,
@@ -374,6 +377,8 @@ def main() -> int:
                     help="seconds before a run is abandoned (default 300)")
     ap.add_argument("--build-dir", type=Path,
                     help="keep the built programs here (default: a temp dir)")
+    ap.add_argument("--engine", choices=["jit", "interp"],
+                    help="Rewind's engine (default: Rewind's own default)")
     ap.add_argument("--json", type=Path, help="also write all results here")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print every run's time")
@@ -449,7 +454,7 @@ def bench(args: argparse.Namespace, names: list[str], sizes: dict[str, float],
         # output; a Rewind that fails it is not timed further.
         for emu, series, cmd in (
                 ("qemu", qemu[p.name], qemu_cmd(args.qemu, p.elf)),
-                ("rewind", rew[p.name], rewind_cmd(args.rewind, p.elf))):
+                ("rewind", rew[p.name], rewind_cmd(args.rewind, p.elf, args.engine))):
             if series.error:
                 continue
             log(f"{p.name}: {emu} check run ...")
@@ -473,7 +478,7 @@ def bench(args: argparse.Namespace, names: list[str], sizes: dict[str, float],
         for i in range(args.runs):
             for emu, series, cmd in (
                     ("qemu", qemu[p.name], qemu_cmd(args.qemu, p.elf)),
-                    ("rewind", rew[p.name], rewind_cmd(args.rewind, p.elf))):
+                    ("rewind", rew[p.name], rewind_cmd(args.rewind, p.elf, args.engine))):
                 if series.error:
                     continue
                 r = timed_run(cmd, args.timeout)
