@@ -35,6 +35,8 @@ const CODE_CACHE_BYTES: usize = 32 << 20;
 #[derive(Clone, Copy)]
 pub(crate) struct Native {
     entry: NativeBlock,
+    /// Where blocks chaining to it jump.
+    chain: usize,
     len: usize,
     generation: u32,
     /// The virtual address it was translated at: blocks are cached by
@@ -54,9 +56,33 @@ pub(crate) enum NativeState {
 }
 
 /// A hart's translator and its code.
+/// An exit of a translated block that could chain to `pc` but found its
+/// link cell empty: if the very next thing the hart does is run `pc`'s
+/// translation, the cell gets it.
+#[derive(Clone, Copy)]
+struct PendingLink {
+    cell: usize,
+    pc: u64,
+    /// The hart's steps, privilege and satp when the exit was taken:
+    /// anything since (a trap, an instruction interpreted, a debugger
+    /// changing the translation) and the link is not made, since the two
+    /// blocks must be on one page under one translation.
+    when: (u64, u8, u64),
+    generation: u32,
+}
+
+/// Link cells per code cache: two per block at most.
+const CELLS: usize = 1 << 18;
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) struct Jit {
     cache: CodeCache,
+    /// Link cells: the chained entry of the block an exit goes to, or 0.
+    /// Read by translated code; written here between runs. Never
+    /// reallocated, as translated code holds their addresses.
+    cells: Box<[u64]>,
+    cells_used: usize,
+    pending: Option<PendingLink>,
     /// Runs by the interpreter before a block is translated.
     hot: u16,
     /// Instructions retired by translated code, for tests and benchmarks
@@ -105,6 +131,9 @@ impl Jit {
             .map_err(|e| format!("cannot make the translator's code cache: {}", e.0))?;
         Ok(Jit {
             cache,
+            cells: vec![0; CELLS].into_boxed_slice(),
+            cells_used: 0,
+            pending: None,
             hot: HOT,
             retired: 0,
         })
@@ -134,26 +163,72 @@ impl Jit {
     /// Translates the block `insts` starting at `pc`; None when its first
     /// instruction is not translated.
     pub(crate) fn translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {
-        let translation = translate::translate(insts, pc)?;
-        let entry = match self.cache.add(&translation.code) {
-            Some(entry) => entry,
-            None => {
-                // Full: start again. Blocks translated before are dropped
-                // (their generation no longer matches) and come back when
-                // they run hot again.
-                self.cache.clear();
-                self.cache.add(&translation.code)?
-            }
+        if let Some(native) = self.try_translate(insts, pc) {
+            return Some(native);
+        }
+        if insts.first().is_some_and(|i| translate::translates(i.op)) {
+            // Out of code space or link cells: start again. Blocks
+            // translated before are dropped (their generation no longer
+            // matches) and come back when they run hot again.
+            self.clear();
+            return self.try_translate(insts, pc);
+        }
+        None
+    }
+
+    fn clear(&mut self) {
+        self.cache.clear();
+        self.cells.fill(0);
+        self.cells_used = 0;
+        self.pending = None;
+    }
+
+    fn try_translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {
+        let base = self.cells.as_mut_ptr();
+        let cells_used = &mut self.cells_used;
+        let mut cell = || {
+            (*cells_used < CELLS).then(|| {
+                *cells_used += 1;
+                // SAFETY: within the cells, which are never reallocated.
+                unsafe { base.add(*cells_used - 1) }
+            })
         };
+        let translation = translate::translate(insts, pc, &mut cell)?;
+        let entry = self.cache.add(&translation.code)?;
+        let chain = entry + translation.chain_offset;
         // SAFETY: `entry` is the start of code just assembled by
         // `translate::translate` with the sysv64 signature of NativeBlock.
         let entry = unsafe { std::mem::transmute::<usize, NativeBlock>(entry) };
         Some(Native {
             entry,
+            chain,
             len: translation.len,
             generation: self.cache.generation(),
             pc,
         })
+    }
+
+    /// Fills the link cell an exit found empty, if `native` (about to
+    /// run) is where it went and nothing happened since (`steps`).
+    fn link(&mut self, native: &Native, when: (u64, u8, u64)) {
+        let Some(link) = self.pending.take() else {
+            return;
+        };
+        if link.pc == native.pc && link.when == when && link.generation == native.generation {
+            self.cells[link.cell] = native.chain as u64;
+        }
+    }
+
+    /// Notes an exit that found its link cell (an address in `cells`)
+    /// empty.
+    fn note_unlinked(&mut self, cell: *mut u64, pc: u64, when: (u64, u8, u64)) {
+        let index = (cell as usize - self.cells.as_ptr() as usize) / 8;
+        self.pending = Some(PendingLink {
+            cell: index,
+            pc,
+            when,
+            generation: self.cache.generation(),
+        });
     }
 
     /// Runs `native`; returns the instructions it retired, with the pc to
@@ -175,26 +250,34 @@ impl Jit {
 
 impl Hart {
     /// Runs the translation of the block in cache slot `slot` (whose
-    /// decoded instructions are `insts`, of which the budget allows `n`),
-    /// translating it first if it has become hot. Returns how many of
-    /// `insts` it retired, for the interpreter to go on from the next; 0
-    /// when nothing ran natively.
+    /// decoded instructions are `insts`), and the blocks it chains to,
+    /// within `budget` instructions, translating it first if it has become
+    /// hot. Returns how many of `insts` it retired, for the interpreter to
+    /// go on from the next: 0 when nothing ran natively, `usize::MAX` when
+    /// it left from another block (the interpreter has nothing to do in
+    /// this one).
     pub(crate) fn run_native<B: Bus>(
         &mut self,
         bus: &mut B,
         slot: usize,
         insts: &[Inst],
-        n: usize,
+        budget: u64,
     ) -> usize {
         let Some(jit) = self.jit.as_deref_mut() else {
             return 0;
         };
+        let steps = self.instret + self.traps;
+        let (prv, satp) = (self.prv, self.csr.satp);
         let state = &mut self.blocks.slots[slot].native;
         let native = match *state {
             NativeState::Translated(native) if jit.holds(&native) && native.pc == self.pc => native,
-            NativeState::Never => return 0,
+            NativeState::Never => {
+                jit.pending = None;
+                return 0;
+            }
             NativeState::Cold(runs) if runs < jit.hot() => {
                 *state = NativeState::Cold(runs + 1);
+                jit.pending = None;
                 return 0;
             }
             _ => match jit.translate(insts, self.pc) {
@@ -204,14 +287,17 @@ impl Hart {
                 }
                 None => {
                     *state = NativeState::Never;
+                    jit.pending = None;
                     return 0;
                 }
             },
         };
-        if native.len > n {
+        if native.len as u64 > budget {
             // The budget ends inside: the interpreter stops exactly there.
+            jit.pending = None;
             return 0;
         }
+        jit.link(&native, (steps, prv, satp));
         let (ram, written, epoch) = bus.ram().fast_path_parts();
         let mode = self.data_mode;
         let tlb_read = self.tlb.table(mode, Access::Read).as_ptr();
@@ -223,16 +309,26 @@ impl Hart {
             tlb_read,
             tlb_write,
             epoch,
+            budget,
             exit_pc: self.pc,
+            exit_before: 0,
+            exit_cell: std::ptr::null_mut(),
         };
         // SAFETY: the context points at this hart's registers and the TLB
         // tables of its data privilege, and at RAM's bytes and stamps, none
         // of which is touched through a reference while the code runs; the
         // translation is held (checked above).
-        let retired = unsafe { jit.run(&native, &mut context) } as usize;
-        jit.note_retired(retired as u64);
-        self.instret += retired as u64;
+        let retired = unsafe { jit.run(&native, &mut context) };
+        jit.note_retired(retired);
+        self.instret += retired;
         self.pc = context.exit_pc;
-        retired
+        if !context.exit_cell.is_null() {
+            jit.note_unlinked(context.exit_cell, self.pc, (steps + retired, prv, satp));
+        }
+        if context.exit_before == 0 {
+            retired as usize
+        } else {
+            usize::MAX
+        }
     }
 }

@@ -11,11 +11,26 @@
 //! state after it is the state the interpreter would have reached after
 //! the same instructions.
 //!
+//! Blocks chain: a block that ends by going to a known pc on its own page
+//! jumps straight into that pc's translation, once the hart has linked the
+//! two (a "link cell" per such exit, filled by jit/mod.rs), without going
+//! back to the hart's loop. That loop's checks between blocks hold without
+//! it: interrupts can become pending only through instructions that are
+//! never translated or at the next timer event, which the budget stops
+//! short of, like the step limit; and a block on the same page shares the
+//! page's translation and code generation, which nothing in translated
+//! code can change (see jit/mod.rs). Each block's chained entry checks the
+//! budget and leaves, before the block, when it does not fit.
+//!
 //! Registers inside translated code:
 //! - rbx: the hart's x registers (`x[i]` at `rbx + 8 * i`);
 //! - r12: RAM's bytes; r15: RAM's per-page write stamps (u32);
 //! - r13, r14: the TLB tables of the data privilege, read and write;
-//! - rbp: the [`JitContext`] (the write epoch in, the exit pc out);
+//! - rbp: the [`JitContext`] (the write epoch and budget in, the exit pc
+//!   out);
+//! - r9: the budget left for this block and those it chains to;
+//! - r10: instructions retired by the blocks chained through before this
+//!   one;
 //! - rax, rcx, rdx, rsi: scratch.
 
 use crate::decode::{Inst, Op};
@@ -32,7 +47,16 @@ pub(crate) struct JitContext {
     pub(crate) tlb_read: *const TlbEntry,
     pub(crate) tlb_write: *const TlbEntry,
     pub(crate) epoch: u32,
+    /// Instructions that may retire before the hart must look around
+    /// (the block budget of `run_block`).
+    pub(crate) budget: u64,
     pub(crate) exit_pc: u64,
+    /// Out: instructions retired by the blocks chained through before the
+    /// one that left (0: it left from the first).
+    pub(crate) exit_before: u64,
+    /// Out: the link cell of the exit taken, when it could chain but was
+    /// not linked yet (null otherwise).
+    pub(crate) exit_cell: *mut u64,
 }
 
 /// A translated block: `extern "sysv64" fn(*mut JitContext) -> u64`, which
@@ -40,10 +64,12 @@ pub(crate) struct JitContext {
 /// `exit_pc`.
 pub(crate) type NativeBlock = unsafe extern "sysv64" fn(*mut JitContext) -> u64;
 
-/// The machine code of a block's first `len` instructions.
+/// The machine code of a block's first `len` instructions: called at
+/// offset 0, chained into at `chain_offset`.
 pub(crate) struct Translation {
     pub(crate) code: Vec<u8>,
     pub(crate) len: usize,
+    pub(crate) chain_offset: usize,
 }
 
 const PAGE_MASK: i32 = 0xfff;
@@ -123,30 +149,53 @@ pub(crate) fn translates(op: Op) -> bool {
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
 
 /// Where translated code leaves for the interpreter: before instruction
-/// `retired` of the block, at `pc`.
+/// `retired` of the block, at `pc`; through link cell `cell` when the
+/// block has ended and `pc` is on its page.
 struct Exit {
     label: dynasmrt::DynamicLabel,
     pc: u64,
     retired: u32,
+    cell: Option<*mut u64>,
 }
 
-struct Translator {
+struct Translator<'a> {
     ops: Asm,
     exits: Vec<Exit>,
+    /// The block's first pc and length.
+    pc: u64,
+    len: u32,
+    /// Gives a fresh link cell (None: none left).
+    cells: &'a mut dyn FnMut() -> Option<*mut u64>,
+    cells_ok: bool,
+    no_budget: dynasmrt::DynamicLabel,
 }
 
 /// Translates the longest prefix of `insts` (a block starting at `pc`)
-/// that the translator handles; None when that is empty.
-pub(crate) fn translate(insts: &[Inst], pc: u64) -> Option<Translation> {
+/// that the translator handles, taking link cells from `cells`; None when
+/// that prefix is empty or cells ran out.
+pub(crate) fn translate(
+    insts: &[Inst],
+    pc: u64,
+    cells: &mut dyn FnMut() -> Option<*mut u64>,
+) -> Option<Translation> {
     let len = insts.iter().take_while(|i| translates(i.op)).count();
     if len == 0 {
         return None;
     }
+    let mut ops = Asm::new(0);
+    let no_budget = ops.new_dynamic_label();
     let mut t = Translator {
-        ops: Asm::new(0),
+        ops,
         exits: Vec::new(),
+        pc,
+        len: len as u32,
+        cells,
+        cells_ok: true,
+        no_budget,
     };
     t.prologue();
+    let chain_offset = t.ops.offset().0;
+    t.chain_entry();
     let mut at = pc;
     let mut ended = false;
     for (k, inst) in insts[..len].iter().enumerate() {
@@ -162,12 +211,16 @@ pub(crate) fn translate(insts: &[Inst], pc: u64) -> Option<Translation> {
         // end, the block's length limit): leave for the next one.
         t.leave(at, len as u32);
     }
-    t.epilogue();
+    t.epilogue()?;
     let code = t.ops.finalize().ok()?;
-    Some(Translation { code, len })
+    Some(Translation {
+        code,
+        len,
+        chain_offset,
+    })
 }
 
-impl Translator {
+impl Translator<'_> {
     fn prologue(&mut self) {
         dynasm!(self.ops
             ; .arch x64
@@ -183,25 +236,60 @@ impl Translator {
             ; mov r15, QWORD [rbp + offset_of!(JitContext, written) as i32]
             ; mov r13, QWORD [rbp + offset_of!(JitContext, tlb_read) as i32]
             ; mov r14, QWORD [rbp + offset_of!(JitContext, tlb_write) as i32]
+            ; mov r9, QWORD [rbp + offset_of!(JitContext, budget) as i32]
+            ; xor r10d, r10d
         );
     }
 
-    /// The exit stubs, then the common return (instructions retired in eax).
-    fn epilogue(&mut self) {
+    /// Where chained blocks enter: the block runs only if all of it fits
+    /// the budget left (the interpreter then stops exactly).
+    fn chain_entry(&mut self) {
+        let (len, no_budget) = (self.len as i32, self.no_budget);
+        dynasm!(self.ops
+            ; .arch x64
+            ; cmp r9, len
+            ; jb =>no_budget
+            ; sub r9, len
+        );
+    }
+
+    /// The exit stubs, then the common return (instructions retired in
+    /// rax). None when link cells ran out.
+    fn epilogue(&mut self) -> Option<()> {
         let exits = std::mem::take(&mut self.exits);
         for exit in exits {
+            dynasm!(self.ops ; .arch x64 ; =>exit.label);
+            if let Some(cell) = exit.cell {
+                // Linked: on to the next block, this one counted.
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, QWORD cell as i64
+                    ; mov rdx, QWORD [rcx]
+                    ; test rdx, rdx
+                    ; jz >unlinked
+                    ; add r10, exit.retired as i32
+                    ; jmp rdx
+                    ; unlinked:
+                    ; mov QWORD [rbp + offset_of!(JitContext, exit_cell) as i32], rcx
+                );
+            }
             dynasm!(self.ops
                 ; .arch x64
-                ; =>exit.label
                 ; mov rcx, QWORD exit.pc as i64
                 ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
-                ; mov eax, exit.retired as i32
+                ; lea rax, [r10 + exit.retired as i32]
                 ; jmp ->done
             );
         }
+        let (pc, no_budget) = (self.pc, self.no_budget);
         dynasm!(self.ops
             ; .arch x64
+            ; =>no_budget
+            ; mov rcx, QWORD pc as i64
+            ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
+            ; mov rax, r10
             ; ->done:
+            ; mov QWORD [rbp + offset_of!(JitContext, exit_before) as i32], r10
             ; pop r15
             ; pop r14
             ; pop r13
@@ -210,12 +298,27 @@ impl Translator {
             ; pop rbp
             ; ret
         );
+        self.cells_ok.then_some(())
     }
 
     /// A label that leaves before instruction `retired`, at `pc`.
     fn exit_label(&mut self, pc: u64, retired: u32) -> dynasmrt::DynamicLabel {
         let label = self.ops.new_dynamic_label();
-        self.exits.push(Exit { label, pc, retired });
+        // The block has ended and goes on on its own page: it may chain.
+        let chains = retired == self.len && pc >> 12 == self.pc >> 12;
+        let cell = if chains {
+            let cell = (self.cells)();
+            self.cells_ok &= cell.is_some();
+            cell
+        } else {
+            None
+        };
+        self.exits.push(Exit {
+            label,
+            pc,
+            retired,
+            cell,
+        });
         label
     }
 
@@ -427,7 +530,7 @@ impl Translator {
                     ; mov rax, QWORD next as i64
                 );
                 self.store_rax(i.rd);
-                dynasm!(self.ops ; .arch x64 ; mov eax, (retired + 1) as i32 ; jmp ->done);
+                dynasm!(self.ops ; .arch x64 ; lea rax, [r10 + (retired + 1) as i32] ; jmp ->done);
                 return true;
             }
             _ => unreachable!("translate() stops before {:?}", i.op),
