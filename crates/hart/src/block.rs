@@ -95,7 +95,7 @@ impl Hart {
         } else {
             // Translated code first, if any; the interpreter goes on from
             // where it left (after the block's end, it has nothing to do).
-            let done = self.run_native(bus, slot, &insts, budget);
+            let done = self.run_native(bus, (slot, off), &insts, budget);
             for inst in insts[..n].iter().skip(done) {
                 match self.execute(bus, inst) {
                     Ok(false) => self.instret += 1,

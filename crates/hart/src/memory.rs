@@ -108,14 +108,16 @@ impl Ram {
     }
 
     /// What translated code needs to do `load` and `store_fast` itself:
-    /// the bytes, the per-page write stamps and the current epoch (see
+    /// the bytes, the per-page write stamps and the current epoch, and to
+    /// check that a block's code is unchanged, the code generations (see
     /// jit/translate.rs). The pointers are valid while RAM is not resized,
     /// which it never is.
-    pub(crate) fn fast_path_parts(&mut self) -> (*mut u8, *mut u32, u32) {
+    pub(crate) fn fast_path_parts(&mut self) -> (*mut u8, *mut u32, u32, *const u32) {
         (
             self.bytes.as_mut_ptr(),
             self.written.as_mut_ptr(),
             self.epoch,
+            self.generation.as_ptr(),
         )
     }
 

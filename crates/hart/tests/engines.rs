@@ -13,6 +13,10 @@ use common::*;
 use rewind_hart::{Engine, Exit, Hart};
 
 const CODE: u64 = RAM_BASE + 0x1000;
+/// Subroutines, on pages of their own: calls and returns cross pages.
+const STUBS: u64 = RAM_BASE + 0x4000;
+const STUB_COUNT: usize = 6;
+const STUB_BYTES: u64 = 0x900;
 /// x31 points here; loads and stores reach ±2 KiB around it.
 const DATA: u64 = RAM_BASE + 0x20000;
 
@@ -59,10 +63,28 @@ fn b(f3: u32, rs1: u32, rs2: u32, offset: i32) -> u32 {
         | 0x63
 }
 
+fn jal(rd: u32, offset: i64) -> u32 {
+    let o = offset as u32;
+    (((o >> 20) & 1) << 31)
+        | (((o >> 1) & 0x3ff) << 21)
+        | (((o >> 11) & 1) << 20)
+        | (((o >> 12) & 0xff) << 12)
+        | (rd << 7)
+        | 0x6f
+}
+
 /// One random instruction that falls through (never a branch or jump).
 fn straight(rng: &mut Rng) -> u32 {
+    straight_to(
+        rng,
+        &[0, 1, 2, 3, 5, 8, 10, 11, 12, 13, 15, 17, 20, 23, 26, 28],
+    )
+}
+
+/// [`straight`] writing one of `rds`.
+fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
     // x29 counts loops and x31 points at the data: never written.
-    let rd = rng.pick(&[0, 1, 2, 3, 5, 8, 10, 11, 12, 13, 15, 17, 20, 23, 26, 28]);
+    let rd = rng.pick(rds);
     let rs1 = rng.below(32) as u32;
     let rs2 = rng.below(32) as u32;
     let imm = rng.below(4096) as i32 - 2048;
@@ -153,8 +175,23 @@ fn straight(rng: &mut Rng) -> u32 {
     }
 }
 
+/// Subroutine `n`: a few random instructions (never writing ra), then
+/// `jalr x0, 0(ra)`.
+fn stub(rng: &mut Rng) -> Vec<u32> {
+    let mut code: Vec<u32> = (0..1 + rng.below(8))
+        .map(|_| straight_to(rng, &[0, 2, 5, 10, 12, 17, 28]))
+        .collect();
+    code.push(i(0x67, 0, 0, 1, 0));
+    code
+}
+
+fn stub_address(n: usize) -> u64 {
+    STUBS + n as u64 * STUB_BYTES
+}
+
 /// A program of loops: each sets x29, runs a random body (with forward
-/// branches that stay inside it) and branches back until x29 reaches 0.
+/// branches that stay inside it, and calls to subroutines on other pages)
+/// and branches back until x29 reaches 0.
 fn program(seed: u64) -> Vec<u32> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut code = Vec::new();
@@ -164,7 +201,11 @@ fn program(seed: u64) -> Vec<u32> {
         let body = 3 + rng.below(40) as usize;
         let start = code.len();
         for k in 0..body {
-            if rng.below(6) == 0 {
+            if rng.below(10) == 0 {
+                let here = CODE + 4 * code.len() as u64;
+                let to = stub_address(rng.below(STUB_COUNT as u64) as usize);
+                code.push(jal(1, to as i64 - here as i64));
+            } else if rng.below(6) == 0 {
                 // Forward, at most to the decrement after the body.
                 let left = (body - k) as i32;
                 let to = 1 + rng.below(left as u64) as i32;
@@ -199,8 +240,16 @@ const EDGES: [u64; 10] = [
 fn machine(seed: u64, engine: Engine) -> (Hart, TestBus) {
     let mut bus = TestBus::new(1 << 20);
     install_trap_handler(&mut bus);
-    bus.write_code(CODE, &program(seed));
+    let code = program(seed);
+    assert!(
+        CODE + 4 * code.len() as u64 <= STUBS,
+        "the program overlaps the stubs"
+    );
+    bus.write_code(CODE, &code);
     let mut rng = Rng(seed | 1);
+    for n in 0..STUB_COUNT {
+        bus.write_code(stub_address(n), &stub(&mut rng));
+    }
     let data: Vec<u8> = (0..8192).map(|_| rng.next() as u8).collect();
     bus.write(DATA - 4096, &data);
     let mut hart = new_hart(CODE);

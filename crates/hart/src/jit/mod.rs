@@ -22,7 +22,7 @@ use crate::hart::Hart;
 use crate::tlb::Access;
 #[cfg(target_arch = "x86_64")]
 use code_cache::CodeCache;
-use translate::{JitContext, NativeBlock};
+use translate::{JitContext, JumpEntry, NativeBlock, JUMP_CACHE};
 
 /// Runs of a block by the interpreter before it is translated (unless
 /// [`Hart::set_translation_threshold`] says otherwise).
@@ -71,6 +71,14 @@ struct PendingLink {
     generation: u32,
 }
 
+/// An empty jump cache entry: no RAM offset is all ones.
+const EMPTY_JUMP: JumpEntry = JumpEntry {
+    off: u64::MAX,
+    pc: 0,
+    generation: 0,
+    chain: 0,
+};
+
 /// Link cells per code cache: two per block at most.
 const CELLS: usize = 1 << 18;
 
@@ -83,6 +91,10 @@ pub(crate) struct Jit {
     cells: Box<[u64]>,
     cells_used: usize,
     pending: Option<PendingLink>,
+    /// The jump cache: translations by the RAM offset of their pc, for
+    /// blocks that leave their page or jump to a register. Filled as the
+    /// hart runs translations; reset with the code cache.
+    jumps: Box<[JumpEntry]>,
     /// Runs by the interpreter before a block is translated.
     hot: u16,
     /// Instructions retired by translated code, for tests and benchmarks
@@ -134,6 +146,7 @@ impl Jit {
             cells: vec![0; CELLS].into_boxed_slice(),
             cells_used: 0,
             pending: None,
+            jumps: vec![EMPTY_JUMP; JUMP_CACHE].into_boxed_slice(),
             hot: HOT,
             retired: 0,
         })
@@ -181,6 +194,18 @@ impl Jit {
         self.cells.fill(0);
         self.cells_used = 0;
         self.pending = None;
+        self.jumps.fill(EMPTY_JUMP);
+    }
+
+    /// Notes that `native`, fetched from RAM offset `off` on a page of code
+    /// generation `generation`, is what the hart runs there now.
+    fn note_jump_target(&mut self, native: &Native, off: usize, generation: u32) {
+        self.jumps[(off >> 1) & (JUMP_CACHE - 1)] = JumpEntry {
+            off: off as u64,
+            pc: native.pc,
+            generation: generation as u64,
+            chain: native.chain as u64,
+        };
     }
 
     fn try_translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {
@@ -259,7 +284,7 @@ impl Hart {
     pub(crate) fn run_native<B: Bus>(
         &mut self,
         bus: &mut B,
-        slot: usize,
+        (slot, off): (usize, usize),
         insts: &[Inst],
         budget: u64,
     ) -> usize {
@@ -298,10 +323,15 @@ impl Hart {
             return 0;
         }
         jit.link(&native, (steps, prv, satp));
-        let (ram, written, epoch) = bus.ram().fast_path_parts();
+        jit.note_jump_target(&native, off, bus.ram().generation(off));
+        let (ram, written, epoch, generations) = bus.ram().fast_path_parts();
         let mode = self.data_mode;
         let tlb_read = self.tlb.table(mode, Access::Read).as_ptr();
         let tlb_write = self.tlb.table(mode, Access::Write).as_ptr();
+        let tlb_exec = self
+            .tlb
+            .table(crate::tlb::Tlb::mode_index(prv), Access::Execute)
+            .as_ptr();
         let mut context = JitContext {
             x: self.x.as_mut_ptr(),
             ram,
@@ -313,6 +343,9 @@ impl Hart {
             exit_pc: self.pc,
             exit_before: 0,
             exit_cell: std::ptr::null_mut(),
+            tlb_exec,
+            generations,
+            jumps: jit.jumps.as_ptr(),
         };
         // SAFETY: the context points at this hart's registers and the TLB
         // tables of its data privilege, and at RAM's bytes and stamps, none

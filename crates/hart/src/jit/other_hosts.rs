@@ -8,7 +8,23 @@ pub(crate) struct JitContext {
     pub(crate) tlb_read: *const crate::tlb::TlbEntry,
     pub(crate) tlb_write: *const crate::tlb::TlbEntry,
     pub(crate) epoch: u32,
+    pub(crate) budget: u64,
     pub(crate) exit_pc: u64,
+    pub(crate) exit_before: u64,
+    pub(crate) exit_cell: *mut u64,
+    pub(crate) tlb_exec: *const crate::tlb::TlbEntry,
+    pub(crate) generations: *const u32,
+    pub(crate) jumps: *const JumpEntry,
+}
+
+pub(crate) const JUMP_CACHE: usize = 1;
+
+#[derive(Clone, Copy, Default)]
+pub(crate) struct JumpEntry {
+    pub(crate) off: u64,
+    pub(crate) pc: u64,
+    pub(crate) generation: u64,
+    pub(crate) chain: u64,
 }
 
 pub(crate) type NativeBlock = fn(*mut JitContext) -> u64;

@@ -57,6 +57,28 @@ pub(crate) struct JitContext {
     /// Out: the link cell of the exit taken, when it could chain but was
     /// not linked yet (null otherwise).
     pub(crate) exit_cell: *mut u64,
+    /// The TLB table of fetches at the hart's privilege.
+    pub(crate) tlb_exec: *const TlbEntry,
+    /// RAM's code generation per page.
+    pub(crate) generations: *const u32,
+    /// The jump cache ([`JumpEntry`] x [`JUMP_CACHE`]).
+    pub(crate) jumps: *const JumpEntry,
+}
+
+/// Entries of the jump cache.
+pub(crate) const JUMP_CACHE: usize = 1 << 12;
+
+/// A translation as a block that goes to another page (or jumps to a
+/// register) finds it: by the RAM offset its pc fetches from, checked
+/// against the pc and its page's code generation, all of which must be
+/// what they were when the hart ran it (see jit/mod.rs).
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+pub(crate) struct JumpEntry {
+    pub(crate) off: u64,
+    pub(crate) pc: u64,
+    pub(crate) generation: u64,
+    pub(crate) chain: u64,
 }
 
 /// A translated block: `extern "sysv64" fn(*mut JitContext) -> u64`, which
@@ -156,6 +178,9 @@ struct Exit {
     pc: u64,
     retired: u32,
     cell: Option<*mut u64>,
+    /// The block has ended and goes to another page: look in the jump
+    /// cache.
+    far: bool,
 }
 
 struct Translator<'a> {
@@ -259,6 +284,11 @@ impl Translator<'_> {
         let exits = std::mem::take(&mut self.exits);
         for exit in exits {
             dynasm!(self.ops ; .arch x64 ; =>exit.label);
+            if exit.far {
+                dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD exit.pc as i64);
+                self.dispatch(exit.retired);
+                continue;
+            }
             if let Some(cell) = exit.cell {
                 // Linked: on to the next block, this one counted.
                 dynasm!(self.ops
@@ -305,7 +335,8 @@ impl Translator<'_> {
     fn exit_label(&mut self, pc: u64, retired: u32) -> dynasmrt::DynamicLabel {
         let label = self.ops.new_dynamic_label();
         // The block has ended and goes on on its own page: it may chain.
-        let chains = retired == self.len && pc >> 12 == self.pc >> 12;
+        let ended = retired == self.len;
+        let chains = ended && pc >> 12 == self.pc >> 12;
         let cell = if chains {
             let cell = (self.cells)();
             self.cells_ok &= cell.is_some();
@@ -318,8 +349,54 @@ impl Translator<'_> {
             pc,
             retired,
             cell,
+            far: ended && !chains,
         });
         label
+    }
+
+    /// Goes on at the pc in rcx, `retired` instructions of this block
+    /// retired: into its translation if the jump cache has it and the
+    /// hart would run it now (the fetch hits the TLB, at the entry's RAM
+    /// offset, and its page's code is unchanged), else back to the hart.
+    fn dispatch(&mut self, retired: u32) {
+        let mask = (JUMP_CACHE - 1) as i32;
+        let entry = std::mem::size_of::<JumpEntry>() as i8;
+        debug_assert_eq!(entry, 32);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdx, rcx
+            ; shr rdx, 12
+            ; mov esi, edx
+            ; and esi, (TLB_SIZE - 1) as i32
+            ; imul esi, esi, ENTRY
+            ; mov rax, QWORD [rbp + offset_of!(JitContext, tlb_exec) as i32]
+            ; cmp rdx, QWORD [rax + rsi]
+            ; jne >back
+            ; mov rdx, QWORD [rax + rsi + 8]
+            ; mov eax, ecx
+            ; and eax, PAGE_MASK
+            ; add rdx, rax
+            ; mov rax, rdx
+            ; shr rax, 1
+            ; and eax, mask
+            ; shl rax, 5
+            ; add rax, QWORD [rbp + offset_of!(JitContext, jumps) as i32]
+            ; cmp rdx, QWORD [rax]
+            ; jne >back
+            ; cmp rcx, QWORD [rax + 8]
+            ; jne >back
+            ; shr rdx, 12
+            ; mov rsi, QWORD [rbp + offset_of!(JitContext, generations) as i32]
+            ; mov esi, DWORD [rsi + rdx * 4]
+            ; cmp rsi, QWORD [rax + 16]
+            ; jne >back
+            ; add r10, retired as i32
+            ; jmp QWORD [rax + 24]
+            ; back:
+            ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
+            ; lea rax, [r10 + retired as i32]
+            ; jmp ->done
+        );
     }
 
     /// Leaves now for `pc`, `retired` instructions retired.
@@ -526,11 +603,10 @@ impl Translator<'_> {
                     ; .arch x64
                     ; add rcx, imm32
                     ; and rcx, -2
-                    ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
                     ; mov rax, QWORD next as i64
                 );
                 self.store_rax(i.rd);
-                dynasm!(self.ops ; .arch x64 ; lea rax, [r10 + (retired + 1) as i32] ; jmp ->done);
+                self.dispatch(retired + 1);
                 return true;
             }
             _ => unreachable!("translate() stops before {:?}", i.op),
