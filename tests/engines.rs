@@ -1,8 +1,9 @@
 //! The two engines end in the same state: Debian's kernel booted with the
 //! translator and with the interpreter (on one hart and on two) powers off
-//! at the same position with the same state hash, and a recording made
-//! with either replays with the other, matching every checkpoint and the
-//! recorded end. (crates/hart/tests/engines.rs compares them instruction
+//! at the same position with the same state hash, the two boots hold the
+//! same state every 50 million steps when run side by side, and a
+//! recording made with either replays with the other, matching every
+//! checkpoint and the recorded end. (crates/hart/tests/engines.rs compares them instruction
 //! by instruction on random programs.)
 
 #[path = "common/process.rs"]
@@ -103,4 +104,57 @@ fn a_recording_made_with_one_engine_replays_with_the_other() {
         assert_eq!(engine, replayer);
         assert_eq!((position, hash), (end(&recorded).0, end(&recorded).1));
     }
+}
+
+/// Debian's kernel booting on two harts, once per engine, in one process:
+/// stopped every 50 million steps, the two machines hold the same state
+/// (the whole machine's hash: harts, TLBs, RAM, devices) every time.
+#[test]
+fn a_linux_boot_runs_in_lockstep_on_both_engines() {
+    use rewind_hart::Engine;
+    use rewind_machine::{Machine, Round};
+    use rewind_session::build::{machine_config, Shape, DEFAULT_RTC_EPOCH_NS};
+
+    let boot = rewind_session::images::from_options(None, None, None, None)
+        .unwrap_or_else(|e| panic!("the default guest: {e}"));
+    let machine = |engine| {
+        let shape = Shape {
+            mem_size: 256 << 20,
+            harts: 2,
+            rtc_epoch_ns: DEFAULT_RTC_EPOCH_NS,
+            seed: 0,
+            virtio: Default::default(),
+        };
+        let mut m = Machine::new(machine_config(&boot, shape).expect("a configuration"))
+            .expect("a machine");
+        m.set_engine(engine).expect("the engine");
+        m
+    };
+    let (mut interp, mut jit) = (machine(Engine::Interp), machine(Engine::Jit));
+    // Runs to `position`; false if the machine stopped first.
+    let run_to = |m: &mut Machine, position: u64| loop {
+        match m.run_round_until(Some(position)) {
+            Round::Paused => return true,
+            Round::Stopped(_) => return false,
+            Round::Idle { wake } if wake != u64::MAX => m.skip_to(wake),
+            Round::Idle { .. } => return false,
+            _ => {}
+        }
+    };
+    let step = 50_000_000;
+    for k in 1..=20u64 {
+        let position = k * step;
+        let (a, b) = (run_to(&mut interp, position), run_to(&mut jit, position));
+        assert_eq!(a, b, "one engine stopped before {position}, the other not");
+        assert_eq!(interp.position(), jit.position());
+        assert!(
+            interp.state_hash() == jit.state_hash(),
+            "the engines differ at position {}",
+            interp.position()
+        );
+        if !a {
+            break;
+        }
+    }
+    assert!(jit.harts.iter().map(|h| h.translated_steps()).sum::<u64>() > step);
 }
