@@ -6,6 +6,9 @@
 //! checkpoint and the recorded end. (crates/hart/tests/engines.rs compares them instruction
 //! by instruction on random programs.)
 
+// The translator exists on x86-64 hosts only.
+#![cfg(target_arch = "x86_64")]
+
 #[path = "common/process.rs"]
 mod process;
 

@@ -112,6 +112,7 @@ impl Ram {
     /// check that a block's code is unchanged, the code generations (see
     /// jit/translate.rs). The pointers are valid while RAM is not resized,
     /// which it never is.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn fast_path_parts(&mut self) -> (*mut u8, *mut u32, u32, *const u32) {
         (
             self.bytes.as_mut_ptr(),

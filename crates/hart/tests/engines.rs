@@ -7,6 +7,9 @@
 //! one per engine, stopped every few steps at varying counts, must hold
 //! the same architectural state and RAM at every stop.
 
+// The translator exists on x86-64 hosts only.
+#![cfg(target_arch = "x86_64")]
+
 mod common;
 
 use common::*;

@@ -7,6 +7,9 @@
 //! with it (a store into its page, a restore), and with the code cache
 //! when that fills up.
 
+// Other hosts keep the types (the hart holds them) but never translate.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
+
 #[cfg(target_arch = "x86_64")]
 mod code_cache;
 #[cfg(target_arch = "x86_64")]
@@ -273,6 +276,21 @@ impl Jit {
     }
 }
 
+#[cfg(not(target_arch = "x86_64"))]
+impl Hart {
+    /// No translator on this host: the interpreter runs every block.
+    pub(crate) fn run_native<B: Bus>(
+        &mut self,
+        _bus: &mut B,
+        _block: (usize, usize),
+        _insts: &[Inst],
+        _budget: u64,
+    ) -> usize {
+        0
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
 impl Hart {
     /// Runs the translation of the block in cache slot `slot` (whose
     /// decoded instructions are `insts`), and the blocks it chains to,
