@@ -166,3 +166,35 @@ fn a_debugger_reads_through_the_page_table_without_side_effects() {
     // Unmapped: nothing read.
     assert_eq!(hart.peek_virtual(&bus.ram, 0x8000_0000_0000, &mut out), 0);
 }
+
+/// Translated blocks chain into each other without the hart's loop; with
+/// a debugger attached they must not, or a breakpoint at the start of a
+/// block reached by a chained jump is never seen.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_breakpoint_in_a_block_translated_code_jumps_to_stops_the_hart() {
+    use rewind_hart::Engine;
+    let mut bus = TestBus::new(1 << 20);
+    install_trap_handler(&mut bus);
+    let b = CODE + 0x40;
+    // A: x5 += 1, on to B; B: x6 += 1, back to A. Same page: they chain.
+    bus.write_code(CODE, &[0x0012_8293, 0x03c0_006f]); // addi x5,x5,1; jal x0,+0x3c
+    bus.write_code(b, &[0x0013_0313, 0xfc1f_f06f]); // addi x6,x6,1; jal x0,-0x40
+    let mut hart = new_hart(CODE);
+    hart.set_engine(Engine::Jit).expect("the translator");
+    hart.set_translation_threshold(0);
+    // Long enough that both blocks are translated and linked.
+    assert_eq!(run_hooked(&mut hart, &mut bus, 1000), Exit::Retired);
+    assert!(hart.translated_steps() > 900);
+    let before = hart.instret;
+    hart.set_debug(hooks(|h| {
+        h.breakpoints.insert(b);
+    }));
+    assert_eq!(run_hooked(&mut hart, &mut bus, 1000), Exit::Debug);
+    assert_eq!(
+        hart.take_debug_stop(),
+        Some(DebugStop::Breakpoint { pc: b })
+    );
+    assert_eq!(hart.pc, b);
+    assert!(hart.instret - before < 4, "it went round the loop");
+}

@@ -357,7 +357,14 @@ impl Hart {
             tlb_read,
             tlb_write,
             epoch,
-            budget,
+            // With a debugger attached, one block at a time: the hart's
+            // loop looks for breakpoints before each block, which a chain
+            // would skip.
+            budget: if self.debug.is_some() {
+                native.len as u64
+            } else {
+                budget
+            },
             exit_pc: self.pc,
             exit_before: 0,
             exit_cell: std::ptr::null_mut(),
