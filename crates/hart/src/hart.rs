@@ -217,6 +217,12 @@ impl Hart {
     pub fn hand_engine_to(&mut self, other: &mut Hart) {
         other.blocks.clear();
         other.jit = self.jit.take();
+        // A reset builds RAM anew, whose code generations start over: a
+        // translation (or jump cache entry) of the old RAM could pass for
+        // one of the new.
+        if let Some(jit) = other.jit.as_deref_mut() {
+            jit.clear();
+        }
     }
 
     /// Instructions retired by translated code since the engine was set:

@@ -117,6 +117,9 @@ impl Jit {
     pub(crate) fn holds(&self, _native: &Native) -> bool {
         match *self {}
     }
+    pub(crate) fn clear(&mut self) {
+        match *self {}
+    }
     pub(crate) fn note_retired(&mut self, _n: u64) {
         match *self {}
     }
@@ -192,7 +195,8 @@ impl Jit {
         None
     }
 
-    fn clear(&mut self) {
+    /// Drops every translation, link and jump cache entry.
+    pub(crate) fn clear(&mut self) {
         self.cache.clear();
         self.cells.fill(0);
         self.cells_used = 0;
