@@ -1,9 +1,10 @@
 //! The two engines end in the same state: Debian's kernel booted with the
 //! translator and with the interpreter (on one hart and on two) powers off
 //! at the same position with the same state hash, the two boots hold the
-//! same state every 50 million steps when run side by side, and a
-//! recording made with either replays with the other, matching every
-//! checkpoint and the recorded end. (crates/hart/tests/engines.rs compares them instruction
+//! same state every 50 million steps when run side by side, a guest that
+//! reboots is in the same state on both, and a recording made with
+//! either replays with the other, matching every checkpoint and the
+//! recorded end. (crates/hart/tests/engines.rs compares them instruction
 //! by instruction on random programs.)
 
 // The translator exists on x86-64 hosts only.
@@ -70,6 +71,41 @@ fn linux_boots_to_the_same_state_on_both_engines() {
             "{harts} harts: the engines end apart"
         );
     }
+}
+
+/// A guest reset builds the machine's RAM anew under the same translator:
+/// a guest that reboots is, well into its second boot, in the same state
+/// on both engines.
+#[test]
+fn a_rebooted_guest_is_in_the_same_state_on_both_engines() {
+    let dir = scratch("engines", "reboot");
+    // The first boot reaches the shell in about a billion steps.
+    let stop = "1600000000";
+    let mut ends = Vec::new();
+    for engine in ["jit", "interp"] {
+        let input = dir.join("reboot.txt");
+        std::fs::write(&input, "reboot -f\n").expect("the guest's input");
+        let report = dir.join(format!("{engine}.json"));
+        let run = process::run(
+            REWIND,
+            &strings(&[
+                "run",
+                "--engine",
+                engine,
+                "--stop-at",
+                stop,
+                "--report",
+                &arg(&report),
+            ]),
+            Stdio::from(std::fs::File::open(&input).expect("the input file")),
+        );
+        assert_eq!(run.code(), Some(0), "{engine}: {}", run.describe());
+        let banners = run.stdout_text().matches("Linux version").count();
+        assert_eq!(banners, 2, "{engine}: the guest did not boot twice");
+        let text = std::fs::read_to_string(&report).expect("the report");
+        ends.push(end(&serde_json::from_str(&text).expect("JSON")));
+    }
+    assert_eq!((ends[0].0, &ends[0].1), (ends[1].0, &ends[1].1));
 }
 
 #[test]
