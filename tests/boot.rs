@@ -716,6 +716,7 @@ fn check_report_fields(run: &RewindRun, harts: usize) {
     assert_eq!(
         keys,
         [
+            "engine",
             "exit_code",
             "exit_reason",
             "guest_time_ns",
@@ -730,6 +731,12 @@ fn check_report_fields(run: &RewindRun, harts: usize) {
     );
     if report["seed"] != 0 {
         fail("seed is not the default, 0");
+    }
+    let default_engine = rewind_hart::Engine::default_for_host().name();
+    if report["engine"] != default_engine {
+        fail(&format!(
+            "engine is not the host's default, {default_engine}"
+        ));
     }
     if report["exit_reason"] != "poweroff" {
         fail("exit_reason is not \"poweroff\"");
