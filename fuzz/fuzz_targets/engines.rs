@@ -21,6 +21,11 @@ fn machine(data: &[u8], engine: Engine) -> (Hart, Board) {
     let mut hart = Hart::new(0, RAM_BASE);
     // Traps land somewhere deterministic inside the fuzzed image.
     hart.csr.mtvec = RAM_BASE + 0x100;
+    // The FP unit on or off (as the first byte says), so that FP
+    // instructions run, through translated code too, or trap.
+    if data.first().is_some_and(|b| b & 1 != 0) {
+        hart.csr.mstatus |= 3 << 13;
+    }
     hart.set_engine(engine).expect("an x86-64 host");
     hart.set_translation_threshold(0);
     (hart, board)

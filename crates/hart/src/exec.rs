@@ -538,10 +538,6 @@ impl Hart {
         if self.csr.mstatus & csr::MSTATUS_FS == 0 {
             return Err(Exception::illegal(i.raw));
         }
-        let fa = self.f[(i.rs1 & 31) as usize];
-        let fb = self.f[(i.rs2 & 31) as usize];
-        let fc = self.f[(i.rs3 & 31) as usize];
-        let fmt = i.fmt;
         let plain = |bits| FpResult { bits, flags: 0 };
         match i.op {
             Op::Flw => {
@@ -552,8 +548,34 @@ impl Hart {
                 let v = self.load::<B, 8>(bus, i)?;
                 self.set_fd(i, plain(u64::from_le_bytes(v)));
             }
-            Op::Fsw => return self.store::<B, 4>(bus, i, (fb as u32).to_le_bytes()),
-            Op::Fsd => return self.store::<B, 8>(bus, i, fb.to_le_bytes()),
+            Op::Fsw => {
+                let fb = self.f[(i.rs2 & 31) as usize];
+                return self.store::<B, 4>(bus, i, (fb as u32).to_le_bytes());
+            }
+            Op::Fsd => {
+                let fb = self.f[(i.rs2 & 31) as usize];
+                return self.store::<B, 8>(bus, i, fb.to_le_bytes());
+            }
+            _ => self.exec_fp_arith(i)?,
+        }
+        self.next(i);
+        Ok(false)
+    }
+
+    /// The FP operations that touch nothing but the hart's registers (all
+    /// but loads and stores), without advancing pc: also what translated
+    /// code calls for them (jit/helpers.rs). On an exception nothing has
+    /// changed.
+    pub(crate) fn exec_fp_arith(&mut self, i: &Inst) -> Result<(), Exception> {
+        if self.csr.mstatus & csr::MSTATUS_FS == 0 {
+            return Err(Exception::illegal(i.raw));
+        }
+        let fa = self.f[(i.rs1 & 31) as usize];
+        let fb = self.f[(i.rs2 & 31) as usize];
+        let fc = self.f[(i.rs3 & 31) as usize];
+        let fmt = i.fmt;
+        let plain = |bits| FpResult { bits, flags: 0 };
+        match i.op {
             Op::Fmadd | Op::Fmsub | Op::Fnmsub | Op::Fnmadd => {
                 let rm = self.rounding_mode(i)?;
                 let (neg_product, neg_addend) = match i.op {
@@ -626,9 +648,8 @@ impl Hart {
                 self.set_rd_fp_flags(i, v, flags);
             }
             Op::Fclass => self.set_rd(i, fpu::classify(fmt, fa)),
-            _ => unreachable!("exec_fp called for a non-FP operation"),
+            _ => unreachable!("exec_fp_arith called for {:?}", i.op),
         }
-        self.next(i);
-        Ok(false)
+        Ok(())
     }
 }

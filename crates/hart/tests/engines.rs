@@ -6,6 +6,12 @@
 //! leaves to the interpreter mid-block and at block ends) run on two harts,
 //! one per engine, stopped every few steps at varying counts, must hold
 //! the same architectural state and RAM at every stop.
+//!
+//! The programs also do F and D arithmetic (every operation, on NaNs,
+//! infinities, signed zeros, subnormals and unboxed singles), FP loads and
+//! stores, change the rounding mode (to invalid ones too) and turn the FP
+//! unit off and on: FP instructions then trap, and a trap handler skips
+//! them, so translated code must leave before them exactly.
 
 // The translator exists on x86-64 hosts only.
 #![cfg(target_arch = "x86_64")]
@@ -22,6 +28,9 @@ const STUB_COUNT: usize = 6;
 const STUB_BYTES: u64 = 0x900;
 /// x31 points here; loads and stores reach ±2 KiB around it.
 const DATA: u64 = RAM_BASE + 0x20000;
+/// mstatus.FS; x30 holds it for the programs to turn the FP unit off and
+/// on (x30 is never written otherwise).
+const MSTATUS_FS: u64 = 3 << 13;
 
 /// xorshift64*: the tests' own generator, seeded per program.
 struct Rng(u64);
@@ -91,7 +100,9 @@ fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
     let rs1 = rng.below(32) as u32;
     let rs2 = rng.below(32) as u32;
     let imm = rng.below(4096) as i32 - 2048;
-    match rng.below(12) {
+    match rng.below(15) {
+        12 | 13 => fp(rng, rd),
+        14 => fp_control(rng),
         0..=2 => {
             // OP: base, M, and two Zba/Zbb ones the translator leaves to
             // the interpreter mid-block.
@@ -178,6 +189,96 @@ fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
     }
 }
 
+/// One random F or D instruction (x registers it writes: `rd`).
+fn fp(rng: &mut Rng, rd: u32) -> u32 {
+    let (fd, fa, fb, fc) = (
+        rng.below(32) as u32,
+        rng.below(32) as u32,
+        rng.below(32) as u32,
+        rng.below(32) as u32,
+    );
+    let fmt = rng.below(2) as u32;
+    // Mostly valid static modes and the dynamic one; 5 and 6 are illegal.
+    let rm = rng.pick(&[0, 1, 2, 3, 4, 7, 7, 7, 5]);
+    let op_fp = |funct5: u32, rs2: u32, rs1: u32, f3: u32, rd: u32| {
+        r(0x53, f3, (funct5 << 2) | fmt, rd, rs1, rs2)
+    };
+    let imm = rng.below(4096) as i32 - 2048;
+    match rng.below(14) {
+        0..=2 => op_fp(rng.pick(&[0, 1, 2, 3]), fb, fa, rm, fd),
+        3 => op_fp(0x0b, 0, fa, rm, fd),
+        4 => op_fp(0x04, fb, fa, rng.below(3) as u32, fd),
+        5 => op_fp(0x05, fb, fa, rng.below(2) as u32, fd),
+        // fcvt between formats: rs2 names the other one.
+        6 => op_fp(0x08, 1 - fmt, fa, rm, fd),
+        // Comparisons, fclass, fmv.x and conversions to integers: rd is
+        // an x register.
+        7 => op_fp(0x14, fb, fa, rng.below(3) as u32, rd),
+        8 => match rng.below(3) {
+            0 => op_fp(0x1c, 0, fa, 0, rd),
+            1 => op_fp(0x1c, 0, fa, 1, rd),
+            _ => op_fp(0x18, rng.below(4) as u32, fa, rm, rd),
+        },
+        // From integers and fmv from x.
+        9 => match rng.below(2) {
+            0 => op_fp(0x1a, rng.below(4) as u32, rng.below(32) as u32, rm, fd),
+            _ => op_fp(0x1e, 0, rng.below(32) as u32, 0, fd),
+        },
+        10 => {
+            let opcode = rng.pick(&[0x43, 0x47, 0x4b, 0x4f]);
+            (fc << 27) | (fmt << 25) | (fb << 20) | (fa << 15) | (rm << 12) | (fd << 7) | opcode
+        }
+        11 | 12 => i(0x07, 2 + fmt, fd, 31, imm),
+        _ => s(2 + fmt, 31, fb, imm) & !0x7f | 0x27,
+    }
+}
+
+/// Turns the FP unit off or on, or sets the rounding mode (1 in 8 times
+/// to an invalid one).
+fn fp_control(rng: &mut Rng) -> u32 {
+    let csr = |csr: u32, rs1: u32, f3: u32| (csr << 20) | (rs1 << 15) | (f3 << 12) | 0x73;
+    match rng.below(8) {
+        // csrrc x0, mstatus, x30: off (rarely, or FP would hardly run).
+        0 => csr(0x300, 30, 3),
+        1..=3 => csr(0x300, 30, 2),
+        // csrrwi x0, frm, imm.
+        _ => csr(0x002, rng.pick(&[0, 1, 2, 3, 4, 0, 0, 5, 7]), 5),
+    }
+}
+
+/// At the trap vector: skip the instruction that trapped (an FP one with
+/// the unit off or an invalid rounding mode) and go on, keeping x30
+/// (mscratch is the only thing it changes).
+fn skipping_trap_handler() -> Vec<u32> {
+    let csr = |csr: u32, rs1: u32, f3: u32, rd: u32| {
+        (csr << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
+    };
+    vec![
+        csr(0x340, 30, 1, 30), // csrrw x30, mscratch, x30
+        csr(0x341, 0, 2, 30),  // csrr x30, mepc
+        i(0x13, 0, 30, 30, 4), // addi x30, x30, 4
+        csr(0x341, 30, 1, 0),  // csrw mepc, x30
+        csr(0x340, 30, 1, 30), // csrrw x30, mscratch, x30
+        0x3020_0073,           // mret
+    ]
+}
+
+/// FP register values where the engines could differ.
+const FP_EDGES: [u64; 12] = [
+    0,
+    1 << 63,
+    0x7ff8_0000_0000_0000, // the canonical NaN
+    0x7ff0_0000_0000_0001, // a signalling NaN
+    0x7ff0_0000_0000_0000, // infinity
+    0x0000_0000_0000_0001, // the smallest subnormal
+    0x3ff0_0000_0000_0000, // 1.0
+    0xffff_ffff_7fc0_0000, // single: the canonical NaN
+    0xffff_ffff_7f80_0001, // single: a signalling NaN
+    0xffff_ffff_0000_0001, // single: subnormal
+    0xffff_ffff_3f80_0000, // single: 1.0
+    0x0000_0000_3f80_0000, // single 1.0, not boxed: a NaN
+];
+
 /// Subroutine `n`: a few random instructions (never writing ra), then
 /// `jalr x0, 0(ra)`.
 fn stub(rng: &mut Rng) -> Vec<u32> {
@@ -242,7 +343,7 @@ const EDGES: [u64; 10] = [
 
 fn machine(seed: u64, engine: Engine) -> (Hart, TestBus) {
     let mut bus = TestBus::new(1 << 20);
-    install_trap_handler(&mut bus);
+    bus.write_code(TRAP_PA, &skipping_trap_handler());
     let code = program(seed);
     assert!(
         CODE + 4 * code.len() as u64 <= STUBS,
@@ -263,7 +364,16 @@ fn machine(seed: u64, engine: Engine) -> (Hart, TestBus) {
             rng.next()
         };
     }
+    for f in hart.f.iter_mut() {
+        *f = if rng.below(2) == 0 {
+            rng.pick(&FP_EDGES)
+        } else {
+            rng.next()
+        };
+    }
+    hart.x[30] = MSTATUS_FS;
     hart.x[31] = DATA;
+    hart.csr.mstatus |= MSTATUS_FS;
     hart.set_engine(engine).expect("the engine");
     (hart, bus)
 }

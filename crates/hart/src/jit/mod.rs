@@ -13,6 +13,8 @@
 #[cfg(target_arch = "x86_64")]
 mod code_cache;
 #[cfg(target_arch = "x86_64")]
+mod helpers;
+#[cfg(target_arch = "x86_64")]
 mod translate;
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -85,6 +87,62 @@ const EMPTY_JUMP: JumpEntry = JumpEntry {
 /// Link cells per code cache: two per block at most.
 const CELLS: usize = 1 << 18;
 
+/// Instructions kept for helpers per code cache (a call site takes more
+/// than 32 bytes of code, so the code cache fills first).
+const KEPT_INSTS: usize = CODE_CACHE_BYTES / 32;
+/// Kept instructions are allocated in chunks of this many, never moved.
+const KEPT_CHUNK: usize = 1 << 12;
+
+/// The copies of decoded instructions that translated code hands to
+/// helpers: in chunks that never move, emptied with the code cache.
+#[derive(Default)]
+struct KeptInsts {
+    chunks: Vec<Vec<Inst>>,
+    len: usize,
+}
+
+impl KeptInsts {
+    fn keep(&mut self, inst: &Inst) -> Option<*const Inst> {
+        if self.len == KEPT_INSTS {
+            return None;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == KEPT_CHUNK) {
+            self.chunks.push(Vec::with_capacity(KEPT_CHUNK));
+        }
+        let chunk = self.chunks.last_mut()?;
+        // Within capacity: the chunk's buffer never moves.
+        chunk.push(*inst);
+        self.len += 1;
+        chunk.last().map(|i| i as *const Inst)
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.len = 0;
+    }
+}
+
+/// What a translation keeps beside its code, lent to the translator.
+#[cfg(target_arch = "x86_64")]
+struct Keeper<'a> {
+    cells: &'a mut [u64],
+    cells_used: &'a mut usize,
+    insts: &'a mut KeptInsts,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl translate::Keep for Keeper<'_> {
+    fn cell(&mut self) -> Option<*mut u64> {
+        let cell = self.cells.get_mut(*self.cells_used)?;
+        *self.cells_used += 1;
+        Some(cell as *mut u64)
+    }
+
+    fn inst(&mut self, inst: &Inst) -> Option<*const Inst> {
+        self.insts.keep(inst)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) struct Jit {
     cache: CodeCache,
@@ -93,6 +151,7 @@ pub(crate) struct Jit {
     /// reallocated, as translated code holds their addresses.
     cells: Box<[u64]>,
     cells_used: usize,
+    insts: KeptInsts,
     pending: Option<PendingLink>,
     /// The jump cache: translations by the RAM offset of their pc, for
     /// blocks that leave their page or jump to a register. Filled as the
@@ -135,11 +194,6 @@ impl Jit {
     pub(crate) fn translate(&mut self, _insts: &[Inst], _pc: u64) -> Option<Native> {
         match *self {}
     }
-    /// # Safety
-    /// Never called: there is no Jit.
-    pub(crate) unsafe fn run(&self, _native: &Native, _context: &mut JitContext) -> u64 {
-        match *self {}
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -151,6 +205,7 @@ impl Jit {
             cache,
             cells: vec![0; CELLS].into_boxed_slice(),
             cells_used: 0,
+            insts: KeptInsts::default(),
             pending: None,
             jumps: vec![EMPTY_JUMP; JUMP_CACHE].into_boxed_slice(),
             hot: HOT,
@@ -200,6 +255,7 @@ impl Jit {
         self.cache.clear();
         self.cells.fill(0);
         self.cells_used = 0;
+        self.insts.clear();
         self.pending = None;
         self.jumps.fill(EMPTY_JUMP);
     }
@@ -216,16 +272,12 @@ impl Jit {
     }
 
     fn try_translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {
-        let base = self.cells.as_mut_ptr();
-        let cells_used = &mut self.cells_used;
-        let mut cell = || {
-            (*cells_used < CELLS).then(|| {
-                *cells_used += 1;
-                // SAFETY: within the cells, which are never reallocated.
-                unsafe { base.add(*cells_used - 1) }
-            })
+        let mut keeper = Keeper {
+            cells: &mut self.cells,
+            cells_used: &mut self.cells_used,
+            insts: &mut self.insts,
         };
-        let translation = translate::translate(insts, pc, &mut cell)?;
+        let translation = translate::translate(insts, pc, &mut keeper)?;
         let entry = self.cache.add(&translation.code)?;
         let chain = entry + translation.chain_offset;
         // SAFETY: `entry` is the start of code just assembled by
@@ -261,22 +313,6 @@ impl Jit {
             when,
             generation: self.cache.generation(),
         });
-    }
-
-    /// Runs `native`; returns the instructions it retired, with the pc to
-    /// go on from in `context.exit_pc`.
-    ///
-    /// # Safety
-    /// `context` must point at the running hart's registers, RAM, write
-    /// stamps and the TLB tables of its data privilege, all valid and not
-    /// otherwise borrowed while the code runs; `native` must be held
-    /// ([`Jit::holds`]).
-    pub(crate) unsafe fn run(&self, native: &Native, context: &mut JitContext) -> u64 {
-        debug_assert!(self.holds(native));
-        // SAFETY: as the caller promises; the code reads and writes only
-        // through `context`'s pointers, within RAM (offsets come from TLB
-        // entries, which only ever hold RAM pages) and the tables.
-        unsafe { (native.entry)(context) }
     }
 }
 
@@ -354,8 +390,15 @@ impl Hart {
             .tlb
             .table(crate::tlb::Tlb::mode_index(prv), Access::Execute)
             .as_ptr();
+        let debugged = self.debug.is_some();
+        let entry = native.entry;
+        let jumps = jit.jumps.as_ptr();
+        // Everything the code and its helpers reach of the hart goes
+        // through this one pointer while it runs.
+        let hart: *mut Hart = self;
         let mut context = JitContext {
-            x: self.x.as_mut_ptr(),
+            // SAFETY: `hart` is `self`, valid; no reference is made.
+            x: unsafe { std::ptr::addr_of_mut!((*hart).x) }.cast(),
             ram,
             written,
             tlb_read,
@@ -364,28 +407,34 @@ impl Hart {
             // With a debugger attached, one block at a time: the hart's
             // loop looks for breakpoints before each block, which a chain
             // would skip.
-            budget: if self.debug.is_some() {
-                native.len as u64
-            } else {
-                budget
-            },
-            exit_pc: self.pc,
+            budget: if debugged { native.len as u64 } else { budget },
+            // SAFETY: as for `x`.
+            exit_pc: unsafe { (*hart).pc },
             exit_before: 0,
             exit_cell: std::ptr::null_mut(),
             tlb_exec,
             generations,
-            jumps: jit.jumps.as_ptr(),
+            jumps,
+            hart,
+            // SAFETY: as for `x`.
+            f: unsafe { std::ptr::addr_of_mut!((*hart).f) }.cast(),
+            // SAFETY: as for `x`.
+            mstatus: unsafe { std::ptr::addr_of_mut!((*hart).csr.mstatus) },
         };
-        // SAFETY: the context points at this hart's registers and the TLB
-        // tables of its data privilege, and at RAM's bytes and stamps, none
-        // of which is touched through a reference while the code runs; the
-        // translation is held (checked above).
-        let retired = unsafe { jit.run(&native, &mut context) };
-        jit.note_retired(retired);
+        // SAFETY: the context points at this hart (through `hart`, which
+        // nothing else uses while the code runs), the TLB tables of its
+        // data privilege, and RAM's bytes and stamps; the translation was
+        // held when `entry` was read from it (checked above), and the code
+        // cache changes only through the hart's `Jit`, which the code and
+        // its helpers never reach.
+        let retired = unsafe { (entry)(&mut context) };
         self.instret += retired;
         self.pc = context.exit_pc;
-        if !context.exit_cell.is_null() {
-            jit.note_unlinked(context.exit_cell, self.pc, (steps + retired, prv, satp));
+        if let Some(jit) = self.jit.as_deref_mut() {
+            jit.note_retired(retired);
+            if !context.exit_cell.is_null() {
+                jit.note_unlinked(context.exit_cell, self.pc, (steps + retired, prv, satp));
+            }
         }
         if context.exit_before == 0 {
             retired as usize

@@ -32,8 +32,24 @@
 //! - r10: instructions retired by the blocks chained through before this
 //!   one;
 //! - rax, rcx, rdx, rsi: scratch.
+//!
+//! Instructions that only touch the hart's registers but are too long to
+//! write out (the FP arithmetic, all of it SoftFloat's) are calls to a
+//! helper that runs the interpreter's own code for them (jit/helpers.rs):
+//! exact by construction, and still no trip through the hart's loop. A
+//! helper that finds the instruction would trap changes nothing and says
+//! so, and the code leaves before the instruction for the interpreter to
+//! take the trap. The helper sees the registers in the hart, where the
+//! code keeps them.
+//!
+//! The stack: the prologue's pushes and 24 bytes keep rsp 16-byte aligned
+//! for those calls, with room to keep r9 and r10 across them; every block
+//! has the same frame, so chained blocks share it.
 
+use super::helpers;
+use crate::csr::MSTATUS_FS;
 use crate::decode::{Inst, Op};
+use crate::hart::Hart;
 use crate::tlb::{TlbEntry, SLOW, TLB_SIZE};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use std::mem::offset_of;
@@ -63,6 +79,21 @@ pub(crate) struct JitContext {
     pub(crate) generations: *const u32,
     /// The jump cache ([`JumpEntry`] x [`JUMP_CACHE`]).
     pub(crate) jumps: *const JumpEntry,
+    /// The hart, for helpers; and within it the FP registers and mstatus,
+    /// for FP loads and stores.
+    pub(crate) hart: *mut Hart,
+    pub(crate) f: *mut u64,
+    pub(crate) mstatus: *mut u64,
+}
+
+/// What a translation keeps outside its code, with the code cache's
+/// lifetime: link cells, and the decoded instructions helpers are given.
+pub(crate) trait Keep {
+    /// A fresh link cell, or None when none is left.
+    fn cell(&mut self) -> Option<*mut u64>;
+    /// A copy of `inst` that lives as long as the code, or None when there
+    /// is no room left.
+    fn inst(&mut self, inst: &Inst) -> Option<*const Inst>;
 }
 
 /// Entries of the jump cache.
@@ -165,7 +196,11 @@ pub(crate) fn translates(op: Op) -> bool {
             | Divuw
             | Remw
             | Remuw
-    )
+            | Flw
+            | Fld
+            | Fsw
+            | Fsd
+    ) || helpers::fp_arith_handles(op)
 }
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -189,20 +224,17 @@ struct Translator<'a> {
     /// The block's first pc and length.
     pc: u64,
     len: u32,
-    /// Gives a fresh link cell (None: none left).
-    cells: &'a mut dyn FnMut() -> Option<*mut u64>,
-    cells_ok: bool,
+    /// Gives link cells and keeps instructions for helpers.
+    keep: &'a mut dyn Keep,
+    /// False once `keep` had no room: the translation is abandoned.
+    kept: bool,
     no_budget: dynasmrt::DynamicLabel,
 }
 
 /// Translates the longest prefix of `insts` (a block starting at `pc`)
-/// that the translator handles, taking link cells from `cells`; None when
-/// that prefix is empty or cells ran out.
-pub(crate) fn translate(
-    insts: &[Inst],
-    pc: u64,
-    cells: &mut dyn FnMut() -> Option<*mut u64>,
-) -> Option<Translation> {
+/// that the translator handles, keeping what it needs in `keep`; None when
+/// that prefix is empty or `keep` ran out of room.
+pub(crate) fn translate(insts: &[Inst], pc: u64, keep: &mut dyn Keep) -> Option<Translation> {
     let len = insts.iter().take_while(|i| translates(i.op)).count();
     if len == 0 {
         return None;
@@ -214,8 +246,8 @@ pub(crate) fn translate(
         exits: Vec::new(),
         pc,
         len: len as u32,
-        cells,
-        cells_ok: true,
+        keep,
+        kept: true,
         no_budget,
     };
     t.prologue();
@@ -263,6 +295,7 @@ impl Translator<'_> {
             ; mov r14, QWORD [rbp + offset_of!(JitContext, tlb_write) as i32]
             ; mov r9, QWORD [rbp + offset_of!(JitContext, budget) as i32]
             ; xor r10d, r10d
+            ; sub rsp, 24
         );
     }
 
@@ -320,6 +353,7 @@ impl Translator<'_> {
             ; mov rax, r10
             ; ->done:
             ; mov QWORD [rbp + offset_of!(JitContext, exit_before) as i32], r10
+            ; add rsp, 24
             ; pop r15
             ; pop r14
             ; pop r13
@@ -328,7 +362,7 @@ impl Translator<'_> {
             ; pop rbp
             ; ret
         );
-        self.cells_ok.then_some(())
+        self.kept.then_some(())
     }
 
     /// A label that leaves before instruction `retired`, at `pc`.
@@ -338,8 +372,8 @@ impl Translator<'_> {
         let ended = retired == self.len;
         let chains = ended && pc >> 12 == self.pc >> 12;
         let cell = if chains {
-            let cell = (self.cells)();
-            self.cells_ok &= cell.is_some();
+            let cell = self.keep.cell();
+            self.kept &= cell.is_some();
             cell
         } else {
             None
@@ -574,6 +608,11 @@ impl Translator<'_> {
             Op::Sb | Op::Sh | Op::Sw | Op::Sd => {
                 self.store(i, pc, retired);
             }
+            Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
+            Op::Fsw | Op::Fsd => self.fp_store(i, pc, retired),
+            op if helpers::fp_arith_handles(op) => {
+                self.call_helper(helpers::fp_arith, i, pc, retired);
+            }
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
                 self.load_rax(i.rs1);
                 self.load_rcx(i.rs2);
@@ -739,6 +778,103 @@ impl Translator<'_> {
         );
     }
 
+    /// Runs `helper` on instruction `i` (at `pc`, the block's `retired`th),
+    /// or leaves before it if the helper says it would trap.
+    fn call_helper(&mut self, helper: helpers::Helper, i: &Inst, pc: u64, retired: u32) {
+        let Some(kept) = self.keep.inst(i) else {
+            self.kept = false;
+            return;
+        };
+        let trap = self.exit_label(pc, retired);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov [rsp], r9
+            ; mov [rsp + 8], r10
+            ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+            ; mov rsi, QWORD kept as i64
+            ; mov rax, QWORD helper as usize as i64
+            ; call rax
+            ; mov r9, [rsp]
+            ; mov r10, [rsp + 8]
+            ; test eax, eax
+            ; jz =>trap
+        );
+    }
+
+    /// Leaves before this instruction unless mstatus.FS lets FP
+    /// instructions run (it is checked each time: the block may run again
+    /// after the kernel turned FP off); rax = &mstatus.
+    fn check_fp_enabled(&mut self, pc: u64, retired: u32) {
+        let off = self.exit_label(pc, retired);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, QWORD [rbp + offset_of!(JitContext, mstatus) as i32]
+            ; test QWORD [rax], MSTATUS_FS as i32
+            ; jz =>off
+        );
+    }
+
+    /// flw and fld as `exec_fp` does them: the value NaN-boxed for flw,
+    /// and mstatus.FS set to dirty.
+    fn fp_load(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let size = if i.op == Op::Flw { 4 } else { 8 };
+        self.check_fp_enabled(pc, retired);
+        self.load_rax(i.rs1);
+        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
+        self.translate_address(false, size, pc, retired);
+        if i.op == Op::Flw {
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov eax, DWORD [r12 + rcx]
+                ; mov rdx, QWORD -1i64 << 32
+                ; or rax, rdx
+            );
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + rcx]);
+        }
+        let target = 8 * (i.rd & 31) as i32;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdx, QWORD [rbp + offset_of!(JitContext, f) as i32]
+            ; mov QWORD [rdx + target], rax
+            ; mov rdx, QWORD [rbp + offset_of!(JitContext, mstatus) as i32]
+            ; or QWORD [rdx], MSTATUS_FS as i32
+        );
+    }
+
+    /// fsw and fsd: the low 32 or all 64 bits of the register, stored as
+    /// [`Translator::store`] does.
+    fn fp_store(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let size = if i.op == Op::Fsw { 4 } else { 8 };
+        self.check_fp_enabled(pc, retired);
+        self.load_rax(i.rs1);
+        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
+        self.translate_address(true, size, pc, retired);
+        let source = 8 * (i.rs2 & 31) as i32;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, QWORD [rbp + offset_of!(JitContext, f) as i32]
+            ; mov rax, QWORD [rax + source]
+        );
+        if i.op == Op::Fsw {
+            dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax);
+        }
+        self.stamp_write();
+    }
+
+    /// Stamps the page of the RAM offset in rcx as written in this epoch,
+    /// as `Ram::store_fast` does (clobbers rcx and rax).
+    fn stamp_write(&mut self) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; shr rcx, 12
+            ; mov eax, DWORD [rbp + offset_of!(JitContext, epoch) as i32]
+            ; mov DWORD [r15 + rcx * 4], eax
+        );
+    }
+
     fn load(&mut self, i: &Inst, pc: u64, retired: u32) {
         let size = match i.op {
             Op::Lb | Op::Lbu => 1,
@@ -780,11 +916,6 @@ impl Translator<'_> {
             Op::Sw => dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax),
             _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax),
         }
-        dynasm!(self.ops
-            ; .arch x64
-            ; shr rcx, 12
-            ; mov eax, DWORD [rbp + offset_of!(JitContext, epoch) as i32]
-            ; mov DWORD [r15 + rcx * 4], eax
-        );
+        self.stamp_write();
     }
 }

@@ -1,0 +1,55 @@
+//! Functions translated code calls for instructions it does not write out:
+//! each runs the interpreter's own code for one instruction, so its result
+//! is the interpreter's by construction.
+
+use crate::decode::{Inst, Op};
+use crate::hart::Hart;
+
+/// A helper: runs `inst` on the hart; returns 1 when it retired, 0 when it
+/// would trap (then nothing has changed, and the code leaves before it).
+/// It never advances pc: translated code knows where it is.
+pub(crate) type Helper = unsafe extern "sysv64" fn(*mut Hart, *const Inst) -> u64;
+
+/// Whether [`fp_arith`] runs `op`: every F and D instruction but loads
+/// and stores.
+pub(crate) fn fp_arith_handles(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Fmadd
+            | Fmsub
+            | Fnmsub
+            | Fnmadd
+            | Fadd
+            | Fsub
+            | Fmul
+            | Fdiv
+            | Fsqrt
+            | Fsgnj
+            | Fsgnjn
+            | Fsgnjx
+            | Fmin
+            | Fmax
+            | FcvtFF
+            | FcvtIF
+            | FcvtFI
+            | FmvXF
+            | FmvFX
+            | Feq
+            | Flt
+            | Fle
+            | Fclass
+    )
+}
+
+/// The FP arithmetic, comparisons, conversions and moves.
+///
+/// # Safety
+/// `hart` is the running hart, reachable through nothing else while the
+/// translated code that calls this runs; `inst` is a decoded instruction
+/// for which [`fp_arith_handles`] holds.
+pub(crate) unsafe extern "sysv64" fn fp_arith(hart: *mut Hart, inst: *const Inst) -> u64 {
+    // SAFETY: as the caller promises.
+    let (hart, inst) = unsafe { (&mut *hart, &*inst) };
+    hart.exec_fp_arith(inst).is_ok() as u64
+}
