@@ -81,13 +81,13 @@ impl Plic {
     fn best(&self, context: usize) -> u32 {
         let mut best = 0;
         let mut best_priority = self.threshold[context];
+        // Asked for every hart at every turn of the machine's loop: visit
+        // only the set bits (usually none).
         for w in 0..WORDS {
-            let candidates = self.pending_word(w) & self.enable[context][w];
-            for bit in 0..32 {
-                if candidates & (1 << bit) == 0 {
-                    continue;
-                }
-                let source = w * 32 + bit;
+            let mut candidates = self.pending_word(w) & self.enable[context][w];
+            while candidates != 0 {
+                let source = w * 32 + candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
                 if self.priority[source] > best_priority {
                     best = source as u32;
                     best_priority = self.priority[source];
