@@ -32,8 +32,9 @@ const DATA: u64 = RAM_BASE + 0x20000;
 /// on (x30 is never written otherwise).
 const MSTATUS_FS: u64 = 3 << 13;
 
-/// xorshift64*: the tests' own generator, seeded per program.
-struct Rng(u64);
+/// xorshift64*: the tests' own generator, seeded per program; and whether
+/// the program is mostly FP.
+struct Rng(u64, bool);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -97,6 +98,9 @@ fn straight(rng: &mut Rng) -> u32 {
 fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
     // x29 counts loops and x31 points at the data: never written.
     let rd = rng.pick(rds);
+    if rng.1 && rng.below(3) != 0 {
+        return fp(rng, rd);
+    }
     let rs1 = rng.below(32) as u32;
     let rs2 = rng.below(32) as u32;
     let imm = rng.below(4096) as i32 - 2048;
@@ -191,13 +195,17 @@ fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
 
 /// One random F or D instruction (x registers it writes: `rd`).
 fn fp(rng: &mut Rng, rd: u32) -> u32 {
-    let (fd, fa, fb, fc) = (
-        rng.below(32) as u32,
-        rng.below(32) as u32,
-        rng.below(32) as u32,
-        rng.below(32) as u32,
-    );
     let fmt = rng.below(2) as u32;
+    // Mostly doubles in f0-f15 and singles in f16-f31 (see `machine`), so
+    // that operands are often of their operation's format.
+    let mut reg = || {
+        if rng.below(8) == 0 {
+            rng.below(32) as u32
+        } else {
+            16 * (1 - fmt) + rng.below(16) as u32
+        }
+    };
+    let (fd, fa, fb, fc) = (reg(), reg(), reg(), reg());
     // Mostly valid static modes and the dynamic one; 5 and 6 are illegal.
     let rm = rng.pick(&[0, 1, 2, 3, 4, 7, 7, 7, 5]);
     let op_fp = |funct5: u32, rs2: u32, rs1: u32, f3: u32, rd: u32| {
@@ -233,14 +241,17 @@ fn fp(rng: &mut Rng, rd: u32) -> u32 {
     }
 }
 
-/// Turns the FP unit off or on, or sets the rounding mode (1 in 8 times
-/// to an invalid one).
+/// Turns the FP unit off or on, clears the flags (the translator's host
+/// fast path needs NX set), or sets the rounding mode (1 in 8 times to an
+/// invalid one).
 fn fp_control(rng: &mut Rng) -> u32 {
     let csr = |csr: u32, rs1: u32, f3: u32| (csr << 20) | (rs1 << 15) | (f3 << 12) | 0x73;
-    match rng.below(8) {
+    match rng.below(9) {
         // csrrc x0, mstatus, x30: off (rarely, or FP would hardly run).
         0 => csr(0x300, 30, 3),
-        1..=3 => csr(0x300, 30, 2),
+        1 | 2 => csr(0x300, 30, 2),
+        // csrrwi x0, fflags, 0.
+        3 => csr(0x001, 0, 5),
         // csrrwi x0, frm, imm.
         _ => csr(0x002, rng.pick(&[0, 1, 2, 3, 4, 0, 0, 5, 7]), 5),
     }
@@ -296,8 +307,8 @@ fn stub_address(n: usize) -> u64 {
 /// A program of loops: each sets x29, runs a random body (with forward
 /// branches that stay inside it, and calls to subroutines on other pages)
 /// and branches back until x29 reaches 0.
-fn program(seed: u64) -> Vec<u32> {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+fn program(seed: u64, fp_heavy: bool) -> Vec<u32> {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, fp_heavy);
     let mut code = Vec::new();
     for _ in 0..10 {
         let trips = 5 + rng.below(20) as i32;
@@ -341,16 +352,29 @@ const EDGES: [u64; 10] = [
     64,
 ];
 
-fn machine(seed: u64, engine: Engine) -> (Hart, TestBus) {
+/// A finite, normal double (`double`) or NaN-boxed single with an exponent
+/// near 0: what the translator's host fast path takes, with results that
+/// seldom overflow or underflow.
+fn tame_fp(rng: &mut Rng, double: bool) -> u64 {
+    let sign = rng.below(2);
+    if double {
+        (sign << 63) | ((1023 - 8 + rng.below(16)) << 52) | (rng.next() >> 12)
+    } else {
+        let single = (sign << 31) | ((127 - 8 + rng.below(16)) << 23) | (rng.next() >> 41);
+        0xffff_ffff_0000_0000 | single
+    }
+}
+
+fn machine(seed: u64, engine: Engine, fp_heavy: bool) -> (Hart, TestBus) {
     let mut bus = TestBus::new(1 << 20);
     bus.write_code(TRAP_PA, &skipping_trap_handler());
-    let code = program(seed);
+    let code = program(seed, fp_heavy);
     assert!(
         CODE + 4 * code.len() as u64 <= STUBS,
         "the program overlaps the stubs"
     );
     bus.write_code(CODE, &code);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng(seed | 1, fp_heavy);
     for n in 0..STUB_COUNT {
         bus.write_code(stub_address(n), &stub(&mut rng));
     }
@@ -364,11 +388,12 @@ fn machine(seed: u64, engine: Engine) -> (Hart, TestBus) {
             rng.next()
         };
     }
-    for f in hart.f.iter_mut() {
-        *f = if rng.below(2) == 0 {
-            rng.pick(&FP_EDGES)
-        } else {
-            rng.next()
+    for (r, f) in hart.f.iter_mut().enumerate() {
+        *f = match rng.below(if fp_heavy { 8 } else { 3 }) {
+            0 => rng.pick(&FP_EDGES),
+            1 => rng.next(),
+            2 => rng.next() | 0xffff_ffff_0000_0000,
+            _ => tame_fp(&mut rng, r < 16),
         };
     }
     hart.x[30] = MSTATUS_FS;
@@ -380,9 +405,9 @@ fn machine(seed: u64, engine: Engine) -> (Hart, TestBus) {
 
 /// Runs both engines on program `seed` in chunks of varying sizes and
 /// compares them after each; returns the steps translated code retired.
-fn lockstep(seed: u64, steps: u64) -> u64 {
-    let (mut interp, mut interp_bus) = machine(seed, Engine::Interp);
-    let (mut jit, mut jit_bus) = machine(seed, Engine::Jit);
+fn lockstep(seed: u64, steps: u64, fp_heavy: bool) -> u64 {
+    let (mut interp, mut interp_bus) = machine(seed, Engine::Interp, fp_heavy);
+    let (mut jit, mut jit_bus) = machine(seed, Engine::Jit, fp_heavy);
     let chunks = [1u64, 7, 64, 3, 500, 29, 2000];
     let mut k = 0;
     while interp.steps() < steps {
@@ -409,7 +434,7 @@ fn lockstep(seed: u64, steps: u64) -> u64 {
 fn random_programs_run_the_same_on_both_engines() {
     let mut translated = 0;
     for seed in 0..60 {
-        translated += lockstep(seed, 20_000);
+        translated += lockstep(seed, 20_000, false);
     }
     // The comparison means something only if translated code ran.
     eprintln!("translated {translated}");
@@ -417,4 +442,93 @@ fn random_programs_run_the_same_on_both_engines() {
         translated > 200_000,
         "translated code retired only {translated} steps"
     );
+}
+
+/// Mostly FP programs on values the host fast path takes (and some it does
+/// not), so that the fast path and its way out to SoftFloat both run.
+#[test]
+fn fp_programs_run_the_same_on_both_engines() {
+    let mut translated = 0;
+    for seed in 0..60 {
+        translated += lockstep(seed, 20_000, true);
+    }
+    assert!(
+        translated > 200_000,
+        "translated code retired only {translated} steps"
+    );
+}
+
+/// One FP instruction on the given operands, fflags and frm, run by both
+/// engines (the translator at its first run): the same registers and
+/// flags. These are the edges of the translator's host fast path, where
+/// SSE and SoftFloat would differ if it took them: underflow (RISC-V
+/// detects tininess after rounding, x86 before), overflow, invalid and
+/// division by zero, zero results, unboxed singles, other rounding modes,
+/// and fflags without NX (inexact would then be a new flag).
+#[test]
+fn fp_fast_path_edges_match_the_interpreter() {
+    const MIN_NORMAL: u64 = 0x0010_0000_0000_0000;
+    const BELOW_ONE: u64 = 0x3fef_ffff_ffff_ffff;
+    const ONE: u64 = 0x3ff0_0000_0000_0000;
+    const TWO_POW_M600: u64 = (1023 - 600) << 52;
+    const TWO_POW_1000: u64 = (1023 + 1000) << 52;
+    const THREE_HALF_ULP: u64 = 0x3c98_0000_0000_0000;
+    const MINUS_FOUR: u64 = 0xc010_0000_0000_0000;
+    const BOX: u64 = 0xffff_ffff_0000_0000;
+    const NX: u64 = 1;
+    const UF: u64 = 2;
+    // funct5, fmt (1: D, 0: S), rm, a, b, c (for the fused ones), fflags, frm.
+    let fused = |opcode: u32| opcode;
+    struct Case(u32, u32, u32, u64, u64, u64, u64, u64);
+    let cases = [
+        Case(0x02, 1, 7, TWO_POW_M600, TWO_POW_M600, 0, NX, 0),
+        Case(0x02, 1, 0, BELOW_ONE, MIN_NORMAL, 0, NX, 0),
+        Case(0x02, 1, 7, BELOW_ONE, MIN_NORMAL, 0, 0, 0),
+        Case(0x02, 1, 7, TWO_POW_1000, TWO_POW_1000, 0, NX, 0),
+        Case(0x03, 1, 7, ONE, 0, 0, NX, 0),
+        Case(0x03, 1, 7, 0, 0, 0, NX, 0),
+        Case(0x0b, 1, 7, MINUS_FOUR, 0, 0, NX, 0),
+        Case(0x01, 1, 7, ONE, ONE, 0, NX, 0),
+        Case(0x00, 1, 7, ONE, THREE_HALF_ULP, 0, 0, 0),
+        Case(0x00, 1, 7, ONE, THREE_HALF_ULP, 0, UF, 0),
+        Case(0x00, 1, 7, ONE, THREE_HALF_ULP, 0, NX, 1),
+        Case(0x00, 1, 1, ONE, THREE_HALF_ULP, 0, NX, 0),
+        Case(0x00, 1, 7, ONE, THREE_HALF_ULP, 0, NX, 0),
+        Case(0x00, 0, 7, 0x3f80_0000, BOX | 0x3f80_0000, 0, NX, 0),
+        Case(0x02, 0, 7, BOX | 0x0100_0000, BOX | 0x0100_0000, 0, NX, 0),
+        Case(0x02, 0, 7, BOX | 0x3f7f_ffff, BOX | 0x0080_0000, 0, NX, 0),
+        Case(0x02, 0, 7, BOX | 0x3fc0_0000, BOX | 0x4000_0000, 0, NX, 0),
+        // fmadd.d a*b + c with c = -(a*b): an exact zero.
+        Case(fused(0x43), 1, 7, ONE, ONE, 0xbff0_0000_0000_0000, NX, 0),
+        Case(fused(0x4b), 1, 7, TWO_POW_M600, TWO_POW_M600, 0, NX, 0),
+        Case(fused(0x4f), 1, 7, ONE, THREE_HALF_ULP, ONE, NX, 0),
+    ];
+    for (n, Case(op, fmt, rm, a, b, c, fflags, frm)) in cases.into_iter().enumerate() {
+        let inst = if op >= 0x40 {
+            (3 << 27) | (fmt << 25) | (2 << 20) | (1 << 15) | (rm << 12) | (4 << 7) | op
+        } else {
+            let rs2 = if op == 0x0b { 0 } else { 2 };
+            r(0x53, rm, (op << 2) | fmt, 4, 1, rs2)
+        };
+        let run = |engine: Engine| {
+            let mut bus = TestBus::new(1 << 20);
+            install_trap_handler(&mut bus);
+            bus.write_code(CODE, &[inst, SPIN]);
+            let mut hart = new_hart(CODE);
+            hart.f[1] = a;
+            hart.f[2] = b;
+            hart.f[3] = c;
+            hart.csr.fflags = fflags;
+            hart.csr.frm = frm;
+            hart.csr.mstatus |= MSTATUS_FS;
+            hart.set_engine(engine).expect("the engine");
+            hart.set_translation_threshold(0);
+            hart.run_bounded(&mut bus, u64::MAX, 2);
+            (hart.arch_state(), hart.translated_steps())
+        };
+        let (interp, _) = run(Engine::Interp);
+        let (jit, translated) = run(Engine::Jit);
+        assert_eq!(translated, 2, "case {n}: the translator did not run it");
+        assert_eq!(interp, jit, "case {n}");
+    }
 }

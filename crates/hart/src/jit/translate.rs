@@ -46,8 +46,9 @@
 //! for those calls, with room to keep r9 and r10 across them; every block
 //! has the same frame, so chained blocks share it.
 
+mod fp;
+
 use super::helpers;
-use crate::csr::MSTATUS_FS;
 use crate::decode::{Inst, Op};
 use crate::hart::Hart;
 use crate::tlb::{TlbEntry, SLOW, TLB_SIZE};
@@ -610,9 +611,7 @@ impl Translator<'_> {
             }
             Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
             Op::Fsw | Op::Fsd => self.fp_store(i, pc, retired),
-            op if helpers::fp_arith_handles(op) => {
-                self.call_helper(helpers::fp_arith, i, pc, retired);
-            }
+            op if helpers::fp_arith_handles(op) => self.fp_arith(i, pc, retired),
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
                 self.load_rax(i.rs1);
                 self.load_rcx(i.rs2);
@@ -799,69 +798,6 @@ impl Translator<'_> {
             ; test eax, eax
             ; jz =>trap
         );
-    }
-
-    /// Leaves before this instruction unless mstatus.FS lets FP
-    /// instructions run (it is checked each time: the block may run again
-    /// after the kernel turned FP off); rax = &mstatus.
-    fn check_fp_enabled(&mut self, pc: u64, retired: u32) {
-        let off = self.exit_label(pc, retired);
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rax, QWORD [rbp + offset_of!(JitContext, mstatus) as i32]
-            ; test QWORD [rax], MSTATUS_FS as i32
-            ; jz =>off
-        );
-    }
-
-    /// flw and fld as `exec_fp` does them: the value NaN-boxed for flw,
-    /// and mstatus.FS set to dirty.
-    fn fp_load(&mut self, i: &Inst, pc: u64, retired: u32) {
-        let size = if i.op == Op::Flw { 4 } else { 8 };
-        self.check_fp_enabled(pc, retired);
-        self.load_rax(i.rs1);
-        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
-        self.translate_address(false, size, pc, retired);
-        if i.op == Op::Flw {
-            dynasm!(self.ops
-                ; .arch x64
-                ; mov eax, DWORD [r12 + rcx]
-                ; mov rdx, QWORD -1i64 << 32
-                ; or rax, rdx
-            );
-        } else {
-            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + rcx]);
-        }
-        let target = 8 * (i.rd & 31) as i32;
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdx, QWORD [rbp + offset_of!(JitContext, f) as i32]
-            ; mov QWORD [rdx + target], rax
-            ; mov rdx, QWORD [rbp + offset_of!(JitContext, mstatus) as i32]
-            ; or QWORD [rdx], MSTATUS_FS as i32
-        );
-    }
-
-    /// fsw and fsd: the low 32 or all 64 bits of the register, stored as
-    /// [`Translator::store`] does.
-    fn fp_store(&mut self, i: &Inst, pc: u64, retired: u32) {
-        let size = if i.op == Op::Fsw { 4 } else { 8 };
-        self.check_fp_enabled(pc, retired);
-        self.load_rax(i.rs1);
-        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
-        self.translate_address(true, size, pc, retired);
-        let source = 8 * (i.rs2 & 31) as i32;
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rax, QWORD [rbp + offset_of!(JitContext, f) as i32]
-            ; mov rax, QWORD [rax + source]
-        );
-        if i.op == Op::Fsw {
-            dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax);
-        } else {
-            dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax);
-        }
-        self.stamp_write();
     }
 
     /// Stamps the page of the RAM offset in rcx as written in this epoch,
