@@ -33,6 +33,11 @@ use serde::{Deserialize, Serialize};
 
 /// Entries per table.
 pub(crate) const TLB_SIZE: usize = 256;
+
+/// Bytes from a mode's table of reads to its table of writes (see
+/// [`Tlb::data_tables`]).
+pub(crate) const WRITE_TABLE_OFFSET: usize = std::mem::size_of::<[TlbEntry; TLB_SIZE]>();
+const _: () = assert!(Access::Write.index() == Access::Read.index() + 1);
 /// The privilege levels an access can be checked at, in table order.
 const MODES: usize = 3;
 /// Set in a tag: the entry's translation holds, but accesses through it
@@ -54,7 +59,7 @@ pub enum Access {
 impl Access {
     const ALL: [Access; 3] = [Access::Read, Access::Write, Access::Execute];
 
-    fn index(self) -> usize {
+    const fn index(self) -> usize {
         match self {
             Access::Read => 0,
             Access::Write => 1,
@@ -112,6 +117,13 @@ impl Tlb {
             prv::S => 1,
             _ => 2,
         }
+    }
+
+    /// The table of reads of privilege mode `mode`, which that of writes
+    /// follows directly, [`WRITE_TABLE_OFFSET`] bytes on: translated code
+    /// reaches both from one register.
+    pub(crate) fn data_tables(&self, mode: usize) -> *const TlbEntry {
+        self.tables[mode * 3 + Access::Read.index()].as_ptr()
     }
 
     #[inline(always)]

@@ -384,8 +384,7 @@ impl Hart {
         jit.note_jump_target(&native, off, bus.ram().generation(off));
         let (ram, written, epoch, generations) = bus.ram().fast_path_parts();
         let mode = self.data_mode;
-        let tlb_read = self.tlb.table(mode, Access::Read).as_ptr();
-        let tlb_write = self.tlb.table(mode, Access::Write).as_ptr();
+        let tlb_data = self.tlb.data_tables(mode);
         let tlb_exec = self
             .tlb
             .table(crate::tlb::Tlb::mode_index(prv), Access::Execute)
@@ -401,8 +400,7 @@ impl Hart {
             x: unsafe { std::ptr::addr_of_mut!((*hart).x) }.cast(),
             ram,
             written,
-            tlb_read,
-            tlb_write,
+            tlb_data,
             epoch,
             // With a debugger attached, one block at a time: the hart's
             // loop looks for breakpoints before each block, which a chain
