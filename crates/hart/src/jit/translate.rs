@@ -134,6 +134,10 @@ pub(crate) struct Translation {
 
 const PAGE_MASK: i32 = 0xfff;
 const ENTRY: i32 = std::mem::size_of::<TlbEntry>() as i32;
+/// log2 of [`ENTRY`], which slot arithmetic shifts by.
+const ENTRY_SHIFT: u32 = 4;
+const _: () = assert!(ENTRY == 1 << ENTRY_SHIFT);
+const _: () = assert!(TLB_SIZE.is_power_of_two() && TLB_SIZE <= 1 << 20);
 
 /// Whether the translator handles `op` (and so whether translation goes on
 /// past it).
@@ -790,28 +794,23 @@ impl Translator<'_> {
     fn translate_address(&mut self, write: bool, size: i32, pc: u64, retired: u32) {
         debug_assert_ne!(SLOW, 0);
         let miss = self.exit_label(pc, retired);
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdx, rax
-            ; shr rdx, 12
-            ; mov esi, edx
-            ; and esi, (TLB_SIZE - 1) as i32
-            ; imul esi, esi, ENTRY
-        );
         let table = if write { WRITE_TABLE_OFFSET as i32 } else { 0 };
+        // The slot of the first byte's page, times the entry size; and the
+        // page of the last byte, which matches the slot's tag only if the
+        // access stays on the first byte's page (the next page's number
+        // belongs to the next slot), so one compare checks both.
         dynasm!(self.ops
             ; .arch x64
+            ; mov esi, eax
+            ; shr esi, (12 - ENTRY_SHIFT) as i8
+            ; and esi, ((TLB_SIZE - 1) << ENTRY_SHIFT) as i32
+            ; lea rdx, [rax + size - 1]
+            ; shr rdx, 12
             ; cmp rdx, QWORD [r13 + rsi + table]
             ; jne =>miss
-            ; mov rdx, QWORD [r13 + rsi + table + 8]
-        );
-        dynasm!(self.ops
-            ; .arch x64
             ; mov ecx, eax
             ; and ecx, PAGE_MASK
-            ; cmp ecx, 4096 - size
-            ; ja =>miss
-            ; add rcx, rdx
+            ; add rcx, QWORD [r13 + rsi + table + 8]
         );
     }
 
