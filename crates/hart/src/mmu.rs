@@ -275,10 +275,11 @@ impl Hart {
                 let code_write = access == Access::Write && ram.is_code(page_off);
                 let fast = !code_write && !watched && self.pmp_allows(page, PAGE_SIZE, access, p);
                 let (vpn, slot) = tlb_slot(vaddr);
-                self.tlb.table(mode, access)[slot] = TlbEntry {
+                let entry = TlbEntry {
                     tag: if fast { vpn } else { vpn | SLOW },
                     ram_off: page_off,
                 };
+                self.tlb.fill(mode, access, slot, entry);
                 Ok(Target::Ram(off))
             }
             None => {

@@ -26,13 +26,21 @@
 //! again, and the access is checked on the slow path. The mark depends on
 //! the block cache, so it is neither saved nor hashed, and a restored entry
 //! starts slow and turns fast on its first use where it may.
+//!
+//! The tables are large (a guest's working set of thousands of pages stays
+//! in them, where 256 entries missed on every step of a random walk over
+//! a few MiB), and Linux without ASIDs flushes them all at every address
+//! space switch; so the TLB logs the slots it fills and a flush empties
+//! just those, unless more were filled than the log holds.
 
 use crate::hart::prv;
 use crate::memory::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
 
 /// Entries per table.
-pub(crate) const TLB_SIZE: usize = 256;
+pub(crate) const TLB_SIZE: usize = 2048;
+/// Fills logged between flushes before a flush empties every table.
+const FILL_LOG: usize = 4096;
 
 /// Bytes from a mode's table of reads to its table of writes (see
 /// [`Tlb::data_tables`]).
@@ -94,6 +102,10 @@ const EMPTY: TlbEntry = TlbEntry {
 /// The software TLB of one hart: [`MODES`] x 3 access kinds tables.
 pub(crate) struct Tlb {
     tables: Box<[[TlbEntry; TLB_SIZE]; MODES * 3]>,
+    /// The entries filled since the last flush (table * TLB_SIZE + slot,
+    /// repeats allowed), or None when more than [`FILL_LOG`] were: every
+    /// valid entry is in it while it is Some.
+    filled: Option<Vec<u32>>,
 }
 
 /// The table slot of `vaddr`, with its virtual page number.
@@ -107,6 +119,7 @@ impl Tlb {
     pub(crate) fn new() -> Self {
         Tlb {
             tables: Box::new([[EMPTY; TLB_SIZE]; MODES * 3]),
+            filled: Some(Vec::with_capacity(FILL_LOG)),
         }
     }
 
@@ -126,15 +139,42 @@ impl Tlb {
         self.tables[mode * 3 + Access::Read.index()].as_ptr()
     }
 
+    /// A table, to look at or to change entries already there; new ones
+    /// go in through [`Tlb::fill`].
     #[inline(always)]
     pub(crate) fn table(&mut self, mode: usize, access: Access) -> &mut [TlbEntry; TLB_SIZE] {
         &mut self.tables[mode * 3 + access.index()]
     }
 
+    /// Puts `entry` in `slot` of a table.
+    pub(crate) fn fill(&mut self, mode: usize, access: Access, slot: usize, entry: TlbEntry) {
+        let table = mode * 3 + access.index();
+        self.tables[table][slot] = entry;
+        if let Some(log) = &mut self.filled {
+            if log.len() < FILL_LOG {
+                log.push((table * TLB_SIZE + slot) as u32);
+            } else {
+                self.filled = None;
+            }
+        }
+    }
+
     /// Drops every entry (SFENCE.VMA, satp, PMP, SUM or MXR changes).
     pub(crate) fn flush_all(&mut self) {
-        for table in self.tables.iter_mut() {
-            *table = [EMPTY; TLB_SIZE];
+        match &mut self.filled {
+            Some(log) => {
+                for &at in log.iter() {
+                    let at = at as usize;
+                    self.tables[at / TLB_SIZE][at % TLB_SIZE] = EMPTY;
+                }
+                log.clear();
+            }
+            None => {
+                for table in self.tables.iter_mut() {
+                    *table = [EMPTY; TLB_SIZE];
+                }
+                self.filled = Some(Vec::with_capacity(FILL_LOG));
+            }
         }
     }
 
@@ -202,10 +242,12 @@ impl Tlb {
         self.flush_all();
         for e in &state.entries {
             let (_, slot) = tlb_slot(e.vpn << crate::memory::PAGE_SHIFT);
-            self.tables[e.mode as usize * 3 + e.access as usize][slot] = TlbEntry {
+            let access = Access::ALL[usize::from(e.access)];
+            let entry = TlbEntry {
                 tag: e.vpn | SLOW,
                 ram_off: e.ram_off as usize,
             };
+            self.fill(usize::from(e.mode), access, slot, entry);
         }
     }
 }
@@ -283,6 +325,33 @@ impl TlbState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fill_some(tlb: &mut Tlb, n: usize) {
+        for k in 0..n {
+            let vpn = (k * 7 + 3) as u64;
+            let access = Access::ALL[k % 3];
+            let entry = TlbEntry {
+                tag: vpn,
+                ram_off: 0x1000 * (k % 64),
+            };
+            tlb.fill(k % MODES, access, vpn as usize % TLB_SIZE, entry);
+        }
+    }
+
+    #[test]
+    fn a_flush_empties_every_table_whether_the_fill_log_held_or_not() {
+        for fills in [1, 100, FILL_LOG - 1, FILL_LOG, FILL_LOG + 1, 3 * FILL_LOG] {
+            let mut tlb = Tlb::new();
+            fill_some(&mut tlb, fills);
+            assert!(!tlb.state().entries.is_empty());
+            tlb.flush_all();
+            assert_eq!(tlb.state().entries, [], "after {fills} fills");
+            // And again, after the log started over.
+            fill_some(&mut tlb, fills);
+            tlb.flush_all();
+            assert_eq!(tlb.state().entries, [], "after {fills} more fills");
+        }
+    }
 
     #[test]
     fn state_round_trips_without_the_slow_mark() {

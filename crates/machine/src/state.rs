@@ -635,8 +635,8 @@ mod tests {
         assert_eq!(
             (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
             (
-                3,
-                "a7713126881153b61e67be3eab391d88940c5baee6b875b57bb376ae344ce2e7".to_string()
+                4,
+                "7a81216682b7ef2ecb4161b3317489f5eaccabe46f5543e000bfb15b0fcd1075".to_string()
             ),
             "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
         );
