@@ -133,6 +133,11 @@ pub mod addr {
     pub const MHPMCOUNTER31: u16 = 0xb1f;
 }
 
+/// Whether CSR `num` is one of the FP unit's: fflags, frm or fcsr.
+pub(crate) fn is_fp_csr(num: u16) -> bool {
+    matches!(num, addr::FFLAGS | addr::FRM | addr::FCSR)
+}
+
 /// The CSR file (state only; behaviour lives in `Hart` methods below).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Csrs {
@@ -274,6 +279,51 @@ impl Hart {
         }
     }
 
+    /// The value of FP CSR `num` (fflags, frm or fcsr).
+    fn fp_csr_value(&self, num: u16) -> u64 {
+        let c = &self.csr;
+        match num {
+            addr::FFLAGS => c.fflags,
+            addr::FRM => c.frm,
+            _ => (c.frm << 5) | c.fflags,
+        }
+    }
+
+    /// Executes a CSR instruction on fflags, frm or fcsr ([`is_fp_csr`]),
+    /// without advancing pc: what translated code calls for them
+    /// (jit/helpers.rs), since libm saves and restores the flags around
+    /// most functions. It does what `exec_csr` does, less what cannot
+    /// apply to these three (no TLB flush, no mode or interrupt line
+    /// changes); on an exception nothing has changed.
+    pub(crate) fn exec_fp_csr(&mut self, i: &crate::decode::Inst) -> Result<(), Exception> {
+        use crate::decode::Op;
+        let num = i.imm as u16 & 0xfff;
+        debug_assert!(is_fp_csr(num));
+        let immediate = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
+        let source = if immediate {
+            i.rs1 as u64
+        } else {
+            self.x[(i.rs1 & 31) as usize]
+        };
+        let writes = matches!(i.op, Op::Csrrw | Op::Csrrwi) || i.rs1 != 0;
+        if !self.csr_access_allowed(num, writes) || !self.fp_enabled() {
+            return Err(Exception::illegal(i.raw));
+        }
+        let old = self.fp_csr_value(num);
+        if writes {
+            let new = match i.op {
+                Op::Csrrw | Op::Csrrwi => source,
+                Op::Csrrs | Op::Csrrsi => old | source,
+                _ => old & !source,
+            };
+            let effects = self.csr_write(num, new);
+            debug_assert!(!effects.flush_tlb);
+        }
+        self.x[(i.rd & 31) as usize] = old;
+        self.x[0] = 0;
+        Ok(())
+    }
+
     /// Reads CSR `num` as the instruction `raw` would; errors are illegal-instruction.
     pub(crate) fn csr_read<B: Bus>(
         &mut self,
@@ -293,11 +343,7 @@ impl Hart {
                 if !self.fp_enabled() {
                     return Err(illegal);
                 }
-                match num {
-                    FFLAGS => c.fflags,
-                    FRM => c.frm,
-                    _ => (c.frm << 5) | c.fflags,
-                }
+                self.fp_csr_value(num)
             }
             CYCLE | TIME | INSTRET | HPMCOUNTER3..=HPMCOUNTER31 => {
                 if !self.counter_enabled(num - CYCLE) {

@@ -106,7 +106,7 @@ fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
     let imm = rng.below(4096) as i32 - 2048;
     match rng.below(15) {
         12 | 13 => fp(rng, rd),
-        14 => fp_control(rng),
+        14 => fp_control(rng, rd),
         0..=2 => {
             // OP: base, M, and two Zba/Zbb ones the translator leaves to
             // the interpreter mid-block.
@@ -242,10 +242,19 @@ fn fp(rng: &mut Rng, rd: u32) -> u32 {
 }
 
 /// Turns the FP unit off or on, clears the flags (the translator's host
-/// fast path needs NX set), or sets the rounding mode (1 in 8 times to an
-/// invalid one).
-fn fp_control(rng: &mut Rng) -> u32 {
+/// fast path needs NX set), sets the rounding mode (1 in 8 times to an
+/// invalid one), or reads and writes fflags, frm or fcsr with any of the
+/// six CSR instructions (writing `rd`).
+fn fp_control(rng: &mut Rng, rd: u32) -> u32 {
     let csr = |csr: u32, rs1: u32, f3: u32| (csr << 20) | (rs1 << 15) | (f3 << 12) | 0x73;
+    if rng.below(2) == 0 {
+        let num = rng.pick(&[0x001, 0x002, 0x003]);
+        let f3 = rng.pick(&[1, 2, 3, 5, 6, 7]);
+        // A register or a 5-bit immediate; x0 and 0 (no write) often.
+        let any = rng.below(32) as u32;
+        let rs1 = rng.pick(&[0, 0, any]);
+        return csr(num, rs1, f3) | (rd << 7);
+    }
     match rng.below(9) {
         // csrrc x0, mstatus, x30: off (rarely, or FP would hardly run).
         0 => csr(0x300, 30, 3),

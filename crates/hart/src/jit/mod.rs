@@ -240,7 +240,7 @@ impl Jit {
         if let Some(native) = self.try_translate(insts, pc) {
             return Some(native);
         }
-        if insts.first().is_some_and(|i| translate::translates(i.op)) {
+        if insts.first().is_some_and(translate::translates) {
             // Out of code space or link cells: start again. Blocks
             // translated before are dropped (their generation no longer
             // matches) and come back when they run hot again.

@@ -139,79 +139,81 @@ const ENTRY_SHIFT: u32 = 4;
 const _: () = assert!(ENTRY == 1 << ENTRY_SHIFT);
 const _: () = assert!(TLB_SIZE.is_power_of_two() && TLB_SIZE <= 1 << 20);
 
-/// Whether the translator handles `op` (and so whether translation goes on
-/// past it).
-pub(crate) fn translates(op: Op) -> bool {
+/// Whether the translator handles `inst` (and so whether translation goes
+/// on past it).
+pub(crate) fn translates(inst: &Inst) -> bool {
     use Op::*;
-    matches!(
-        op,
-        Lui | Auipc
-            | Jal
-            | Jalr
-            | Beq
-            | Bne
-            | Blt
-            | Bge
-            | Bltu
-            | Bgeu
-            | Lb
-            | Lh
-            | Lw
-            | Ld
-            | Lbu
-            | Lhu
-            | Lwu
-            | Sb
-            | Sh
-            | Sw
-            | Sd
-            | Addi
-            | Slti
-            | Sltiu
-            | Xori
-            | Ori
-            | Andi
-            | Slli
-            | Srli
-            | Srai
-            | Add
-            | Sub
-            | Sll
-            | Slt
-            | Sltu
-            | Xor
-            | Srl
-            | Sra
-            | Or
-            | And
-            | Addiw
-            | Slliw
-            | Srliw
-            | Sraiw
-            | Addw
-            | Subw
-            | Sllw
-            | Srlw
-            | Sraw
-            | Fence
-            | Mul
-            | Mulh
-            | Mulhsu
-            | Mulhu
-            | Div
-            | Divu
-            | Rem
-            | Remu
-            | Mulw
-            | Divw
-            | Divuw
-            | Remw
-            | Remuw
-            | Flw
-            | Fld
-            | Fsw
-            | Fsd
-    ) || helpers::fp_arith_handles(op)
+    helpers::fp_csr_handles(inst)
+        || matches!(
+            inst.op,
+            Lui | Auipc
+                | Jal
+                | Jalr
+                | Beq
+                | Bne
+                | Blt
+                | Bge
+                | Bltu
+                | Bgeu
+                | Lb
+                | Lh
+                | Lw
+                | Ld
+                | Lbu
+                | Lhu
+                | Lwu
+                | Sb
+                | Sh
+                | Sw
+                | Sd
+                | Addi
+                | Slti
+                | Sltiu
+                | Xori
+                | Ori
+                | Andi
+                | Slli
+                | Srli
+                | Srai
+                | Add
+                | Sub
+                | Sll
+                | Slt
+                | Sltu
+                | Xor
+                | Srl
+                | Sra
+                | Or
+                | And
+                | Addiw
+                | Slliw
+                | Srliw
+                | Sraiw
+                | Addw
+                | Subw
+                | Sllw
+                | Srlw
+                | Sraw
+                | Fence
+                | Mul
+                | Mulh
+                | Mulhsu
+                | Mulhu
+                | Div
+                | Divu
+                | Rem
+                | Remu
+                | Mulw
+                | Divw
+                | Divuw
+                | Remw
+                | Remuw
+                | Flw
+                | Fld
+                | Fsw
+                | Fsd
+        )
+        || helpers::fp_arith_handles(inst.op)
 }
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -259,7 +261,7 @@ struct Translator<'a> {
 /// that the translator handles, keeping what it needs in `keep`; None when
 /// that prefix is empty or `keep` ran out of room.
 pub(crate) fn translate(insts: &[Inst], pc: u64, keep: &mut dyn Keep) -> Option<Translation> {
-    let len = insts.iter().take_while(|i| translates(i.op)).count();
+    let len = insts.iter().take_while(|i| translates(i)).count();
     if len == 0 {
         return None;
     }
@@ -654,6 +656,9 @@ impl Translator<'_> {
             Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
             Op::Fsw | Op::Fsd => self.fp_store(i, pc, retired),
             op if helpers::fp_arith_handles(op) => self.fp_arith(i, pc, retired),
+            _ if helpers::fp_csr_handles(i) => {
+                self.call_helper(helpers::fp_csr, i, pc, retired);
+            }
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
                 self.load_rax(i.rs1);
                 self.load_rcx(i.rs2);
