@@ -43,18 +43,20 @@ pub struct Taken {
 
 impl Checkpointer {
     /// Starts checkpointing `machine` (at power-on: every page is hashed
-    /// once; pages never stored to are zero and not even read, which
-    /// spares touching all of a large guest's untouched RAM).
+    /// once, zero pages cheaply).
     pub fn new(machine: &mut Machine, every: u64) -> Self {
         let ram = &mut machine.board.ram;
         let zero_hash = hash64(&[0u8; rewind_hart::memory::PAGE_SIZE as usize]);
-        let mut page_hashes = vec![zero_hash; ram.pages()];
-        for p in ram.ever_written() {
-            let page = ram.page(p);
-            if page.iter().any(|&b| b != 0) {
-                page_hashes[p] = hash64(page);
-            }
-        }
+        let page_hashes = (0..ram.pages())
+            .map(|p| {
+                let page = ram.page(p);
+                if page.iter().all(|&b| b == 0) {
+                    zero_hash
+                } else {
+                    hash64(page)
+                }
+            })
+            .collect();
         let mark = ram.mark();
         let every = every.max(1);
         Checkpointer {
