@@ -263,17 +263,21 @@ impl Hart {
         mode: usize,
     ) -> Result<Target, Exception> {
         let paddr = self.translate(bus, vaddr, access, p)?;
-        if !self.pmp_allows(paddr, len, access, p) {
+        let page = paddr & !(PAGE_SIZE - 1);
+        // PMP allowing the whole page allows every access within it (the
+        // first entry that overlaps the access is the first that overlaps
+        // the page, since that one covers it all): one check, usually.
+        let page_allowed = self.pmp_allows(page, PAGE_SIZE, access, p);
+        if !page_allowed && !self.pmp_allows(paddr, len, access, p) {
             return Err(Exception::new(access.access_fault(), vaddr));
         }
-        let page = paddr & !(PAGE_SIZE - 1);
         let ram = bus.ram();
         match ram.offset_of(paddr, len) {
             Some(off) => {
                 let page_off = off & !(PAGE_SIZE as usize - 1);
                 let watched = access != Access::Execute && self.watching();
                 let code_write = access == Access::Write && ram.is_code(page_off);
-                let fast = !code_write && !watched && self.pmp_allows(page, PAGE_SIZE, access, p);
+                let fast = !code_write && !watched && page_allowed;
                 let (vpn, slot) = tlb_slot(vaddr);
                 let entry = TlbEntry {
                     tag: if fast { vpn } else { vpn | SLOW },

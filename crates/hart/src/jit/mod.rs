@@ -263,12 +263,17 @@ impl Jit {
     /// Notes that `native`, fetched from RAM offset `off` on a page of code
     /// generation `generation`, is what the hart runs there now.
     fn note_jump_target(&mut self, native: &Native, off: usize, generation: u32) {
-        self.jumps[(off >> 1) & (JUMP_CACHE - 1)] = JumpEntry {
+        let entry = JumpEntry {
             off: off as u64,
             pc: native.pc,
             generation: generation as u64,
             chain: native.chain as u64,
         };
+        // Usually already there: leave its cache line clean.
+        let slot = &mut self.jumps[(off >> 1) & (JUMP_CACHE - 1)];
+        if *slot != entry {
+            *slot = entry;
+        }
     }
 
     fn try_translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {

@@ -18,7 +18,7 @@ pub(crate) struct JitContext {
 
 pub(crate) const JUMP_CACHE: usize = 1;
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct JumpEntry {
     pub(crate) off: u64,
     pub(crate) pc: u64,

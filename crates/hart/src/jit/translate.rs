@@ -110,7 +110,7 @@ pub(crate) const JUMP_CACHE: usize = 1 << 12;
 /// register) finds it: by the RAM offset its pc fetches from, checked
 /// against the pc and its page's code generation, all of which must be
 /// what they were when the hart ran it (see jit/mod.rs).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct JumpEntry {
     pub(crate) off: u64,
