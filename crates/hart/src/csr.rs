@@ -296,27 +296,15 @@ impl Hart {
     /// apply to these three (no TLB flush, no mode or interrupt line
     /// changes); on an exception nothing has changed.
     pub(crate) fn exec_fp_csr(&mut self, i: &crate::decode::Inst) -> Result<(), Exception> {
-        use crate::decode::Op;
         let num = i.imm as u16 & 0xfff;
         debug_assert!(is_fp_csr(num));
-        let immediate = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
-        let source = if immediate {
-            i.rs1 as u64
-        } else {
-            self.x[(i.rs1 & 31) as usize]
-        };
-        let writes = matches!(i.op, Op::Csrrw | Op::Csrrwi) || i.rs1 != 0;
-        if !self.csr_access_allowed(num, writes) || !self.fp_enabled() {
+        let update = crate::exec::CsrUpdate::of(self, i);
+        if !self.csr_access_allowed(num, update.writes) || !self.fp_enabled() {
             return Err(Exception::illegal(i.raw));
         }
         let old = self.fp_csr_value(num);
-        if writes {
-            let new = match i.op {
-                Op::Csrrw | Op::Csrrwi => source,
-                Op::Csrrs | Op::Csrrsi => old | source,
-                _ => old & !source,
-            };
-            let effects = self.csr_write(num, new);
+        if update.writes {
+            let effects = self.csr_write(num, update.new_value(old));
             debug_assert!(!effects.flush_tlb);
         }
         self.x[(i.rd & 31) as usize] = old;

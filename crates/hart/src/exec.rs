@@ -19,6 +19,40 @@ fn sext32(v: u64) -> u64 {
     v as i32 as i64 as u64
 }
 
+/// What a CSR instruction does to its CSR: whether it writes it, and with
+/// what, given the old value.
+pub(crate) struct CsrUpdate {
+    op: Op,
+    source: u64,
+    pub(crate) writes: bool,
+}
+
+impl CsrUpdate {
+    pub(crate) fn of(hart: &Hart, i: &Inst) -> Self {
+        let immediate = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
+        let source = if immediate { i.rs1 as u64 } else { hart.rs1(i) };
+        let writes = match i.op {
+            Op::Csrrw | Op::Csrrwi => true,
+            // csrrs/csrrc with x0 or zimm 0 do not write, so they may read
+            // read-only CSRs.
+            _ => i.rs1 != 0,
+        };
+        CsrUpdate {
+            op: i.op,
+            source,
+            writes,
+        }
+    }
+
+    pub(crate) fn new_value(&self, old: u64) -> u64 {
+        match self.op {
+            Op::Csrrw | Op::Csrrwi => self.source,
+            Op::Csrrs | Op::Csrrsi => old | self.source,
+            _ => old & !self.source,
+        }
+    }
+}
+
 impl Hart {
     #[inline(always)]
     fn rs1(&self, i: &Inst) -> u64 {
@@ -366,22 +400,10 @@ impl Hart {
 
     fn exec_csr<B: Bus>(&mut self, bus: &mut B, i: &Inst) -> Flow {
         let num = i.imm as u16 & 0xfff;
-        let immediate = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
-        let source = if immediate { i.rs1 as u64 } else { self.rs1(i) };
-        let writes = match i.op {
-            Op::Csrrw | Op::Csrrwi => true,
-            // csrrs/csrrc with x0 or zimm 0 do not write, so they may read
-            // read-only CSRs.
-            _ => i.rs1 != 0,
-        };
-        let old = self.csr_read(bus, num, i.raw, writes)?;
-        if writes {
-            let new = match i.op {
-                Op::Csrrw | Op::Csrrwi => source,
-                Op::Csrrs | Op::Csrrsi => old | source,
-                _ => old & !source,
-            };
-            let effects = self.csr_write(num, new);
+        let update = CsrUpdate::of(self, i);
+        let old = self.csr_read(bus, num, i.raw, update.writes)?;
+        if update.writes {
+            let effects = self.csr_write(num, update.new_value(old));
             if effects.flush_tlb {
                 self.tlb.flush_all();
             }
