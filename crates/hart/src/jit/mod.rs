@@ -419,10 +419,6 @@ impl Hart {
             generations,
             jumps,
             hart,
-            // SAFETY: as for `x`.
-            f: unsafe { std::ptr::addr_of_mut!((*hart).f) }.cast(),
-            // SAFETY: as for `x`.
-            mstatus: unsafe { std::ptr::addr_of_mut!((*hart).csr.mstatus) },
         };
         // SAFETY: the context points at this hart (through `hart`, which
         // nothing else uses while the code runs), the TLB tables of its

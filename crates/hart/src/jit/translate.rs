@@ -24,15 +24,15 @@
 //!
 //! Registers inside translated code:
 //! - rbx: the hart's x registers (`x[i]` at `rbx + 8 * i`);
-//! - four guest registers of [`PINNED`] live in host registers (rdi, r8,
-//!   r11, r14) from the first block's entry to the common exit,
+//! - five guest registers of [`PINNED`] live in host registers (rdi, r8,
+//!   r11, r14, r15) from the first block's entry to the common exit,
 //!   across chained blocks, which all agree on where they are; the exit
 //!   writes them back, and so does every helper call, which reloads them
 //!   after;
-//! - r12: RAM's bytes; r15: RAM's per-page write stamps (u32);
+//! - r12: RAM's bytes;
 //! - r13: the TLB tables of the data privilege, reads then writes;
 //! - rbp: the [`JitContext`] (the write epoch and budget in, the exit pc
-//!   out);
+//!   out; RAM's write stamps and the hart, loaded where needed);
 //! - r9: the budget left for this block and those it chains to;
 //! - r10: instructions retired by the blocks chained through before this
 //!   one;
@@ -57,6 +57,7 @@ use super::helpers;
 use crate::decode::{Inst, Op};
 use crate::hart::Hart;
 use crate::tlb::{TlbEntry, SLOW, TLB_SIZE, WRITE_TABLE_OFFSET};
+use dynasmrt::x64::Rq;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use std::mem::offset_of;
 
@@ -86,11 +87,9 @@ pub(crate) struct JitContext {
     pub(crate) generations: *const u32,
     /// The jump cache ([`JumpEntry`] x [`JUMP_CACHE`]).
     pub(crate) jumps: *const JumpEntry,
-    /// The hart, for helpers; and within it the FP registers and mstatus,
-    /// for FP loads and stores.
+    /// The hart: for helpers, and for the FP state that FP code reaches
+    /// at fixed offsets from it (translate/fp.rs).
     pub(crate) hart: *mut Hart,
-    pub(crate) f: *mut u64,
-    pub(crate) mstatus: *mut u64,
 }
 
 /// What a translation keeps outside its code, with the code cache's
@@ -133,10 +132,9 @@ pub(crate) struct Translation {
 }
 
 const PAGE_MASK: i32 = 0xfff;
-const ENTRY: i32 = std::mem::size_of::<TlbEntry>() as i32;
-/// log2 of [`ENTRY`], which slot arithmetic shifts by.
+/// log2 of a TLB entry's size, which slot arithmetic shifts by.
 const ENTRY_SHIFT: u32 = 4;
-const _: () = assert!(ENTRY == 1 << ENTRY_SHIFT);
+const _: () = assert!(std::mem::size_of::<TlbEntry>() == 1 << ENTRY_SHIFT);
 const _: () = assert!(TLB_SIZE.is_power_of_two() && TLB_SIZE <= 1 << 20);
 
 /// Whether the translator handles `inst` (and so whether translation goes
@@ -219,11 +217,12 @@ pub(crate) fn translates(inst: &Inst) -> bool {
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
 
 /// Guest registers held in host registers (guest, host number), chosen by
-/// how often GCC's RISC-V code names them: a5, a4, sp, a0 (in that order,
-/// counted in a compiled workload's disassembly; a3 and s0 come next).
-/// Every host register left is taken: the memory fast path keeps its
-/// three base pointers in registers (loading them per access cost the
-/// memory benchmark 13%).
+/// how often GCC's RISC-V code names them: a5, a4, sp, a0, a3 (in that
+/// order, counted in a compiled workload's disassembly; s0 comes next).
+/// Every host register left is taken: the memory fast path keeps RAM and
+/// the data TLB in registers (loading the TLB's base per access cost the
+/// memory benchmark 13%); the write stamps' base is loaded per store, off
+/// the address's critical path.
 const PINNED: [(u8, u8); 5] = [(15, 14), (14, 8), (2, 11), (10, 7), (13, 15)];
 
 /// The host register guest register `r` lives in, if pinned.
@@ -425,13 +424,11 @@ impl Translator<'_> {
         let mask = (JUMP_CACHE - 1) as i32;
         let entry = std::mem::size_of::<JumpEntry>() as i8;
         debug_assert_eq!(entry, 32);
+        self.tlb_slot_offset(Rq::RCX);
         dynasm!(self.ops
             ; .arch x64
             ; mov rdx, rcx
             ; shr rdx, 12
-            ; mov esi, edx
-            ; and esi, (TLB_SIZE - 1) as i32
-            ; imul esi, esi, ENTRY
             ; mov rax, QWORD [rbp + offset_of!(JitContext, tlb_exec) as i32]
             ; cmp rdx, QWORD [rax + rsi]
             ; jne >back
@@ -800,15 +797,13 @@ impl Translator<'_> {
         debug_assert_ne!(SLOW, 0);
         let miss = self.exit_label(pc, retired);
         let table = if write { WRITE_TABLE_OFFSET as i32 } else { 0 };
-        // The slot of the first byte's page, times the entry size; and the
-        // page of the last byte, which matches the slot's tag only if the
-        // access stays on the first byte's page (the next page's number
-        // belongs to the next slot), so one compare checks both.
+        // The slot of the first byte's page; and the page of the last
+        // byte, which matches the slot's tag only if the access stays on
+        // the first byte's page (the next page's number belongs to the
+        // next slot), so one compare checks both.
+        self.tlb_slot_offset(Rq::RAX);
         dynasm!(self.ops
             ; .arch x64
-            ; mov esi, eax
-            ; shr esi, (12 - ENTRY_SHIFT) as i8
-            ; and esi, ((TLB_SIZE - 1) << ENTRY_SHIFT) as i32
             ; lea rdx, [rax + size - 1]
             ; shr rdx, 12
             ; cmp rdx, QWORD [r13 + rsi + table]
@@ -817,6 +812,26 @@ impl Translator<'_> {
             ; and ecx, PAGE_MASK
             ; add rcx, QWORD [r13 + rsi + table + 8]
         );
+    }
+
+    /// rsi = the byte offset in a TLB table of the slot of the address in
+    /// `address` (the slot times the entry size, as `tlb_slot` picks it).
+    fn tlb_slot_offset(&mut self, address: Rq) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov esi, Rd(address as u8)
+            ; shr esi, (12 - ENTRY_SHIFT) as i8
+            ; and esi, ((TLB_SIZE - 1) << ENTRY_SHIFT) as i32
+        );
+    }
+
+    /// rcx = the RAM offset of the `size`-byte access of load or store `i`
+    /// (rs1 + imm), or leave before it (see
+    /// [`Translator::translate_address`]).
+    fn access_address(&mut self, i: &Inst, write: bool, size: i32, pc: u64, retired: u32) {
+        self.load_rax(i.rs1);
+        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
+        self.translate_address(write, size, pc, retired);
     }
 
     /// Runs `helper` on instruction `i` (at `pc`, the block's `retired`th),
@@ -869,9 +884,7 @@ impl Translator<'_> {
             Op::Lw | Op::Lwu => 4,
             _ => 8,
         };
-        self.load_rax(i.rs1);
-        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
-        self.translate_address(false, size, pc, retired);
+        self.access_address(i, false, size, pc, retired);
         match i.op {
             Op::Lb => dynasm!(self.ops ; .arch x64 ; movsx rax, BYTE [r12 + rcx]),
             Op::Lbu => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [r12 + rcx]),
@@ -891,9 +904,7 @@ impl Translator<'_> {
             Op::Sw => 4,
             _ => 8,
         };
-        self.load_rax(i.rs1);
-        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
-        self.translate_address(true, size, pc, retired);
+        self.access_address(i, true, size, pc, retired);
         // The value (rax is free now), then the page's write stamp, as
         // `Ram::store_fast` does.
         self.load_rax(i.rs2);

@@ -58,11 +58,9 @@ impl Translator<'_> {
         }
         let slow = self.ops.new_dynamic_label();
         let done = self.ops.new_dynamic_label();
+        self.check_fp_enabled(slow);
         dynasm!(self.ops
             ; .arch x64
-            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
-            ; test QWORD [rdx + MSTATUS], MSTATUS_FS as i32
-            ; jz =>slow
             ; test BYTE [rdx + FFLAGS], NX as i8
             ; jz =>slow
         );
@@ -204,15 +202,14 @@ impl Translator<'_> {
         }
     }
 
-    /// Leaves before this instruction unless mstatus.FS lets FP
-    /// instructions run (it is checked each time: the block may run again
-    /// after the kernel turned FP off); rax = &mstatus.
-    fn check_fp_enabled(&mut self, pc: u64, retired: u32) {
-        let off = self.exit_label(pc, retired);
+    /// Goes to `off` unless mstatus.FS lets FP instructions run (it is
+    /// checked each time: the block may run again after the kernel turned
+    /// FP off); rdx = the hart.
+    fn check_fp_enabled(&mut self, off: dynasmrt::DynamicLabel) {
         dynasm!(self.ops
             ; .arch x64
-            ; mov rax, QWORD [rbp + offset_of!(JitContext, mstatus) as i32]
-            ; test QWORD [rax], MSTATUS_FS as i32
+            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+            ; test QWORD [rdx + MSTATUS], MSTATUS_FS as i32
             ; jz =>off
         );
     }
@@ -221,10 +218,9 @@ impl Translator<'_> {
     /// and mstatus.FS set to dirty.
     pub(super) fn fp_load(&mut self, i: &Inst, pc: u64, retired: u32) {
         let size = if i.op == Op::Flw { 4 } else { 8 };
-        self.check_fp_enabled(pc, retired);
-        self.load_rax(i.rs1);
-        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
-        self.translate_address(false, size, pc, retired);
+        let off = self.exit_label(pc, retired);
+        self.check_fp_enabled(off);
+        self.access_address(i, false, size, pc, retired);
         if i.op == Op::Flw {
             dynasm!(self.ops
                 ; .arch x64
@@ -238,10 +234,9 @@ impl Translator<'_> {
         let target = 8 * (i.rd & 31) as i32;
         dynasm!(self.ops
             ; .arch x64
-            ; mov rdx, QWORD [rbp + offset_of!(JitContext, f) as i32]
-            ; mov QWORD [rdx + target], rax
-            ; mov rdx, QWORD [rbp + offset_of!(JitContext, mstatus) as i32]
-            ; or QWORD [rdx], MSTATUS_FS as i32
+            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+            ; mov QWORD [rdx + F + target], rax
+            ; or QWORD [rdx + MSTATUS], MSTATUS_FS as i32
         );
     }
 
@@ -249,15 +244,14 @@ impl Translator<'_> {
     /// [`Translator::store`] does.
     pub(super) fn fp_store(&mut self, i: &Inst, pc: u64, retired: u32) {
         let size = if i.op == Op::Fsw { 4 } else { 8 };
-        self.check_fp_enabled(pc, retired);
-        self.load_rax(i.rs1);
-        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
-        self.translate_address(true, size, pc, retired);
+        let off = self.exit_label(pc, retired);
+        self.check_fp_enabled(off);
+        self.access_address(i, true, size, pc, retired);
         let source = 8 * (i.rs2 & 31) as i32;
         dynasm!(self.ops
             ; .arch x64
-            ; mov rax, QWORD [rbp + offset_of!(JitContext, f) as i32]
-            ; mov rax, QWORD [rax + source]
+            ; mov rax, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+            ; mov rax, QWORD [rax + F + source]
         );
         if i.op == Op::Fsw {
             dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax);
