@@ -162,6 +162,21 @@ impl Hart {
         }
     }
 
+    /// PMP for an access of `len` bytes at `paddr` within one page: None
+    /// when it is refused, else whether PMP allows the whole page alike
+    /// (so that a TLB entry for it may take the fast path). A page allowed
+    /// allows every access within it (the first entry that overlaps the
+    /// access is the first that overlaps the page, since that one covers
+    /// it all), so this is one check, usually.
+    fn pmp_check(&self, paddr: u64, len: u64, access: Access, p: u8) -> Option<bool> {
+        let page = paddr & !(PAGE_SIZE - 1);
+        if self.pmp_allows(page, PAGE_SIZE, access, p) {
+            Some(true)
+        } else {
+            self.pmp_allows(paddr, len, access, p).then_some(false)
+        }
+    }
+
     /// PMP check of the physical range [paddr, paddr+len) at privilege `p`.
     pub(crate) fn pmp_allows(&self, paddr: u64, len: u64, access: Access, p: u8) -> bool {
         let end = paddr.saturating_add(len);
@@ -241,11 +256,11 @@ impl Hart {
         let off = e.ram_off + (vaddr & (PAGE_SIZE - 1)) as usize;
         let paddr = ram.base() + off as u64;
         let code = access == Access::Write && ram.is_code(e.ram_off);
-        if !self.pmp_allows(paddr, len, access, p) {
+        let Some(page_allowed) = self.pmp_check(paddr, len, access, p) else {
             return Err(Exception::new(access.access_fault(), vaddr));
-        }
+        };
         let watched = access != Access::Execute && self.watching();
-        if !code && !watched && self.pmp_allows(paddr & !(PAGE_SIZE - 1), PAGE_SIZE, access, p) {
+        if !code && !watched && page_allowed {
             self.tlb.table(mode, access)[slot].tag = vpn;
         }
         Ok(Some(off))
@@ -263,14 +278,9 @@ impl Hart {
         mode: usize,
     ) -> Result<Target, Exception> {
         let paddr = self.translate(bus, vaddr, access, p)?;
-        let page = paddr & !(PAGE_SIZE - 1);
-        // PMP allowing the whole page allows every access within it (the
-        // first entry that overlaps the access is the first that overlaps
-        // the page, since that one covers it all): one check, usually.
-        let page_allowed = self.pmp_allows(page, PAGE_SIZE, access, p);
-        if !page_allowed && !self.pmp_allows(paddr, len, access, p) {
+        let Some(page_allowed) = self.pmp_check(paddr, len, access, p) else {
             return Err(Exception::new(access.access_fault(), vaddr));
-        }
+        };
         let ram = bus.ram();
         match ram.offset_of(paddr, len) {
             Some(off) => {
