@@ -557,10 +557,17 @@ impl Hart {
     }
 
     fn exec_fp<B: Bus>(&mut self, bus: &mut B, i: &Inst) -> Flow {
+        if !matches!(i.op, Op::Flw | Op::Fld | Op::Fsw | Op::Fsd) {
+            // Everything but loads and stores, which need the bus.
+            self.exec_fp_arith(i)?;
+            self.next(i);
+            return Ok(false);
+        }
         if self.csr.mstatus & csr::MSTATUS_FS == 0 {
             return Err(Exception::illegal(i.raw));
         }
         let plain = |bits| FpResult { bits, flags: 0 };
+        let fb = self.f[(i.rs2 & 31) as usize];
         match i.op {
             Op::Flw => {
                 let v = self.load::<B, 4>(bus, i)?;
@@ -570,15 +577,8 @@ impl Hart {
                 let v = self.load::<B, 8>(bus, i)?;
                 self.set_fd(i, plain(u64::from_le_bytes(v)));
             }
-            Op::Fsw => {
-                let fb = self.f[(i.rs2 & 31) as usize];
-                return self.store::<B, 4>(bus, i, (fb as u32).to_le_bytes());
-            }
-            Op::Fsd => {
-                let fb = self.f[(i.rs2 & 31) as usize];
-                return self.store::<B, 8>(bus, i, fb.to_le_bytes());
-            }
-            _ => self.exec_fp_arith(i)?,
+            Op::Fsw => return self.store::<B, 4>(bus, i, (fb as u32).to_le_bytes()),
+            _ => return self.store::<B, 8>(bus, i, fb.to_le_bytes()),
         }
         self.next(i);
         Ok(false)
