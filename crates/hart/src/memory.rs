@@ -253,8 +253,11 @@ impl Ram {
         self.dirty_mark = self.mark();
     }
 
-    /// Pages stored to since power-on, ascending: every other page is zero,
-    /// so a full snapshot need not look at them.
+    /// Pages stored to since this RAM was made, ascending. On a RAM only
+    /// ever written through stores, every other page is zero; but pages that
+    /// [`Ram::overwrite`] or [`Ram::replace`] filled without listing them as
+    /// touched are not in it and need not be zero (a snapshot restore fills
+    /// the boot images' pages that way).
     pub fn ever_written(&self) -> Vec<usize> {
         self.written_since(WriteMark(1))
     }

@@ -263,6 +263,25 @@ impl Machine {
         self.board.ram.written_since(self.power_on_mark)
     }
 
+    /// Pages that may hold anything but zeros, ascending: those written
+    /// since power-on and those the boot images fill. Every other page is
+    /// zero, by the rule of [`Machine::written_since_power_on`], so code
+    /// that must look at all of RAM (the replay checkpointer at start) can
+    /// skip them without reading 512 MiB.
+    pub fn pages_maybe_nonzero(&self) -> Vec<usize> {
+        let page_size = rewind_hart::PAGE_SIZE;
+        let mut pages = self.written_since_power_on();
+        for seg in &self.plan.loads {
+            // The plan was checked to fit in RAM when the machine was built.
+            let start = seg.paddr - RAM_BASE;
+            let end = start + seg.data.len() as u64;
+            pages.extend((start / page_size..end.div_ceil(page_size)).map(|p| p as usize));
+        }
+        pages.sort_unstable();
+        pages.dedup();
+        pages
+    }
+
     /// Names RAM at power-on: a BLAKE3 hash of every boot image segment
     /// with its address. Two machines with the same id start from the same
     /// RAM, so a snapshot stored relative to it restores only onto it.

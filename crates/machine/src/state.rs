@@ -501,6 +501,25 @@ mod tests {
         assert_eq!(restored.state_hash(), original.state_hash());
         assert_eq!(restored.position(), original.position());
         assert_eq!(restored.written_since_power_on(), written);
+        assert_only_listed_pages_are_nonzero(&original);
+        assert_only_listed_pages_are_nonzero(&restored);
+    }
+
+    /// Every page outside `pages_maybe_nonzero` is zero.
+    fn assert_only_listed_pages_are_nonzero(m: &Machine) {
+        let listed = m.pages_maybe_nonzero();
+        assert!(
+            listed.windows(2).all(|w| w[0] < w[1]),
+            "ascending, once each"
+        );
+        for p in 0..m.board.ram.pages() {
+            if listed.binary_search(&p).is_err() {
+                assert!(
+                    m.board.ram.page(p).iter().all(|&b| b == 0),
+                    "page {p:#x} is not zero but not listed"
+                );
+            }
+        }
     }
 
     /// A guest reset reloads the boot images into a fresh RAM; what was
@@ -555,6 +574,7 @@ mod tests {
         }
         m.fill_power_on(&mut ram, &written);
         assert!(ram == m.board.ram.bytes(), "RAM rebuilt differs");
+        assert_only_listed_pages_are_nonzero(&m);
     }
 
     #[test]

@@ -42,21 +42,17 @@ pub struct Taken {
 }
 
 impl Checkpointer {
-    /// Starts checkpointing `machine` (at power-on: every page is hashed
-    /// once, zero pages cheaply).
+    /// Starts checkpointing `machine`: every page that may be nonzero is
+    /// hashed once; the others (most of RAM at power-on) are known to be
+    /// zero without being read.
     pub fn new(machine: &mut Machine, every: u64) -> Self {
-        let ram = &mut machine.board.ram;
         let zero_hash = hash64(&[0u8; rewind_hart::memory::PAGE_SIZE as usize]);
-        let page_hashes = (0..ram.pages())
-            .map(|p| {
-                let page = ram.page(p);
-                if page.iter().all(|&b| b == 0) {
-                    zero_hash
-                } else {
-                    hash64(page)
-                }
-            })
-            .collect();
+        let maybe_nonzero = machine.pages_maybe_nonzero();
+        let ram = &mut machine.board.ram;
+        let mut page_hashes = vec![zero_hash; ram.pages()];
+        for p in maybe_nonzero {
+            page_hashes[p] = hash64(ram.page(p));
+        }
         let mark = ram.mark();
         let every = every.max(1);
         Checkpointer {
