@@ -28,6 +28,15 @@ another one instead. It is cross-compiled with
 second newc cpio archive appended to it (Linux unpacks concatenated archives).
 What it prints must be identical on both emulators, or that row is n/a.
 
+The moonshot table puts the same program, built with the host's
+`gcc -static -O2` (plus -mfma on x86-64, as the riscv64 build fuses
+multiply-adds) and the same -D flags and run natively, next to the program
+alone on each emulator (its median minus the boot median at the same hart
+count); the goal is Rewind within 3x of native, and the plain `cpu` row on
+the fewest harts is the headline. Natively too the output must equal the
+guest's, or the row is n/a; cpu-smp runs pinned with taskset to as many host
+CPUs as the guest has harts. `--no-native` skips it.
+
 Python 3 standard library only. See benches/README.md.
 """
 
@@ -467,25 +476,40 @@ int main(void)
 """
 
 
+def workload_source(src: Path | None, build_dir: Path) -> Path:
+    """The C file to build: `src`, or the embedded program written out."""
+    if src is not None:
+        return src
+    out = build_dir / "workload.c"
+    out.write_text(WORKLOAD_C.lstrip(), encoding="utf-8")
+    return out
+
+
+def compile_cmd(cc: str, extra: list[str], src: Path, exe: Path,
+                workload: str, scale: int, embedded: bool) -> list[str]:
+    """The one compile command of every build, guest or native, so that the
+    two differ only in the compiler (and `extra`). Another program than the
+    embedded one is built as it is, without -D."""
+    _, threads, only = WORKLOADS[workload]
+    defines = [f"-DSCALE={scale}", f"-DTHREADS={threads}",
+               f"-DONLY={only}"] if embedded else []
+    return [cc, *CFLAGS, *extra, *defines, "-o", str(exe), str(src),
+            "-lm", "-lpthread"]
+
+
 def build_workloads(src: Path | None, scale: int, workloads: list[str],
                     build_dir: Path) -> dict[str, Path]:
-    """Cross-compile the programs the workloads run; guest name -> file.
-    Another program than the embedded one is built as it is, without -D."""
+    """Cross-compile the programs the workloads run; guest name -> file."""
     embedded = src is None
-    if src is None:
-        src = build_dir / "workload.c"
-        src.write_text(WORKLOAD_C.lstrip(), encoding="utf-8")
+    src = workload_source(src, build_dir)
     out = {}
     for w in workloads:
-        guest_path, threads, only = WORKLOADS[w]
+        guest_path, threads, _ = WORKLOADS[w]
         if threads is None:
             continue
         name = guest_path.lstrip("/")
         exe = build_dir / name
-        defines = [f"-DSCALE={scale}", f"-DTHREADS={threads}",
-                   f"-DONLY={only}"] if embedded else []
-        cmd = [CROSS_GCC, *CFLAGS, *defines, "-o", str(exe), str(src),
-               "-lm", "-lpthread"]
+        cmd = compile_cmd(CROSS_GCC, [], src, exe, w, scale, embedded)
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, check=False)
         except FileNotFoundError as e:
@@ -732,6 +756,169 @@ class HostCpu:
 
 
 # --------------------------------------------------------------------------
+# Native: the same program built for the host, the moonshot's yardstick
+
+HOST_GCC = "gcc"
+# The moonshot: the program alone on Rewind within this factor of native.
+MOONSHOT = 3.0
+
+
+def native_extra_cflags() -> tuple[list[str], str]:
+    """Flags the native build needs on top of the guest's, and why. RV64GC
+    has fused multiply-add and GCC fuses a*b+c into it at -O2 (GNU C's default
+    -ffp-contract=fast), so the guest's `fp` checksum depends on it; x86-64's
+    baseline has no FMA, and without -mfma the native `fp` line differs
+    (checked: 7338aba5... natively vs 4ad37312... in the guest, with int and
+    mem equal). With -mfma GCC fuses the same operations and every line is
+    equal; the time is within noise of the build without it."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return [], ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f
+                          if ln.startswith("flags")), [])
+    except OSError:
+        flags = []
+    if "fma" not in flags:
+        return [], ("the host CPU has no FMA, so the fp checksum will likely "
+                    "differ from the guest's fused multiply-adds")
+    return ["-mfma"], ""
+
+
+@dataclass
+class NativeCase:
+    workload: str
+    cpus: int | None        # cpu-smp: pinned to this many host CPUs
+    cmd: list[str] = field(default_factory=list)
+    series: Series = field(default_factory=Series)
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.workload} native" + (
+            f" cpus={self.cpus}" if self.cpus is not None else "")
+
+
+def pin_prefix(cpus: int) -> tuple[list[str], str]:
+    """`taskset -c` onto the first `cpus` CPUs this process may use, so that
+    cpu-smp natively gets as many CPUs as the guest has harts; or why not."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = list(range(os.cpu_count() or 1))
+    if len(allowed) < cpus:
+        return [], (f"needs {cpus} host CPUs to match the harts, "
+                    f"this process may use {len(allowed)}")
+    if shutil.which("taskset") is None:
+        return [], "taskset is not installed (util-linux), cannot pin to CPUs"
+    return ["taskset", "-c", ",".join(map(str, allowed[:cpus]))], ""
+
+
+def native_cases(args: argparse.Namespace, cases: list[Case],
+                 build_dir: Path) -> list[NativeCase]:
+    """Build the program natively for each CPU workload that ran, with the
+    guest build's command but HOST_GCC; a failed build makes that case n/a.
+    cpu-smp gets one case per hart count (pinned to as many CPUs); the others
+    run one thread, so one case serves every hart count."""
+    embedded = args.workload_src is None
+    src = workload_source(args.workload_src, build_dir)
+    extra, _ = native_extra_cflags()
+    out: list[NativeCase] = []
+    built: dict[str, tuple[Path, str]] = {}
+    for c in cases:
+        if c.workload == "boot":
+            continue
+        cpus = c.smp if c.workload == "cpu-smp" else None
+        if any(n.workload == c.workload and n.cpus == cpus for n in out):
+            continue
+        n = NativeCase(c.workload, cpus)
+        out.append(n)
+        if c.workload not in built:
+            exe = build_dir / f"native-{WORKLOADS[c.workload][0].lstrip('/')}"
+            cmd = compile_cmd(HOST_GCC, extra, src, exe, c.workload,
+                              args.scale, embedded)
+            built[c.workload] = (exe, compile_error(cmd))
+        exe, err = built[c.workload]
+        prefix = []
+        if not err and cpus is not None:
+            prefix, err = pin_prefix(cpus)
+        n.series.error = err
+        n.cmd = [*prefix, str(exe)]
+    return out
+
+
+def compile_error(cmd: list[str]) -> str:
+    """Run a native compile; '' or why it failed, in one line."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return f"{cmd[0]} is not installed"
+    if p.returncode == 0:
+        return ""
+    lines = [ln.strip() for ln in p.stderr.splitlines() if ln.strip()]
+    # A missing libc.a or libm.a shows up as the linker's "cannot find -lm",
+    # followed by collect2's uninformative "error: ld returned 1".
+    first = next((ln for ln in lines if "cannot find" in ln), None) \
+        or next((ln for ln in lines if "error" in ln
+                 and not ln.startswith("collect2")), None) \
+        or (lines[-1] if lines else "no output")
+    return f"the native build with {cmd[0]} failed ({first})"
+
+
+def native_reference(n: NativeCase, cases: list[Case]) -> list[str] | None:
+    """What the program printed in QEMU's check run of that workload (at the
+    same hart count for cpu-smp), if QEMU's runs all succeeded."""
+    for c in cases:
+        if c.workload == n.workload and c.output and not c.qemu.error \
+                and (n.cpus is None or c.smp == n.cpus):
+            return c.output
+    return None
+
+
+def run_native(n: NativeCase, args: argparse.Namespace, cases: list[Case],
+               console: Path) -> float:
+    """An untimed check run, then --runs timed runs, each required to print
+    exactly the guest's output: a fast wrong answer is not a result. Returns
+    the CPU seconds spent, for the estimate of other processes' load."""
+    spent = 0.0
+    if n.series.error:
+        log(f"{n.label}: n/a: {n.series.error}")
+        return spent
+    ref = native_reference(n, cases)
+    if ref is None:
+        n.series.error = "no reference output (QEMU failed)"
+        log(f"{n.label}: n/a: {n.series.error}")
+        return spent
+    for i in range(args.runs + 1):
+        if i == 0:
+            log(f"{n.label}: check run ...")
+        r = timed_run(n.cmd, args.timeout, console, False)
+        spent += r.cpu_seconds
+        err = r.reason
+        out = [ln.rstrip("\r") for ln in r.console.split("\n")
+               if ln.strip()]
+        if not err and out != ref:
+            err = f"printed other output than QEMU: {out[:4]} vs {ref[:4]}"
+        if err:
+            n.series.error = err if i == 0 else f"run {i}: {err}"
+            n.series.times.clear()
+            n.series.cpu.clear()
+            log(f"{n.label}: n/a: {n.series.error}")
+            break
+        n.output = out
+        if i == 0:
+            if args.verbose:
+                log(f"{n.label}: check run {r.seconds:.2f} s")
+            continue
+        n.series.times.append(r.seconds)
+        n.series.cpu.append(r.cpu_seconds)
+        if args.verbose:
+            log(f"{n.label}: run {i}: {r.seconds:.2f} s wall, "
+                f"{r.cpu_seconds:.2f} s CPU")
+    return spent
+
+
+# --------------------------------------------------------------------------
 # Rewind binary and host facts
 
 
@@ -792,6 +979,9 @@ def main() -> int:
                     help="build this C file as the CPU workload instead of "
                          "the embedded one (e.g. tests/guest/workload.c); "
                          "then --scale and cpu-smp do not apply")
+    ap.add_argument("--no-native", action="store_true",
+                    help="do not build and time the CPU workloads natively "
+                         f"with the host's {HOST_GCC} (the moonshot table)")
     add_common_options(ap, keeps="the built programs, initramfs and console "
                                  "transcripts", verbose="print every run's time")
     args = ap.parse_args()
@@ -927,19 +1117,29 @@ def bench(args: argparse.Namespace, build_dir: Path) -> int:
                         f"{r.cpu_seconds:.2f} s CPU")
         loads.append(os.getloadavg()[0])
 
+    natives: list[NativeCase] | None = None
+    if not args.no_native and work_initrd is not None:
+        log(f"building the CPU workload natively with {HOST_GCC} ...")
+        natives = native_cases(args, cases, build_dir)
+        for n in natives:
+            ours += run_native(n, args, cases, console)
+        loads.append(os.getloadavg()[0])
+
     busy1 = host.busy_seconds()
     wall = time.perf_counter() - wall0
     others = None
     if busy0 is not None and busy1 is not None and wall > 0:
         others = max(0.0, (busy1 - busy0 - ours) / wall)
 
-    report(args, guest, cases, rewind_reason, start_load, loads, others)
+    report(args, guest, cases, natives, rewind_reason, start_load, loads,
+           others)
     return 0
 
 
 def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
-           rewind_reason: str, start_load: tuple[float, float, float],
-           loads: list[float], others: float | None) -> None:
+           natives: list[NativeCase] | None, rewind_reason: str,
+           start_load: tuple[float, float, float], loads: list[float],
+           others: float | None) -> None:
     ncpu = os.cpu_count() or 1
     qemu_version = first_line([args.qemu, "--version"])
     print(f"host CPU:  {host_cpu()}")
@@ -952,8 +1152,11 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
           f"{args.mem} RAM; workload "
           + (str(args.workload_src) if args.workload_src
              else f"embedded, scale {args.scale}"))
-    print(f"runs:      {args.runs} per case and emulator, median wall time "
-          "of the whole process")
+    print(f"runs:      {args.runs} per case and emulator (and natively), "
+          "median wall time of the whole process")
+    native_line = native_header(args, natives)
+    if native_line:
+        print(f"native:    {native_line}")
     print(f"host load: load average {start_load[0]:.2f} {start_load[1]:.2f} "
           f"{start_load[2]:.2f} at the start; 1-minute {min(loads):.2f} to "
           f"{max(loads):.2f} during the runs")
@@ -1018,8 +1221,14 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
           "the process):")
     print(table(["workload", "harts", "QEMU CPU s", "Rewind CPU s",
                  "QEMU/Rewind"], cpu_rows, left=2))
+    moon = moonshot_rows(cases, natives) if natives else None
+    if moon:
+        print()
+        print_moonshot(moon, natives)
     print()
     print(verdict(all_ratios, cpu_ratios, len(cases)))
+    if moon:
+        print(moonshot_verdict(moon))
 
     if args.json:
         data = {
@@ -1045,9 +1254,146 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
                 "rewind_cpu_seconds": c.rewind.cpu,
                 "rewind_error": c.rewind.error or None,
             } for c in cases],
+            "native": None if natives is None else {
+                "compiler": first_line([HOST_GCC, "--version"]),
+                "machine": platform.machine(),
+                "extra_cflags": native_extra_cflags()[0],
+                "cases": [{
+                    "workload": n.workload, "pinned_cpus": n.cpus,
+                    "cmd": n.cmd, "output": n.output,
+                    "seconds": n.series.times, "cpu_seconds": n.series.cpu,
+                    "error": n.series.error or None,
+                } for n in natives],
+            },
+            "moonshot": moon,
         }
         args.json.write_text(json.dumps(data, indent=2) + "\n",
                              encoding="utf-8")
+
+
+def native_header(args: argparse.Namespace,
+                  natives: list[NativeCase] | None) -> str:
+    """The report's `native:` line: compiler, flags and pinning, or why the
+    native runs did not happen ('' when there was no CPU workload)."""
+    if args.no_native:
+        return "not run (--no-native)"
+    if natives is None:
+        return ""
+    extra, why_not = native_extra_cflags()
+    flags = " ".join([*CFLAGS, *extra])
+    version = first_line([HOST_GCC, "--version"])
+    if version == "not installed":
+        version = f"{HOST_GCC} not installed"
+    line = (f"{version} for {platform.machine()}: {HOST_GCC} {flags} and the "
+            "guest build's -D flags")
+    if extra:
+        line += " (-mfma: the guest's fp code fuses multiply-adds too)"
+    if why_not:
+        line += f"; {why_not}"
+    if any(n.cpus is not None for n in natives):
+        line += "; cpu-smp pinned with taskset to as many CPUs as harts"
+    return line
+
+
+def net_of_boot(total: float | None, boot: float | None) -> float | None:
+    """A workload's median minus the boot median; None where that is not
+    positive (the host's noise exceeded the program's time)."""
+    if total is None or boot is None or total - boot <= 0:
+        return None
+    return total - boot
+
+
+def moonshot_rows(cases: list[Case],
+                  natives: list[NativeCase]) -> list[dict]:
+    """Per CPU workload and hart count: the program alone on each emulator
+    (its median minus the boot median, wall and CPU, as in the table of the
+    program alone) against its native median, as plain data for the table
+    and --json."""
+    boot = {c.smp: c for c in cases if c.workload == "boot"}
+    rows = []
+    for c in cases:
+        cpus = c.smp if c.workload == "cpu-smp" else None
+        n = next((n for n in natives
+                  if n.workload == c.workload and n.cpus == cpus), None)
+        if n is None:
+            continue
+        b = boot.get(c.smp)
+        nat, nat_cpu = n.series.median(), n.series.median_cpu()
+        q = net_of_boot(c.qemu.median(), b and b.qemu.median())
+        r = net_of_boot(c.rewind.median(), b and b.rewind.median())
+        qc = net_of_boot(c.qemu.median_cpu(), b and b.qemu.median_cpu())
+        rc = net_of_boot(c.rewind.median_cpu(), b and b.rewind.median_cpu())
+        x = ratio(r, nat)
+        rows.append({
+            "workload": c.workload, "harts": c.smp, "native_cpus": cpus,
+            "has_boot": b is not None,
+            "native_seconds": nat, "native_cpu_seconds": nat_cpu,
+            "native_error": n.series.error or None,
+            "qemu_workload_seconds": q, "rewind_workload_seconds": r,
+            "qemu_workload_cpu_seconds": qc, "rewind_workload_cpu_seconds": rc,
+            "qemu_over_native": ratio(q, nat),
+            "rewind_over_native": x,
+            "qemu_over_native_cpu": ratio(qc, nat_cpu),
+            "rewind_over_native_cpu": ratio(rc, nat_cpu),
+            "rewind_within_3x": None if x is None else x <= MOONSHOT,
+        })
+    return rows
+
+
+def print_moonshot(rows: list[dict], natives: list[NativeCase]) -> None:
+    print(f"The moonshot, Rewind within {MOONSHOT:g}x of native: the program "
+          "alone on each emulator (its median minus the boot median) against "
+          "the same program built "
+          f"for the host and run natively ({platform.machine()}); X/native "
+          "is how many times slower than native:")
+    yes_no = {None: "n/a", True: "yes", False: "no"}
+    print(table(["workload", "harts", "native s", "QEMU s", "Rewind s",
+                 "QEMU/native", "Rewind/native", f"within {MOONSHOT:g}x"],
+                [[r["workload"], str(r["harts"]), fmt_s(r["native_seconds"]),
+                  fmt_s(r["qemu_workload_seconds"]),
+                  fmt_s(r["rewind_workload_seconds"]),
+                  fmt_ratio(r["qemu_over_native"]),
+                  fmt_ratio(r["rewind_over_native"]),
+                  yes_no[r["rewind_within_3x"]]] for r in rows], left=2))
+    for n in natives:
+        if n.series.error:
+            print(f"* {n.label}: n/a: {n.series.error}")
+    if any(not r["has_boot"] for r in rows):
+        print("* QEMU and Rewind n/a without the boot workload at the same "
+              "hart count (add boot to --workloads)")
+    if any(n.cpus is not None and not n.series.error for n in natives):
+        online = min(os.cpu_count() or 1, 8)
+        print(f"* cpu-smp natively: pinned to as many host CPUs as harts, but "
+              f"the program starts one thread per online host CPU "
+              f"({online} here; at most 8), not per CPU it may use")
+
+
+def moonshot_verdict(rows: list[dict]) -> str:
+    """One line: the headline of the moonshot, the plain `cpu` program on the
+    fewest harts (one thread, so no host parallelism on either side)."""
+    goal = (f"Moonshot (the program alone on Rewind within {MOONSHOT:g}x of "
+            f"native {platform.machine()})")
+    if not any(r["workload"] == "cpu" for r in rows):
+        return f"{goal}: its headline, the `cpu` workload, was not run."
+    head = [r for r in rows if r["workload"] == "cpu"
+            and r["rewind_over_native"] is not None]
+    if not head:
+        return f"{goal}: no comparison was possible (see the n/a notes)."
+    r = min(head, key=lambda r: r["harts"])
+    x = r["rewind_over_native"]
+    line = (f"{goal}: `cpu` on {r['harts']} hart(s), "
+            f"{r['rewind_workload_seconds']:.2f} s against "
+            f"{r['native_seconds']:.2f} s, Rewind/native {x:.2f}")
+    line += (" -- met" if x <= MOONSHOT else
+             f" -- not met: Rewind needs {x / MOONSHOT:.1f}x")
+    if r["qemu_over_native"] is not None:
+        line += f"; QEMU/native {r['qemu_over_native']:.2f}"
+    by_cpu = [f"{emu} {fmt_ratio(r[key])}" for emu, key in
+              (("Rewind", "rewind_over_native_cpu"),
+               ("QEMU", "qemu_over_native_cpu")) if r[key] is not None]
+    if by_cpu:
+        line += f" (by CPU time: {', '.join(by_cpu)})"
+    return line + "."
 
 
 def geomean(xs: list[float]) -> float:
