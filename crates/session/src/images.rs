@@ -46,14 +46,19 @@ impl Image {
 
 /// Reads a whole file straight into shared memory: reading into a vector
 /// and converting would copy every byte once more (tens of MiB for a kernel
-/// and initrd, a noticeable part of start-up). Huge pages, for the reason
-/// rewind_snapshot::read_file gives.
+/// and initrd, a noticeable part of start-up).
+///
+/// Unlike a snapshot file (rewind_snapshot::read_file), the buffer gets no
+/// huge pages: on the 2-core KVM hosts Rewind is benchmarked on, 44 MB took
+/// 17-22 ms with 4 KiB faults every time, but with MADV_HUGEPAGE 5 ms when
+/// free 2 MiB pages were at hand and 40-330 ms when not (a boot after
+/// another large process, as in every side-by-side bench: 11% of a boot's
+/// CPU time in two profiles out of three went to zeroing those pages).
 fn read_shared(path: &Path) -> std::io::Result<Arc<[u8]>> {
     let mut file = std::fs::File::open(path)?;
     let len = usize::try_from(file.metadata()?.len())
         .map_err(|_| std::io::Error::other("it is too large for this host"))?;
-    let mut zeroed = Arc::<[u8]>::new_zeroed_slice(len);
-    rewind_snapshot::advise_huge_pages(Arc::get_mut(&mut zeroed).expect("just made"));
+    let zeroed = Arc::<[u8]>::new_zeroed_slice(len);
     // SAFETY: the memory is zeroed, and all-zero bytes are valid u8s.
     let mut bytes = unsafe { zeroed.assume_init() };
     file.read_exact(Arc::get_mut(&mut bytes).expect("just made, so not shared"))?;

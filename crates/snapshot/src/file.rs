@@ -20,7 +20,7 @@ const HUGE_PAGE: usize = 2 << 20;
 /// Asks the kernel to back `buffer` with transparent huge pages where whole
 /// ones fit, before it is first written. Only advice: if the kernel does not
 /// take it (no THP support, a non-Linux host) nothing changes but speed.
-pub fn advise_huge_pages<T>(buffer: &mut [T]) {
+fn advise_huge_pages<T>(buffer: &mut [T]) {
     #[cfg(target_os = "linux")]
     {
         let start = buffer.as_mut_ptr() as usize;

@@ -117,7 +117,7 @@ mod write;
 pub use apply::ApplyOptions;
 pub use chain::SnapshotChain;
 pub use error::SnapshotError;
-pub use file::{advise_huge_pages, read_file};
+pub use file::read_file;
 pub use format::{
     SnapshotId, FORMAT_VERSION, MAX_COMPONENTS, MAX_COMPONENT_NAME_LEN, MAX_RAM_SIZE,
     OLDEST_FORMAT_VERSION, PAGE_SIZE,
