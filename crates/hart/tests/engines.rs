@@ -2,8 +2,9 @@
 //! programs (every translated integer operation, with the values where x86
 //! and RISC-V differ: division by zero and overflow, shift counts past the
 //! width, W-form sign extension; loads and stores of every width, aligned
-//! and not; branches forward and loops back; instructions the translator
-//! leaves to the interpreter mid-block and at block ends) run on two harts,
+//! and not; Zba, Zbb and Zbs; branches forward and loops back;
+//! instructions the translator leaves to the interpreter mid-block and at
+//! block ends) run on two harts,
 //! one per engine, stopped every few steps at varying counts, must hold
 //! the same architectural state and RAM at every stop.
 //!
@@ -107,9 +108,9 @@ fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
     match rng.below(15) {
         12 | 13 => fp(rng, rd),
         14 => fp_control(rng, rd),
+        0 if rng.below(2) == 0 => bitmanip(rng, rd, rs1, rs2),
         0..=2 => {
-            // OP: base, M, and two Zba/Zbb ones the translator leaves to
-            // the interpreter mid-block.
+            // OP: base and M.
             let (f7, f3) = rng.pick(&[
                 (0, 0),
                 (0x20, 0),
@@ -129,8 +130,6 @@ fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
                 (1, 5),
                 (1, 6),
                 (1, 7),
-                (0x10, 2),
-                (0x20, 7),
             ]);
             r(0x33, f3, f7, rd, rs1, rs2)
         }
@@ -183,12 +182,95 @@ fn straight_to(rng: &mut Rng, rds: &[u32]) -> u32 {
             let opcode = rng.pick(&[0x37, 0x17]);
             upper | (rd << 7) | opcode
         }
-        _ => match rng.below(3) {
+        _ => match rng.below(4) {
             // csrrs rd, mscratch, x0: ends its block in both engines.
             0 => (0x340 << 20) | (2 << 12) | (rd << 7) | 0x73,
+            3 => atomic(rng, rd, rs1, rs2),
             // A fence, which the translator passes over.
             1 => 0x0ff0_000f,
             _ => i(0x13, 0, rd, rs1, imm),
+        },
+    }
+}
+
+/// One random AMO, LR or SC, word or doubleword, mostly at x31 (the
+/// data: aligned, fast in the TLB), else at whatever `rs1` holds
+/// (misaligned, unmapped: traps the handler skips). LR and SC are left to
+/// the interpreter mid-block.
+fn atomic(rng: &mut Rng, rd: u32, rs1: u32, rs2: u32) -> u32 {
+    let funct5 = rng.pick(&[
+        0x00, 0x01, 0x04, 0x0c, 0x08, 0x10, 0x14, 0x18, 0x1c, 0x02, 0x03,
+    ]);
+    let rs2 = if funct5 == 0x02 { 0 } else { rs2 };
+    let base = if rng.below(4) == 0 { rs1 } else { 31 };
+    let aq_rl = rng.below(4) as u32;
+    r(
+        0x2f,
+        rng.pick(&[2, 3]),
+        (funct5 << 2) | aq_rl,
+        rd,
+        base,
+        rs2,
+    )
+}
+
+/// One random Zba, Zbb or Zbs instruction writing `rd`.
+fn bitmanip(rng: &mut Rng, rd: u32, rs1: u32, rs2: u32) -> u32 {
+    let amount = rng.below(64) as u32;
+    match rng.below(4) {
+        0 | 1 => {
+            let (opcode, f3, f7) = rng.pick(&[
+                (0x3b, 0, 0x04),
+                (0x33, 2, 0x10),
+                (0x33, 4, 0x10),
+                (0x33, 6, 0x10),
+                (0x3b, 2, 0x10),
+                (0x3b, 4, 0x10),
+                (0x3b, 6, 0x10),
+                (0x33, 7, 0x20),
+                (0x33, 6, 0x20),
+                (0x33, 4, 0x20),
+                (0x33, 6, 0x05),
+                (0x33, 7, 0x05),
+                (0x33, 4, 0x05),
+                (0x33, 5, 0x05),
+                (0x33, 1, 0x30),
+                (0x33, 5, 0x30),
+                (0x3b, 1, 0x30),
+                (0x3b, 5, 0x30),
+                (0x33, 1, 0x24),
+                (0x33, 5, 0x24),
+                (0x33, 1, 0x34),
+                (0x33, 1, 0x14),
+            ]);
+            r(opcode, f3, f7, rd, rs1, rs2)
+        }
+        2 => {
+            // clz ctz cpop sext.b sext.h, their W forms, orc.b, rev8.
+            let (opcode, f3, imm) = rng.pick(&[
+                (0x13, 1, 0x600),
+                (0x13, 1, 0x601),
+                (0x13, 1, 0x602),
+                (0x13, 1, 0x604),
+                (0x13, 1, 0x605),
+                (0x1b, 1, 0x600),
+                (0x1b, 1, 0x601),
+                (0x1b, 1, 0x602),
+                (0x13, 5, 0x287),
+                (0x13, 5, 0x6b8),
+            ]);
+            i(opcode, f3, rd, rs1, imm)
+        }
+        _ => match rng.below(7) {
+            0 => i(0x13, 5, rd, rs1, (0x600 | amount) as i32),
+            1 => i(0x1b, 5, rd, rs1, (0x600 | (amount & 31)) as i32),
+            2 => i(0x13, 1, rd, rs1, (0x480 | amount) as i32),
+            3 => i(0x13, 5, rd, rs1, (0x480 | amount) as i32),
+            4 => i(0x13, 1, rd, rs1, (0x680 | amount) as i32),
+            5 => i(0x13, 1, rd, rs1, (0x280 | amount) as i32),
+            // slli.uw, and zext.h
+            _ if amount < 32 => i(0x1b, 1, rd, rs1, (0x080 | amount) as i32),
+            _ => r(0x3b, 4, 0x04, rd, rs1, 0),
         },
     }
 }
@@ -391,10 +473,11 @@ fn machine(seed: u64, engine: Engine, fp_heavy: bool) -> (Hart, TestBus) {
     bus.write(DATA - 4096, &data);
     let mut hart = new_hart(CODE);
     for r in 1..29 {
-        hart.x[r] = if rng.below(2) == 0 {
-            rng.pick(&EDGES)
-        } else {
-            rng.next()
+        hart.x[r] = match rng.below(3) {
+            0 => rng.pick(&EDGES),
+            1 => rng.next(),
+            // Near the data, aligned or not: for atomics at any address.
+            _ => DATA + rng.below(128) - 64,
         };
     }
     for (r, f) in hart.f.iter_mut().enumerate() {
@@ -539,5 +622,140 @@ fn fp_fast_path_edges_match_the_interpreter() {
         let (jit, translated) = run(Engine::Jit);
         assert_eq!(translated, 2, "case {n}: the translator did not run it");
         assert_eq!(interp, jit, "case {n}");
+    }
+}
+
+/// Every Zba/Zbb/Zbs instruction, translated, on the values where x86 and
+/// RISC-V part ways (zero for the bit counts, whose x86 instructions leave
+/// their result undefined; words with a zero low half for the W forms;
+/// counts and bit numbers past the width, which both take modulo it; the
+/// signs for min and max), gives the interpreter's result.
+#[test]
+fn bitmanip_edges_match_the_interpreter() {
+    const VALUES: [u64; 10] = [
+        0,
+        1,
+        u64::MAX,
+        0x8000_0000,
+        0xffff_ffff,
+        1 << 32,
+        1 << 63,
+        (1 << 63) - 1,
+        0x00ff_0000_ff00_0100,
+        0xffff_ffff_0000_0000,
+    ];
+    // (opcode, funct3, funct7) of the two-register ones.
+    const BINARY: [(u32, u32, u32); 22] = [
+        (0x3b, 0, 0x04), // add.uw
+        (0x33, 2, 0x10), // sh1add
+        (0x33, 4, 0x10),
+        (0x33, 6, 0x10),
+        (0x3b, 2, 0x10), // sh1add.uw
+        (0x3b, 4, 0x10),
+        (0x3b, 6, 0x10),
+        (0x33, 7, 0x20), // andn
+        (0x33, 6, 0x20), // orn
+        (0x33, 4, 0x20), // xnor
+        (0x33, 6, 0x05), // max
+        (0x33, 7, 0x05), // maxu
+        (0x33, 4, 0x05), // min
+        (0x33, 5, 0x05), // minu
+        (0x33, 1, 0x30), // rol
+        (0x33, 5, 0x30), // ror
+        (0x3b, 1, 0x30), // rolw
+        (0x3b, 5, 0x30), // rorw
+        (0x33, 1, 0x24), // bclr
+        (0x33, 5, 0x24), // bext
+        (0x33, 1, 0x34), // binv
+        (0x33, 1, 0x14), // bset
+    ];
+    // (opcode, funct3, imm[11:0]) of those with one register (the low six
+    // bits of imm are a shift amount or bit number where there is one).
+    const UNARY: [(u32, u32, u32); 11] = [
+        (0x13, 1, 0x600), // clz
+        (0x13, 1, 0x601), // ctz
+        (0x13, 1, 0x602), // cpop
+        (0x13, 1, 0x604), // sext.b
+        (0x13, 1, 0x605), // sext.h
+        (0x1b, 1, 0x600), // clzw
+        (0x1b, 1, 0x601), // ctzw
+        (0x1b, 1, 0x602), // cpopw
+        (0x13, 5, 0x287), // orc.b
+        (0x13, 5, 0x6b8), // rev8
+        (0x3b, 4, 0x080), // zext.h (an OP-32 encoding with rs2 = 0)
+    ];
+    const WITH_AMOUNT: [(u32, u32, u32, u32); 6] = [
+        (0x13, 5, 0x600, 63), // rori
+        (0x1b, 5, 0x600, 31), // roriw
+        (0x13, 1, 0x480, 63), // bclri
+        (0x13, 5, 0x480, 63), // bexti
+        (0x13, 1, 0x680, 63), // binvi
+        (0x13, 1, 0x280, 63), // bseti
+    ];
+    let slli_uw = |rd: u32, rs1: u32, shamt: u32| i(0x1b, 1, rd, rs1, (0x080 | shamt) as i32);
+    // Programs: x2..x11 = VALUES, results in x12 and up; the two-register
+    // ones take x1 as their first operand, set to each value in turn.
+    let mut programs: Vec<Vec<u32>> = Vec::new();
+    for &(opcode, f3, f7) in &BINARY {
+        programs.push(
+            (0..10)
+                .map(|k| r(opcode, f3, f7, 12 + k, 1, 2 + k))
+                .collect(),
+        );
+    }
+    let binary = programs.len();
+    let unary = |opcode: u32, f3: u32, imm: u32| {
+        let one = move |rd: u32, rs1: u32| match opcode {
+            0x3b => r(opcode, f3, imm >> 5, rd, rs1, 0),
+            _ => i(opcode, f3, rd, rs1, imm as i32),
+        };
+        (0..10).map(move |k| one(12 + k, 2 + k))
+    };
+    // One program per instruction and amount: each writes x12..x21.
+    programs.extend(
+        UNARY
+            .iter()
+            .map(|&(o, f3, imm)| unary(o, f3, imm).collect()),
+    );
+    for &(opcode, f3, imm, max) in &WITH_AMOUNT {
+        for n in [0, 1, max / 2, max / 2 + 1, max] {
+            programs.push(
+                (0..10)
+                    .map(|k| i(opcode, f3, 12 + k, 2 + k, (imm | n) as i32))
+                    .collect(),
+            );
+        }
+    }
+    for n in [0, 1, 31, 32, 63] {
+        programs.push((0..10).map(|k| slli_uw(12 + k, 2 + k, n)).collect());
+    }
+    for (n, body) in programs.iter().enumerate() {
+        let firsts = if n < binary {
+            &VALUES[..]
+        } else {
+            &VALUES[..1]
+        };
+        for &a in firsts {
+            let mut code = body.clone();
+            code.push(SPIN);
+            let steps = code.len() as u64;
+            let run = |engine: Engine| {
+                let mut bus = TestBus::new(1 << 20);
+                install_trap_handler(&mut bus);
+                bus.write_code(CODE, &code);
+                let mut hart = new_hart(CODE);
+                hart.x[1] = a;
+                hart.x[2..12].copy_from_slice(&VALUES);
+                hart.set_engine(engine).expect("the engine");
+                hart.set_translation_threshold(0);
+                hart.run_bounded(&mut bus, u64::MAX, steps);
+                (hart.arch_state(), hart.translated_steps())
+            };
+            let (interp, _) = run(Engine::Interp);
+            let (jit, translated) = run(Engine::Jit);
+            assert_eq!(interp.pc, jit.pc, "program {n}, a = {a:#x}");
+            assert_eq!(interp, jit, "program {n}, a = {a:#x}");
+            assert_eq!(translated, steps, "program {n}: not all translated");
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Translation of a decoded block to x86-64.
 //!
 //! The code does only what it can do exactly like the interpreter without
-//! help: integer arithmetic, branches and jumps, and loads and stores that
-//! hit the TLB's fast path (the compare and add of `read_mem` and
-//! `write_mem`). Anything else (a TLB miss, a slow entry, a page crossing,
+//! help: integer arithmetic (with Zba, Zbb and Zbs: translate/bitmanip.rs),
+//! branches and jumps, and loads, stores and AMOs that hit the TLB's fast
+//! path (the compare and add of `read_mem` and `write_mem`). Anything else (a TLB miss, a slow entry, a page crossing,
 //! an instruction it does not translate) leaves the code *before* that
 //! instruction, with the count of instructions retired and the pc to go on
 //! from, and the interpreter takes over there. So translated code never
@@ -51,10 +51,11 @@
 //! for those calls, with room to keep r9 and r10 across them; every block
 //! has the same frame, so chained blocks share it.
 
+mod bitmanip;
 mod fp;
 
 use super::helpers;
-use crate::decode::{Inst, Op};
+use crate::decode::{Fmt, Inst, Op};
 use crate::hart::Hart;
 use crate::tlb::{TlbEntry, SLOW, TLB_SIZE, WRITE_TABLE_OFFSET};
 use dynasmrt::x64::Rq;
@@ -210,8 +211,18 @@ pub(crate) fn translates(inst: &Inst) -> bool {
                 | Fld
                 | Fsw
                 | Fsd
+                | AmoSwap
+                | AmoAdd
+                | AmoXor
+                | AmoAnd
+                | AmoOr
+                | AmoMin
+                | AmoMax
+                | AmoMinu
+                | AmoMaxu
         )
         || helpers::fp_arith_handles(inst.op)
+        || bitmanip::handles(inst.op)
 }
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
@@ -650,6 +661,15 @@ impl Translator<'_> {
             Op::Sb | Op::Sh | Op::Sw | Op::Sd => {
                 self.store(i, pc, retired);
             }
+            Op::AmoSwap
+            | Op::AmoAdd
+            | Op::AmoXor
+            | Op::AmoAnd
+            | Op::AmoOr
+            | Op::AmoMin
+            | Op::AmoMax
+            | Op::AmoMinu
+            | Op::AmoMaxu => self.amo(i, pc, retired),
             Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
             Op::Fsw | Op::Fsd => self.fp_store(i, pc, retired),
             op if helpers::fp_arith_handles(op) => self.fp_arith(i, pc, retired),
@@ -691,6 +711,7 @@ impl Translator<'_> {
                 self.dispatch(retired + 1);
                 return true;
             }
+            op if bitmanip::handles(op) => self.bitmanip(i),
             _ => unreachable!("translate() stops before {:?}", i.op),
         }
         false
@@ -914,6 +935,56 @@ impl Translator<'_> {
             Op::Sw => dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax),
             _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax),
         }
+        self.stamp_write();
+    }
+
+    /// An AMO, as `exec_amo` does it when the TLB's write table has a fast
+    /// entry for the address: both halves go through that entry (AMOs
+    /// fault as stores), the page is stamped as written, rd gets the old
+    /// value (sign-extended from a word). Misaligned, or anything but a fast
+    /// hit, leaves before it for the interpreter to trap or take the slow
+    /// path. All harts run on one host thread (DESIGN.md), so the read and
+    /// the write need no host atomicity.
+    fn amo(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let word = i.fmt == Fmt::S;
+        let size = if word { 4 } else { 8 };
+        let misaligned = self.exit_label(pc, retired);
+        self.load_rax(i.rs1);
+        dynasm!(self.ops
+            ; .arch x64
+            ; test al, size as i8 - 1
+            ; jnz =>misaligned
+        );
+        self.translate_address(true, size, pc, retired);
+        // rdx = the old value, rax = rs2 and then the new one.
+        if word {
+            dynasm!(self.ops ; .arch x64 ; movsxd rdx, DWORD [r12 + rcx]);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov rdx, QWORD [r12 + rcx]);
+        }
+        self.load_rax(i.rs2);
+        match (i.op, word) {
+            (Op::AmoSwap, _) => {}
+            (Op::AmoAdd, _) => dynasm!(self.ops ; .arch x64 ; add rax, rdx),
+            (Op::AmoXor, _) => dynasm!(self.ops ; .arch x64 ; xor rax, rdx),
+            (Op::AmoAnd, _) => dynasm!(self.ops ; .arch x64 ; and rax, rdx),
+            (Op::AmoOr, _) => dynasm!(self.ops ; .arch x64 ; or rax, rdx),
+            (Op::AmoMin, true) => dynasm!(self.ops ; .arch x64 ; cmp eax, edx ; cmovg eax, edx),
+            (Op::AmoMax, true) => dynasm!(self.ops ; .arch x64 ; cmp eax, edx ; cmovl eax, edx),
+            (Op::AmoMinu, true) => dynasm!(self.ops ; .arch x64 ; cmp eax, edx ; cmova eax, edx),
+            (Op::AmoMaxu, true) => dynasm!(self.ops ; .arch x64 ; cmp eax, edx ; cmovb eax, edx),
+            (Op::AmoMin, false) => dynasm!(self.ops ; .arch x64 ; cmp rax, rdx ; cmovg rax, rdx),
+            (Op::AmoMax, false) => dynasm!(self.ops ; .arch x64 ; cmp rax, rdx ; cmovl rax, rdx),
+            (Op::AmoMinu, false) => dynasm!(self.ops ; .arch x64 ; cmp rax, rdx ; cmova rax, rdx),
+            _ => dynasm!(self.ops ; .arch x64 ; cmp rax, rdx ; cmovb rax, rdx),
+        }
+        if word {
+            dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax);
+        }
+        dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
+        self.store_rax(i.rd);
         self.stamp_write();
     }
 }
