@@ -363,7 +363,7 @@ impl Hart {
         self.csr.mstatus = n;
         self.prv = mpp;
         self.pc = self.csr.mepc;
-        self.reservation = None;
+        self.reserved = crate::hart::NO_RESERVATION;
         self.refresh_modes();
         Ok(true)
     }
@@ -381,7 +381,7 @@ impl Hart {
         self.csr.mstatus = n;
         self.prv = spp;
         self.pc = self.csr.sepc;
-        self.reservation = None;
+        self.reserved = crate::hart::NO_RESERVATION;
         self.refresh_modes();
         Ok(true)
     }
@@ -433,12 +433,12 @@ impl Hart {
             } else {
                 u64::from_le_bytes(self.read_mem::<B, 8>(bus, addr, Access::Read)?)
             };
-            self.reservation = Some(addr);
+            self.reserved = addr;
             return self.alu(i, v);
         }
         // SC: a failed SC makes no access at all.
-        let reserved = self.reservation == Some(addr);
-        self.reservation = None;
+        let reserved = self.reserved == addr;
+        self.reserved = crate::hart::NO_RESERVATION;
         let mut end = false;
         if reserved {
             let v = self.rs2(i);

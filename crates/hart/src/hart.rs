@@ -108,6 +108,10 @@ pub enum Exit {
     Debug,
 }
 
+/// `Hart::reserved` when no address is reserved: LR reserves only aligned
+/// addresses, and this one is odd.
+pub(crate) const NO_RESERVATION: u64 = u64::MAX;
+
 /// One RV64GC hart.
 pub struct Hart {
     pub id: usize,
@@ -126,8 +130,10 @@ pub struct Hart {
     pub stalled: u64,
     /// In WFI, waiting for an interrupt.
     pub waiting: bool,
-    /// The LR reservation: the virtual address of the reserved doubleword/word.
-    pub reservation: Option<u64>,
+    /// The LR reservation: the virtual address of the reserved doubleword
+    /// or word, or [`NO_RESERVATION`] (a plain integer, not an Option, so
+    /// that translated code can read and write it).
+    pub(crate) reserved: u64,
     /// The host, not guest code, plays the M-mode firmware: S-mode ECALLs
     /// return [`Exit::SupervisorCall`] and traps into M-mode stop the hart.
     pub host_firmware: bool,
@@ -166,7 +172,7 @@ impl Hart {
             traps: 0,
             stalled: 0,
             waiting: false,
-            reservation: None,
+            reserved: NO_RESERVATION,
             host_firmware: false,
             host_exit: None,
             debug: None,
@@ -410,7 +416,7 @@ impl Hart {
         }
         self.stalled += 1;
         self.traps += 1;
-        self.reservation = None;
+        self.reserved = NO_RESERVATION;
         let delegated_bits = if interrupt {
             self.csr.mideleg
         } else {
@@ -476,7 +482,7 @@ impl Hart {
             traps: self.traps,
             stalled: self.stalled,
             waiting: self.waiting,
-            reservation: self.reservation,
+            reservation: self.reservation(),
             host_firmware: self.host_firmware,
         }
     }
@@ -493,7 +499,7 @@ impl Hart {
         hart.traps = state.traps;
         hart.stalled = state.stalled;
         hart.waiting = state.waiting;
-        hart.reservation = state.reservation;
+        hart.reserved = state.reservation.unwrap_or(NO_RESERVATION);
         hart.host_firmware = state.host_firmware;
         hart.refresh_modes();
         hart
@@ -510,9 +516,14 @@ impl Hart {
         self.tlb.set_state(state);
     }
 
+    /// The LR reservation's address, if there is one.
+    pub fn reservation(&self) -> Option<u64> {
+        (self.reserved != NO_RESERVATION).then_some(self.reserved)
+    }
+
     /// Drops the LR reservation (the machine calls this when it switches harts).
     pub fn clear_reservation(&mut self) {
-        self.reservation = None;
+        self.reserved = NO_RESERVATION;
     }
 
     /// Drops every TLB entry and decoded block, as SFENCE.VMA and FENCE.I

@@ -759,3 +759,67 @@ fn bitmanip_edges_match_the_interpreter() {
         }
     }
 }
+
+/// LR and SC in translated code: an SC with the reservation stores and
+/// writes 0, one without it (none, another address, after a second LR
+/// elsewhere) writes 1 and stores nothing, and the reservation is gone
+/// after either; misaligned ones trap. The hart's reservation and RAM must
+/// be the interpreter's after every program.
+#[test]
+fn lr_and_sc_match_the_interpreter() {
+    // a0 = DATA, a1 = DATA + 8, a2 = DATA + 4 (misaligned for .d), a3 =
+    // the value SC stores.
+    let lr = |w: bool, rd: u32, rs1: u32| r(0x2f, if w { 2 } else { 3 }, 0x02 << 2, rd, rs1, 0);
+    let sc = |w: bool, rd: u32, rs1: u32| r(0x2f, if w { 2 } else { 3 }, 0x03 << 2, rd, rs1, 13);
+    // A first block touches the data page, through the TLB's read table
+    // (ld), and its write table too (sd) unless it is a nop, and jumps to
+    // the second, the one under test: all translated when its accesses hit
+    // the TLB.
+    let ld = i(0x03, 3, 0, 11, 0);
+    let sd = s(3, 10, 0, 0);
+    let nop = i(0x13, 0, 0, 0, 0);
+    for w in [false, true] {
+        let programs: Vec<(u32, Vec<u32>, bool)> = vec![
+            (sd, vec![lr(w, 5, 10), sc(w, 6, 10)], true),
+            (sd, vec![sc(w, 6, 10)], true),
+            (sd, vec![lr(w, 5, 10), sc(w, 6, 11)], true),
+            (sd, vec![lr(w, 5, 10), lr(w, 7, 11), sc(w, 6, 10)], true),
+            (sd, vec![lr(w, 5, 10), sc(w, 6, 10), sc(w, 7, 10)], true),
+            (sd, vec![lr(w, 5, 12), sc(w, 6, 10)], w),
+            (sd, vec![lr(w, 5, 10), sc(w, 6, 12)], w),
+            (nop, vec![lr(w, 5, 10), sc(w, 6, 10)], false),
+        ];
+        for (n, (touch, body, all_translated)) in programs.into_iter().enumerate() {
+            let tested = body.len() as u64 + 1;
+            let mut code = vec![ld, touch, jal(0, 4)];
+            code.extend(body);
+            code.push(SPIN);
+            let steps = code.len() as u64;
+            let run = |engine: Engine| {
+                let mut bus = TestBus::new(1 << 20);
+                bus.write_code(TRAP_PA, &skipping_trap_handler());
+                bus.write_code(CODE, &code);
+                bus.write(DATA, &[0x5a; 16]);
+                let mut hart = new_hart(CODE);
+                hart.x[10] = DATA;
+                hart.x[11] = DATA + 8;
+                hart.x[12] = DATA + 4;
+                hart.x[13] = 0x1122_3344_5566_7788;
+                hart.set_engine(engine).expect("the engine");
+                hart.set_translation_threshold(0);
+                hart.run_bounded(&mut bus, u64::MAX, steps);
+                let data = [bus.read_u64(DATA), bus.read_u64(DATA + 8)];
+                (hart.arch_state(), data, hart.translated_steps())
+            };
+            let (interp, interp_data, _) = run(Engine::Interp);
+            let (jit, jit_data, translated) = run(Engine::Jit);
+            let what = format!("program {n}, {}", if w { "word" } else { "doubleword" });
+            assert_eq!(interp.reservation, jit.reservation, "{what}");
+            assert_eq!(interp, jit, "{what}");
+            assert_eq!(interp_data, jit_data, "{what}");
+            if all_translated {
+                assert_eq!(translated, tested, "{what}: not all translated");
+            }
+        }
+    }
+}

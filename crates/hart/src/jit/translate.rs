@@ -2,8 +2,8 @@
 //!
 //! The code does only what it can do exactly like the interpreter without
 //! help: integer arithmetic (with Zba, Zbb and Zbs: translate/bitmanip.rs),
-//! branches and jumps, and loads, stores and AMOs that hit the TLB's fast
-//! path (the compare and add of `read_mem` and `write_mem`). Anything else (a TLB miss, a slow entry, a page crossing,
+//! branches and jumps, and loads, stores, AMOs, LR and SC that hit the
+//! TLB's fast path (the compare and add of `read_mem` and `write_mem`). Anything else (a TLB miss, a slow entry, a page crossing,
 //! an instruction it does not translate) leaves the code *before* that
 //! instruction, with the count of instructions retired and the pc to go on
 //! from, and the interpreter takes over there. So translated code never
@@ -220,12 +220,19 @@ pub(crate) fn translates(inst: &Inst) -> bool {
                 | AmoMax
                 | AmoMinu
                 | AmoMaxu
+                | Lr
+                | Sc
         )
         || helpers::fp_arith_handles(inst.op)
         || bitmanip::handles(inst.op)
 }
 
 type Asm = dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>;
+
+/// Where translated code finds the LR reservation, from the hart pointer
+/// ([`crate::hart::NO_RESERVATION`], all ones, when there is none).
+const RESERVED: i32 = offset_of!(Hart, reserved) as i32;
+const _: () = assert!(crate::hart::NO_RESERVATION == u64::MAX);
 
 /// Guest registers held in host registers (guest, host number), chosen by
 /// how often GCC's RISC-V code names them: a5, a4, sp, a0, a3 (in that
@@ -670,6 +677,8 @@ impl Translator<'_> {
             | Op::AmoMax
             | Op::AmoMinu
             | Op::AmoMaxu => self.amo(i, pc, retired),
+            Op::Lr => self.load_reserved(i, pc, retired),
+            Op::Sc => self.store_conditional(i, pc, retired),
             Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
             Op::Fsw | Op::Fsd => self.fp_store(i, pc, retired),
             op if helpers::fp_arith_handles(op) => self.fp_arith(i, pc, retired),
@@ -938,6 +947,73 @@ impl Translator<'_> {
         self.stamp_write();
     }
 
+    /// rax = x[rs1], the address of atomic `i`, or leave before it if the
+    /// address is misaligned (the interpreter traps).
+    fn atomic_address(&mut self, i: &Inst, size: i32, pc: u64, retired: u32) {
+        let misaligned = self.exit_label(pc, retired);
+        self.load_rax(i.rs1);
+        dynasm!(self.ops
+            ; .arch x64
+            ; test al, size as i8 - 1
+            ; jnz =>misaligned
+        );
+    }
+
+    /// LR, as `exec_lr_sc` does it on a fast TLB hit: the load, then the
+    /// reservation of its (virtual) address.
+    fn load_reserved(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let size = if i.fmt == Fmt::S { 4 } else { 8 };
+        self.atomic_address(i, size, pc, retired);
+        // rax, the address, survives the lookup.
+        self.translate_address(false, size, pc, retired);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+            ; mov QWORD [rdx + RESERVED], rax
+        );
+        if size == 4 {
+            dynasm!(self.ops ; .arch x64 ; movsxd rax, DWORD [r12 + rcx]);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + rcx]);
+        }
+        self.store_rax(i.rd);
+    }
+
+    /// SC, as `exec_lr_sc` does it: without the reservation of its address
+    /// it fails with no access; with it, the store goes through the write
+    /// table's fast entry (else the code leaves before the SC, reservation
+    /// intact, for the interpreter to do it all). Either way the
+    /// reservation is gone after.
+    fn store_conditional(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let size = if i.fmt == Fmt::S { 4 } else { 8 };
+        self.atomic_address(i, size, pc, retired);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+            ; cmp rax, QWORD [rdx + RESERVED]
+            ; jne >failed
+        );
+        self.translate_address(true, size, pc, retired);
+        self.load_rax(i.rs2);
+        if size == 4 {
+            dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax);
+        }
+        self.stamp_write();
+        dynasm!(self.ops
+            ; .arch x64
+            ; xor eax, eax
+            ; jmp >done
+            ; failed:
+            ; mov eax, 1
+            ; done:
+            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+            ; mov QWORD [rdx + RESERVED], -1
+        );
+        self.store_rax(i.rd);
+    }
+
     /// An AMO, as `exec_amo` does it when the TLB's write table has a fast
     /// entry for the address: both halves go through that entry (AMOs
     /// fault as stores), the page is stamped as written, rd gets the old
@@ -948,13 +1024,7 @@ impl Translator<'_> {
     fn amo(&mut self, i: &Inst, pc: u64, retired: u32) {
         let word = i.fmt == Fmt::S;
         let size = if word { 4 } else { 8 };
-        let misaligned = self.exit_label(pc, retired);
-        self.load_rax(i.rs1);
-        dynasm!(self.ops
-            ; .arch x64
-            ; test al, size as i8 - 1
-            ; jnz =>misaligned
-        );
+        self.atomic_address(i, size, pc, retired);
         self.translate_address(true, size, pc, retired);
         // rdx = the old value, rax = rs2 and then the new one.
         if word {
