@@ -134,6 +134,9 @@ pub struct Hart {
     /// or word, or [`NO_RESERVATION`] (a plain integer, not an Option, so
     /// that translated code can read and write it).
     pub(crate) reserved: u64,
+    /// Set by a page walk that updated a PTE's A/D bits (see
+    /// `Hart::fill_for_translated`); not state.
+    pub(crate) walk_wrote_pte: bool,
     /// The host, not guest code, plays the M-mode firmware: S-mode ECALLs
     /// return [`Exit::SupervisorCall`] and traps into M-mode stop the hart.
     pub host_firmware: bool,
@@ -173,6 +176,7 @@ impl Hart {
             stalled: 0,
             waiting: false,
             reserved: NO_RESERVATION,
+            walk_wrote_pte: false,
             host_firmware: false,
             host_exit: None,
             debug: None,

@@ -24,7 +24,7 @@
 use crate::bus::Bus;
 use crate::csr;
 use crate::hart::{cause, prv, Exception, Hart};
-use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
+use crate::memory::{Ram, PAGE_SHIFT, PAGE_SIZE};
 pub use crate::tlb::Access;
 use crate::tlb::{tlb_slot, Tlb, TlbEntry, SLOW};
 
@@ -71,9 +71,9 @@ impl Hart {
 
     /// Translates `vaddr` for an access of kind `access` at privilege `p`,
     /// returning the physical address. Updates A/D bits.
-    pub(crate) fn translate<B: Bus>(
+    pub(crate) fn translate(
         &mut self,
-        bus: &mut B,
+        ram: &mut Ram,
         vaddr: u64,
         access: Access,
         p: u8,
@@ -104,7 +104,6 @@ impl Hart {
             if !self.pmp_allows(pte_addr, 8, Access::Read, prv::S) {
                 return Err(access_fault);
             }
-            let ram = bus.ram();
             let off = ram.offset_of(pte_addr, 8).ok_or(access_fault)?;
             let mut pte = u64::from_le_bytes(ram.load::<8>(off));
             let (v, r, w, x) = (pte & 1, (pte >> 1) & 1, (pte >> 2) & 1, (pte >> 3) & 1);
@@ -155,7 +154,8 @@ impl Hart {
                     return Err(access_fault);
                 }
                 pte = updated;
-                bus.ram().store_checked(off, &pte.to_le_bytes());
+                ram.store_checked(off, &pte.to_le_bytes());
+                self.walk_wrote_pte = true;
             }
             let page_off = vaddr & ((1 << (12 + 9 * level)) - 1);
             return Ok(((ppn & !low_mask) << PAGE_SHIFT) | page_off);
@@ -268,20 +268,19 @@ impl Hart {
 
     /// Translates and checks an access of `len` bytes that does not cross a
     /// page, filling the TLB when the page is RAM.
-    fn resolve<B: Bus>(
+    fn resolve(
         &mut self,
-        bus: &mut B,
+        ram: &mut Ram,
         vaddr: u64,
         len: u64,
         access: Access,
         p: u8,
         mode: usize,
     ) -> Result<Target, Exception> {
-        let paddr = self.translate(bus, vaddr, access, p)?;
+        let paddr = self.translate(ram, vaddr, access, p)?;
         let Some(page_allowed) = self.pmp_check(paddr, len, access, p) else {
             return Err(Exception::new(access.access_fault(), vaddr));
         };
-        let ram = bus.ram();
         match ram.offset_of(paddr, len) {
             Some(off) => {
                 let page_off = off & !(PAGE_SIZE as usize - 1);
@@ -305,6 +304,41 @@ impl Hart {
                 }
             }
         }
+    }
+
+    /// For translated code whose data access of `len` bytes at `vaddr`
+    /// found no fast TLB entry: does what the interpreter's slow path would
+    /// do first, the page walk and the TLB fill, and says whether that was
+    /// all it would do before the access itself, so that the code may
+    /// retry its fast path: the access stays on one page, the TLB held
+    /// nothing for the page (a slow entry is `slow_hit`'s work), the walk
+    /// wrote no PTE (an A/D update may have hit code, even the running
+    /// block's), and the page is RAM that takes the fast path. Otherwise
+    /// false, and what was done (a fill, an A/D update) is exactly the
+    /// start of what the interpreter does when it redoes the access, which
+    /// then finds the TLB filled, or walks again to the same fault, and
+    /// ends where it would have alone.
+    pub(crate) fn fill_for_translated(
+        &mut self,
+        ram: &mut Ram,
+        vaddr: u64,
+        len: u64,
+        access: Access,
+    ) -> bool {
+        if (vaddr & (PAGE_SIZE - 1)) + len > PAGE_SIZE {
+            return false;
+        }
+        let (p, mode) = (self.data_prv(), self.data_mode);
+        let (vpn, slot) = tlb_slot(vaddr);
+        if self.tlb.table(mode, access)[slot].tag & !SLOW == vpn {
+            return false;
+        }
+        self.walk_wrote_pte = false;
+        let filled = matches!(
+            self.resolve(ram, vaddr, len, access, p, mode),
+            Ok(Target::Ram(_))
+        );
+        filled && !self.walk_wrote_pte && self.tlb.table(mode, access)[slot].tag == vpn
     }
 
     /// Reads `N` bytes at `vaddr` as a load (or, with `access` Write, as the
@@ -345,7 +379,7 @@ impl Hart {
         }
         let target = match self.slow_hit(bus, vaddr, N as u64, access, p, mode)? {
             Some(off) => Target::Ram(off),
-            None => self.resolve(bus, vaddr, N as u64, access, p, mode)?,
+            None => self.resolve(bus.ram(), vaddr, N as u64, access, p, mode)?,
         };
         let paddr = match target {
             Target::Ram(off) => {
@@ -401,7 +435,7 @@ impl Hart {
             let mut targets = [0u64; N];
             for (i, t) in targets.iter_mut().enumerate() {
                 let va = vaddr.wrapping_add(i as u64);
-                let pa = self.translate(bus, va, Access::Write, p)?;
+                let pa = self.translate(bus.ram(), va, Access::Write, p)?;
                 if !self.pmp_allows(pa, 1, Access::Write, p) {
                     return Err(Exception::new(cause::STORE_ACCESS, va));
                 }
@@ -418,7 +452,7 @@ impl Hart {
         }
         let target = match self.slow_hit(bus, vaddr, N as u64, Access::Write, p, mode)? {
             Some(off) => Target::Ram(off),
-            None => self.resolve(bus, vaddr, N as u64, Access::Write, p, mode)?,
+            None => self.resolve(bus.ram(), vaddr, N as u64, Access::Write, p, mode)?,
         };
         let (end_block, paddr) = match target {
             Target::Ram(off) => (
@@ -483,7 +517,7 @@ impl Hart {
         if let Some(off) = self.slow_hit(bus, pc, 2, Access::Execute, self.prv, mode)? {
             return Ok(off);
         }
-        match self.resolve(bus, pc, 2, Access::Execute, self.prv, mode)? {
+        match self.resolve(bus.ram(), pc, 2, Access::Execute, self.prv, mode)? {
             Target::Ram(off) => Ok(off),
             Target::Mmio(_) => Err(Exception::new(cause::FETCH_ACCESS, pc)),
         }

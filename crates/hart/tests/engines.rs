@@ -768,13 +768,12 @@ fn bitmanip_edges_match_the_interpreter() {
 #[test]
 fn lr_and_sc_match_the_interpreter() {
     // a0 = DATA, a1 = DATA + 8, a2 = DATA + 4 (misaligned for .d), a3 =
-    // the value SC stores.
+    // the value SC stores, a4 = an address on the code's page.
     let lr = |w: bool, rd: u32, rs1: u32| r(0x2f, if w { 2 } else { 3 }, 0x02 << 2, rd, rs1, 0);
     let sc = |w: bool, rd: u32, rs1: u32| r(0x2f, if w { 2 } else { 3 }, 0x03 << 2, rd, rs1, 13);
     // A first block touches the data page, through the TLB's read table
-    // (ld), and its write table too (sd) unless it is a nop, and jumps to
-    // the second, the one under test: all translated when its accesses hit
-    // the TLB.
+    // (ld), and its write table too (sd) unless it is a nop (then the SC's
+    // miss fills it), and jumps to the second, the one under test.
     let ld = i(0x03, 3, 0, 11, 0);
     let sd = s(3, 10, 0, 0);
     let nop = i(0x13, 0, 0, 0, 0);
@@ -787,10 +786,12 @@ fn lr_and_sc_match_the_interpreter() {
             (sd, vec![lr(w, 5, 10), sc(w, 6, 10), sc(w, 7, 10)], true),
             (sd, vec![lr(w, 5, 12), sc(w, 6, 10)], w),
             (sd, vec![lr(w, 5, 10), sc(w, 6, 12)], w),
-            (nop, vec![lr(w, 5, 10), sc(w, 6, 10)], false),
+            (nop, vec![lr(w, 5, 10), sc(w, 6, 10)], true),
+            // On the code's own page, where stores take the checked path:
+            // the SC leaves, its reservation intact, for the interpreter.
+            (sd, vec![lr(w, 5, 14), sc(w, 6, 14)], false),
         ];
         for (n, (touch, body, all_translated)) in programs.into_iter().enumerate() {
-            let tested = body.len() as u64 + 1;
             let mut code = vec![ld, touch, jal(0, 4)];
             code.extend(body);
             code.push(SPIN);
@@ -805,10 +806,15 @@ fn lr_and_sc_match_the_interpreter() {
                 hart.x[11] = DATA + 8;
                 hart.x[12] = DATA + 4;
                 hart.x[13] = 0x1122_3344_5566_7788;
+                hart.x[14] = CODE + 0x800;
                 hart.set_engine(engine).expect("the engine");
                 hart.set_translation_threshold(0);
                 hart.run_bounded(&mut bus, u64::MAX, steps);
-                let data = [bus.read_u64(DATA), bus.read_u64(DATA + 8)];
+                let data = [
+                    bus.read_u64(DATA),
+                    bus.read_u64(DATA + 8),
+                    bus.read_u64(CODE + 0x800),
+                ];
                 (hart.arch_state(), data, hart.translated_steps())
             };
             let (interp, interp_data, _) = run(Engine::Interp);
@@ -818,8 +824,115 @@ fn lr_and_sc_match_the_interpreter() {
             assert_eq!(interp, jit, "{what}");
             assert_eq!(interp_data, jit_data, "{what}");
             if all_translated {
-                assert_eq!(translated, tested, "{what}: not all translated");
+                assert_eq!(translated, steps, "{what}: not all translated");
             }
         }
+    }
+}
+
+/// Loads and stores under Sv39 in S-mode, where translated code's TLB
+/// misses call the fill helper: pages with A and D set (the fill is all
+/// the slow path does first, the code retries), without them (the walk
+/// writes the PTE, the code leaves), read-only, unmapped, mapped outside
+/// RAM, mapped onto the code's page (stores take the slow path) and onto
+/// the page table itself, whose PTEs the program rewrites without
+/// SFENCE.VMA (a hart keeps its cached translation until then), accesses
+/// crossing pages, and SFENCE.VMA between them. Registers, TLB, page
+/// tables and data must end as the interpreter leaves them.
+#[test]
+fn translated_tlb_fills_under_paging_match_the_interpreter() {
+    const ROOT: u64 = RAM_BASE + 0x40000;
+    const L1: u64 = ROOT + 0x1000;
+    const L0: u64 = ROOT + 0x2000;
+    const PAGES: u64 = 8;
+    const FIRST: u64 = 0x20; // data page numbers FIRST.. (DATA's page first)
+    const PT_PAGE: u64 = 6;
+    let (pv, pr, pw, px, pa_, pd) = (1u64, 2, 4, 8, 64, 128);
+    let leaf = |pa: u64, flags: u64| ((pa >> 12) << 10) | flags;
+    let page_pa = |n: u64| RAM_BASE + (FIRST + n) * 0x1000;
+    let data_pte = |n: u64| match n {
+        0 => leaf(page_pa(0), pv | pr | pw | pa_ | pd),
+        1 => leaf(page_pa(1), pv | pr | pw),
+        2 => leaf(page_pa(2), pv | pr | pa_),
+        3 => 0,
+        4 => leaf(page_pa(4), pv | pr | pw | pa_),
+        5 => leaf(0x1000_0000, pv | pr | pw | pa_ | pd),
+        PT_PAGE => leaf(L0, pv | pr | pw | pa_ | pd),
+        _ => leaf(CODE, pv | pr | pw | pa_ | pd),
+    };
+    for seed in 0..32u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, false);
+        let mut code = Vec::new();
+        for _ in 0..200 {
+            let page = rng.below(PAGES) as u32;
+            // Bases x20.. point at the middle of each page: offsets reach
+            // all of it, and its neighbours' edges.
+            let imm = rng.below(4096) as i32 - 2048;
+            let rd = rng.pick(&[5, 6, 7, 28]);
+            code.push(match rng.below(10) {
+                _ if page == PT_PAGE as u32 => {
+                    // Rewrite a data page's PTE (not this one's) with one
+                    // of x8..x11.
+                    let entry = (FIRST + rng.pick(&[0, 1, 2, 3, 4, 5, 7])) as i32;
+                    s(3, 20 + page, rng.pick(&[8, 9, 10, 11]), 8 * entry - 0x800)
+                }
+                0..=3 => i(0x03, rng.pick(&[0, 1, 2, 3, 4, 5, 6]), rd, 20 + page, imm),
+                4..=6 => s(rng.below(4) as u32, 20 + page, rd, imm),
+                7 => r(0x2f, 3, 0, rd, 20 + page, rd & !7 | 8), // amoadd.d
+                8 => r(0x2f, 3, 0x08, rd, 20 + page, 0),        // lr.d
+                _ => 0x1200_0073,                               // sfence.vma
+            });
+        }
+        code.push(SPIN);
+        let steps = code.len() as u64 + 400;
+        let run = |engine: Engine| {
+            let mut bus = TestBus::new(1 << 20);
+            bus.write_code(TRAP_PA, &skipping_trap_handler());
+            bus.write_code(CODE, &code);
+            bus.write_u64(ROOT + 2 * 8, leaf(L1, pv));
+            bus.write_u64(L1, leaf(L0, pv));
+            bus.write_u64(L0 + 8, leaf(CODE, pv | pr | px | pa_));
+            for n in 0..PAGES {
+                bus.write_u64(L0 + (FIRST + n) * 8, data_pte(n));
+            }
+            let mut state = new_hart(CODE).arch_state();
+            state.prv = 1;
+            state.csr.satp = (8 << 60) | (ROOT >> 12);
+            state.csr.mstatus |= 1 << 11; // MPP = S: the handler returns there
+                                          // PMP lets S-mode reach everything (with no entry it reaches nothing).
+            state.csr.pmpaddr[0] = u64::MAX >> 10;
+            state.csr.pmpcfg[0] = 0x1f;
+            // PTEs the program may install: pages swapped, one without A/D.
+            state.x[8] = data_pte(0);
+            state.x[9] = leaf(page_pa(1), pv | pr | pw | pa_ | pd);
+            state.x[10] = data_pte(1);
+            state.x[11] = 0;
+            for n in 0..PAGES {
+                state.x[20 + n as usize] = page_pa(n) + 0x800;
+            }
+            let mut hart = Hart::from_arch_state(0, &state);
+            hart.set_engine(engine).expect("the engine");
+            hart.set_translation_threshold(0);
+            hart.run_bounded(&mut bus, u64::MAX, steps);
+            let ram: Vec<u64> = (0..(FIRST + PAGES) * 512)
+                .map(|k| bus.read_u64(RAM_BASE + 0x1000 + 8 * k))
+                .chain((0..512).map(|k| bus.read_u64(L0 + 8 * k)))
+                .collect();
+            (
+                hart.arch_state(),
+                hart.tlb_state(),
+                ram,
+                hart.translated_steps(),
+            )
+        };
+        let (interp, interp_tlb, interp_ram, _) = run(Engine::Interp);
+        let (jit, jit_tlb, jit_ram, translated) = run(Engine::Jit);
+        assert_eq!(interp, jit, "program {seed}");
+        assert_eq!(interp_tlb, jit_tlb, "program {seed}: the TLB");
+        assert!(
+            interp_ram == jit_ram,
+            "program {seed}: RAM or page tables differ"
+        );
+        assert!(translated > 0, "program {seed}: nothing translated");
     }
 }

@@ -4,6 +4,8 @@
 
 use crate::decode::{Inst, Op};
 use crate::hart::Hart;
+use crate::memory::Ram;
+use crate::tlb::Access;
 
 /// A helper: runs `inst` on the hart; returns 1 when it retired, 0 when it
 /// would trap (then nothing has changed, and the code leaves before it).
@@ -71,4 +73,34 @@ pub(crate) unsafe extern "sysv64" fn fp_arith(hart: *mut Hart, inst: *const Inst
     // SAFETY: as the caller promises.
     let (hart, inst) = unsafe { (&mut *hart, &*inst) };
     hart.exec_fp_arith(inst).is_ok() as u64
+}
+
+/// The bit of [`fill_data_tlb`]'s `kind` that asks for the write table
+/// (the low byte is the access size).
+pub(crate) const FILL_WRITE: u64 = 1 << 8;
+
+/// A data access of translated code that missed the TLB's fast path:
+/// the page walk and fill the interpreter's slow path would start with
+/// (`Hart::fill_for_translated`). Returns 1 when the code may retry its
+/// fast path, which now hits; 0 when it must leave before the instruction
+/// for the interpreter to make the access.
+///
+/// # Safety
+/// `hart` is the running hart and `ram` its RAM, each reachable through
+/// nothing else while the translated code that calls this runs (which
+/// holds raw pointers into both but does not use them during the call).
+pub(crate) unsafe extern "sysv64" fn fill_data_tlb(
+    hart: *mut Hart,
+    ram: *mut Ram,
+    vaddr: u64,
+    kind: u64,
+) -> u64 {
+    // SAFETY: as the caller promises.
+    let (hart, ram) = unsafe { (&mut *hart, &mut *ram) };
+    let access = if kind & FILL_WRITE != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    hart.fill_for_translated(ram, vaddr, kind & 0xff, access) as u64
 }

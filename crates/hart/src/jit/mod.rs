@@ -387,6 +387,7 @@ impl Hart {
         }
         jit.link(&native, (steps, prv, satp));
         jit.note_jump_target(&native, off, bus.ram().generation(off));
+        let ram_state: *mut crate::memory::Ram = bus.ram();
         let (ram, written, epoch, generations) = bus.ram().fast_path_parts();
         let mode = self.data_mode;
         let tlb_data = self.tlb.data_tables(mode);
@@ -419,6 +420,7 @@ impl Hart {
             generations,
             jumps,
             hart,
+            ram_state,
         };
         // SAFETY: the context points at this hart (through `hart`, which
         // nothing else uses while the code runs), the TLB tables of its
