@@ -185,6 +185,17 @@ pub enum Op {
     CboZero,
 }
 
+impl Op {
+    /// The read-modify-write AMOs (not LR and SC).
+    pub fn is_amo(self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            AmoSwap | AmoAdd | AmoXor | AmoAnd | AmoOr | AmoMin | AmoMax | AmoMinu | AmoMaxu
+        )
+    }
+}
+
 /// Floating-point (and atomic width) format.
 pub use crate::fpu::Fmt;
 

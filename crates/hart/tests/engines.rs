@@ -214,52 +214,62 @@ fn atomic(rng: &mut Rng, rd: u32, rs1: u32, rs2: u32) -> u32 {
     )
 }
 
+/// (opcode, funct3, funct7) of every two-register Zba, Zbb and Zbs
+/// instruction: add.uw, sh1add..sh3add, their .uw forms, andn, orn, xnor,
+/// max, maxu, min, minu, rol, ror, rolw, rorw, bclr, bext, binv, bset.
+const ZB_TWO_REGISTERS: [(u32, u32, u32); 22] = [
+    (0x3b, 0, 0x04),
+    (0x33, 2, 0x10),
+    (0x33, 4, 0x10),
+    (0x33, 6, 0x10),
+    (0x3b, 2, 0x10),
+    (0x3b, 4, 0x10),
+    (0x3b, 6, 0x10),
+    (0x33, 7, 0x20),
+    (0x33, 6, 0x20),
+    (0x33, 4, 0x20),
+    (0x33, 6, 0x05),
+    (0x33, 7, 0x05),
+    (0x33, 4, 0x05),
+    (0x33, 5, 0x05),
+    (0x33, 1, 0x30),
+    (0x33, 5, 0x30),
+    (0x3b, 1, 0x30),
+    (0x3b, 5, 0x30),
+    (0x33, 1, 0x24),
+    (0x33, 5, 0x24),
+    (0x33, 1, 0x34),
+    (0x33, 1, 0x14),
+];
+
+/// (opcode, funct3, imm[11:0]) of those with one register: clz, ctz,
+/// cpop, sext.b, sext.h, clzw, ctzw, cpopw, orc.b, rev8, and last zext.h
+/// (an OP-32 encoding with rs2 = 0: funct7 is imm >> 5).
+const ZB_ONE_REGISTER: [(u32, u32, u32); 11] = [
+    (0x13, 1, 0x600),
+    (0x13, 1, 0x601),
+    (0x13, 1, 0x602),
+    (0x13, 1, 0x604),
+    (0x13, 1, 0x605),
+    (0x1b, 1, 0x600),
+    (0x1b, 1, 0x601),
+    (0x1b, 1, 0x602),
+    (0x13, 5, 0x287),
+    (0x13, 5, 0x6b8),
+    (0x3b, 4, 0x080),
+];
+
 /// One random Zba, Zbb or Zbs instruction writing `rd`.
 fn bitmanip(rng: &mut Rng, rd: u32, rs1: u32, rs2: u32) -> u32 {
     let amount = rng.below(64) as u32;
     match rng.below(4) {
         0 | 1 => {
-            let (opcode, f3, f7) = rng.pick(&[
-                (0x3b, 0, 0x04),
-                (0x33, 2, 0x10),
-                (0x33, 4, 0x10),
-                (0x33, 6, 0x10),
-                (0x3b, 2, 0x10),
-                (0x3b, 4, 0x10),
-                (0x3b, 6, 0x10),
-                (0x33, 7, 0x20),
-                (0x33, 6, 0x20),
-                (0x33, 4, 0x20),
-                (0x33, 6, 0x05),
-                (0x33, 7, 0x05),
-                (0x33, 4, 0x05),
-                (0x33, 5, 0x05),
-                (0x33, 1, 0x30),
-                (0x33, 5, 0x30),
-                (0x3b, 1, 0x30),
-                (0x3b, 5, 0x30),
-                (0x33, 1, 0x24),
-                (0x33, 5, 0x24),
-                (0x33, 1, 0x34),
-                (0x33, 1, 0x14),
-            ]);
+            let (opcode, f3, f7) = rng.pick(&ZB_TWO_REGISTERS);
             r(opcode, f3, f7, rd, rs1, rs2)
         }
         2 => {
-            // clz ctz cpop sext.b sext.h, their W forms, orc.b, rev8.
-            let (opcode, f3, imm) = rng.pick(&[
-                (0x13, 1, 0x600),
-                (0x13, 1, 0x601),
-                (0x13, 1, 0x602),
-                (0x13, 1, 0x604),
-                (0x13, 1, 0x605),
-                (0x1b, 1, 0x600),
-                (0x1b, 1, 0x601),
-                (0x1b, 1, 0x602),
-                (0x13, 5, 0x287),
-                (0x13, 5, 0x6b8),
-            ]);
-            i(opcode, f3, rd, rs1, imm)
+            let (opcode, f3, imm) = rng.pick(&ZB_ONE_REGISTER[..10]);
+            i(opcode, f3, rd, rs1, imm as i32)
         }
         _ => match rng.below(7) {
             0 => i(0x13, 5, rd, rs1, (0x600 | amount) as i32),
@@ -644,46 +654,6 @@ fn bitmanip_edges_match_the_interpreter() {
         0x00ff_0000_ff00_0100,
         0xffff_ffff_0000_0000,
     ];
-    // (opcode, funct3, funct7) of the two-register ones.
-    const BINARY: [(u32, u32, u32); 22] = [
-        (0x3b, 0, 0x04), // add.uw
-        (0x33, 2, 0x10), // sh1add
-        (0x33, 4, 0x10),
-        (0x33, 6, 0x10),
-        (0x3b, 2, 0x10), // sh1add.uw
-        (0x3b, 4, 0x10),
-        (0x3b, 6, 0x10),
-        (0x33, 7, 0x20), // andn
-        (0x33, 6, 0x20), // orn
-        (0x33, 4, 0x20), // xnor
-        (0x33, 6, 0x05), // max
-        (0x33, 7, 0x05), // maxu
-        (0x33, 4, 0x05), // min
-        (0x33, 5, 0x05), // minu
-        (0x33, 1, 0x30), // rol
-        (0x33, 5, 0x30), // ror
-        (0x3b, 1, 0x30), // rolw
-        (0x3b, 5, 0x30), // rorw
-        (0x33, 1, 0x24), // bclr
-        (0x33, 5, 0x24), // bext
-        (0x33, 1, 0x34), // binv
-        (0x33, 1, 0x14), // bset
-    ];
-    // (opcode, funct3, imm[11:0]) of those with one register (the low six
-    // bits of imm are a shift amount or bit number where there is one).
-    const UNARY: [(u32, u32, u32); 11] = [
-        (0x13, 1, 0x600), // clz
-        (0x13, 1, 0x601), // ctz
-        (0x13, 1, 0x602), // cpop
-        (0x13, 1, 0x604), // sext.b
-        (0x13, 1, 0x605), // sext.h
-        (0x1b, 1, 0x600), // clzw
-        (0x1b, 1, 0x601), // ctzw
-        (0x1b, 1, 0x602), // cpopw
-        (0x13, 5, 0x287), // orc.b
-        (0x13, 5, 0x6b8), // rev8
-        (0x3b, 4, 0x080), // zext.h (an OP-32 encoding with rs2 = 0)
-    ];
     const WITH_AMOUNT: [(u32, u32, u32, u32); 6] = [
         (0x13, 5, 0x600, 63), // rori
         (0x1b, 5, 0x600, 31), // roriw
@@ -696,7 +666,7 @@ fn bitmanip_edges_match_the_interpreter() {
     // Programs: x2..x11 = VALUES, results in x12 and up; the two-register
     // ones take x1 as their first operand, set to each value in turn.
     let mut programs: Vec<Vec<u32>> = Vec::new();
-    for &(opcode, f3, f7) in &BINARY {
+    for &(opcode, f3, f7) in &ZB_TWO_REGISTERS {
         programs.push(
             (0..10)
                 .map(|k| r(opcode, f3, f7, 12 + k, 1, 2 + k))
@@ -713,7 +683,7 @@ fn bitmanip_edges_match_the_interpreter() {
     };
     // One program per instruction and amount: each writes x12..x21.
     programs.extend(
-        UNARY
+        ZB_ONE_REGISTER
             .iter()
             .map(|&(o, f3, imm)| unary(o, f3, imm).collect()),
     );

@@ -223,18 +223,10 @@ pub(crate) fn translates(inst: &Inst) -> bool {
                 | Fld
                 | Fsw
                 | Fsd
-                | AmoSwap
-                | AmoAdd
-                | AmoXor
-                | AmoAnd
-                | AmoOr
-                | AmoMin
-                | AmoMax
-                | AmoMinu
-                | AmoMaxu
                 | Lr
                 | Sc
         )
+        || inst.op.is_amo()
         || helpers::fp_arith_handles(inst.op)
         || bitmanip::handles(inst.op)
 }
@@ -695,15 +687,7 @@ impl Translator<'_> {
             Op::Sb | Op::Sh | Op::Sw | Op::Sd => {
                 self.store(i, pc, retired);
             }
-            Op::AmoSwap
-            | Op::AmoAdd
-            | Op::AmoXor
-            | Op::AmoAnd
-            | Op::AmoOr
-            | Op::AmoMin
-            | Op::AmoMax
-            | Op::AmoMinu
-            | Op::AmoMaxu => self.amo(i, pc, retired),
+            op if op.is_amo() => self.amo(i, pc, retired),
             Op::Lr => self.load_reserved(i, pc, retired),
             Op::Sc => self.store_conditional(i, pc, retired),
             Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
@@ -886,23 +870,18 @@ impl Translator<'_> {
         dynasm!(self.ops
             ; .arch x64
             ; =>miss.label
-            ; mov [rsp], r9
-            ; mov [rsp + 8], r10
             ; mov [rsp + 16], rax
         );
-        self.spill_pinned();
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdx, rax
-            ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
-            ; mov rsi, QWORD [rbp + offset_of!(JitContext, ram_state) as i32]
-            ; mov ecx, miss.kind as i32
-            ; mov rax, QWORD helpers::fill_data_tlb as *const () as usize as i64
-            ; call rax
-            ; mov r9, [rsp]
-            ; mov r10, [rsp + 8]
-        );
-        self.reload_pinned();
+        let kind = miss.kind as i32;
+        self.call_out(helpers::fill_data_tlb as *const () as usize, |t| {
+            dynasm!(t.ops
+                ; .arch x64
+                ; mov rdx, rax
+                ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+                ; mov rsi, QWORD [rbp + offset_of!(JitContext, ram_state) as i32]
+                ; mov ecx, kind
+            );
+        });
         dynasm!(self.ops
             ; .arch x64
             ; test eax, eax
@@ -940,27 +919,41 @@ impl Translator<'_> {
             return;
         };
         let trap = self.exit_label(pc, retired);
+        self.call_out(helper as usize, |t| {
+            dynasm!(t.ops
+                ; .arch x64
+                ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+                ; mov rsi, QWORD kept as i64
+            );
+        });
+        dynasm!(self.ops
+            ; .arch x64
+            ; test eax, eax
+            ; jz =>trap
+        );
+    }
+
+    /// Calls the function at `target` (sysv64), keeping what translated
+    /// code holds in caller-saved registers: r9 and r10 in the frame, the
+    /// pinned guest registers in the hart (where a helper sees them), all
+    /// reloaded after. `arguments` sets the argument registers (after the
+    /// spill, so it may use them; rax still holds what it held).
+    fn call_out(&mut self, target: usize, arguments: impl FnOnce(&mut Self)) {
         dynasm!(self.ops
             ; .arch x64
             ; mov [rsp], r9
             ; mov [rsp + 8], r10
         );
         self.spill_pinned();
+        arguments(self);
         dynasm!(self.ops
             ; .arch x64
-            ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
-            ; mov rsi, QWORD kept as i64
-            ; mov rax, QWORD helper as usize as i64
+            ; mov rax, QWORD target as i64
             ; call rax
             ; mov r9, [rsp]
             ; mov r10, [rsp + 8]
         );
         self.reload_pinned();
-        dynasm!(self.ops
-            ; .arch x64
-            ; test eax, eax
-            ; jz =>trap
-        );
     }
 
     /// Stamps the page of the RAM offset in rcx as written in this epoch,
