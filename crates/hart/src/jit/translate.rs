@@ -432,9 +432,17 @@ impl Translator<'_> {
 
     /// A label that leaves before instruction `retired`, at `pc`.
     fn exit_label(&mut self, pc: u64, retired: u32) -> dynasmrt::DynamicLabel {
-        let label = self.ops.new_dynamic_label();
         // The block has ended and goes on on its own page: it may chain.
         let ended = retired == self.len;
+        // An instruction that may leave at several checks (an atomic's
+        // alignment and its TLB lookup, FP's enable bit and its lookup)
+        // leaves through one stub.
+        if let Some(last) = self.exits.last() {
+            if !ended && last.pc == pc && last.retired == retired {
+                return last.label;
+            }
+        }
+        let label = self.ops.new_dynamic_label();
         let chains = ended && pc >> 12 == self.pc >> 12;
         let cell = if chains {
             let cell = self.keep.cell();
@@ -1009,8 +1017,10 @@ impl Translator<'_> {
     }
 
     /// rax = x[rs1], the address of atomic `i`, or leave before it if the
-    /// address is misaligned (the interpreter traps).
-    fn atomic_address(&mut self, i: &Inst, size: i32, pc: u64, retired: u32) {
+    /// address is misaligned (the interpreter traps); returns the access
+    /// size.
+    fn atomic_address(&mut self, i: &Inst, pc: u64, retired: u32) -> i32 {
+        let size = if i.fmt == Fmt::S { 4 } else { 8 };
         let misaligned = self.exit_label(pc, retired);
         self.load_rax(i.rs1);
         dynasm!(self.ops
@@ -1018,13 +1028,13 @@ impl Translator<'_> {
             ; test al, size as i8 - 1
             ; jnz =>misaligned
         );
+        size
     }
 
     /// LR, as `exec_lr_sc` does it on a fast TLB hit: the load, then the
     /// reservation of its (virtual) address.
     fn load_reserved(&mut self, i: &Inst, pc: u64, retired: u32) {
-        let size = if i.fmt == Fmt::S { 4 } else { 8 };
-        self.atomic_address(i, size, pc, retired);
+        let size = self.atomic_address(i, pc, retired);
         // rax, the address, survives the lookup.
         self.translate_address(false, size, pc, retired);
         dynasm!(self.ops
@@ -1046,8 +1056,7 @@ impl Translator<'_> {
     /// intact, for the interpreter to do it all). Either way the
     /// reservation is gone after.
     fn store_conditional(&mut self, i: &Inst, pc: u64, retired: u32) {
-        let size = if i.fmt == Fmt::S { 4 } else { 8 };
-        self.atomic_address(i, size, pc, retired);
+        let size = self.atomic_address(i, pc, retired);
         dynasm!(self.ops
             ; .arch x64
             ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
@@ -1083,9 +1092,8 @@ impl Translator<'_> {
     /// path. All harts run on one host thread (DESIGN.md), so the read and
     /// the write need no host atomicity.
     fn amo(&mut self, i: &Inst, pc: u64, retired: u32) {
-        let word = i.fmt == Fmt::S;
-        let size = if word { 4 } else { 8 };
-        self.atomic_address(i, size, pc, retired);
+        let size = self.atomic_address(i, pc, retired);
+        let word = size == 4;
         self.translate_address(true, size, pc, retired);
         // rdx = the old value, rax = rs2 and then the new one.
         if word {
