@@ -50,14 +50,61 @@ pub(crate) struct Native {
     pc: u64,
 }
 
-/// Where a cached block stands with the translator.
-#[derive(Clone, Copy)]
-pub(crate) enum NativeState {
+/// Where a cached block stands with the translator, as plain fields:
+/// every one is valid as zero bytes (a block not run yet), which the
+/// zeroed block cache relies on.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+pub(crate) struct NativeState {
+    /// Its translation's entry, None until translated.
+    entry: Option<NativeBlock>,
+    chain: usize,
+    pc: u64,
+    generation: u32,
+    len: u8,
+    /// Runs by the interpreter so far, or [`NEVER`].
+    runs: u16,
+}
+
+/// `NativeState::runs` of a block whose first instruction is not
+/// translated.
+const NEVER: u16 = u16::MAX;
+
+/// What `NativeState` says.
+enum Stage {
     /// Run this many times by the interpreter so far.
     Cold(u16),
     /// Its first instruction is not translated.
     Never,
     Translated(Native),
+}
+
+impl NativeState {
+    fn stage(&self) -> Stage {
+        match self.entry {
+            Some(entry) => Stage::Translated(Native {
+                entry,
+                chain: self.chain,
+                len: self.len as usize,
+                generation: self.generation,
+                pc: self.pc,
+            }),
+            None if self.runs == NEVER => Stage::Never,
+            None => Stage::Cold(self.runs),
+        }
+    }
+
+    fn translated(native: &Native) -> Self {
+        NativeState {
+            entry: Some(native.entry),
+            chain: native.chain,
+            pc: native.pc,
+            generation: native.generation,
+            // A block has at most 64 instructions (block.rs).
+            len: native.len as u8,
+            runs: 0,
+        }
+    }
 }
 
 /// A hart's translator and its code.
@@ -357,24 +404,27 @@ impl Hart {
         let steps = self.instret + self.traps;
         let (prv, satp) = (self.prv, self.csr.satp);
         let state = &mut self.blocks.slots[slot].native;
-        let native = match *state {
-            NativeState::Translated(native) if jit.holds(&native) && native.pc == self.pc => native,
-            NativeState::Never => {
+        let native = match state.stage() {
+            Stage::Translated(native) if jit.holds(&native) && native.pc == self.pc => native,
+            Stage::Never => {
                 jit.pending = None;
                 return 0;
             }
-            NativeState::Cold(runs) if runs < jit.hot() => {
-                *state = NativeState::Cold(runs + 1);
+            Stage::Cold(runs) if runs < jit.hot() => {
+                state.runs = runs + 1;
                 jit.pending = None;
                 return 0;
             }
             _ => match jit.translate(insts, self.pc) {
                 Some(native) => {
-                    *state = NativeState::Translated(native);
+                    *state = NativeState::translated(&native);
                     native
                 }
                 None => {
-                    *state = NativeState::Never;
+                    *state = NativeState {
+                        runs: NEVER,
+                        ..NativeState::default()
+                    };
                     jit.pending = None;
                     return 0;
                 }
