@@ -247,6 +247,10 @@ const _: () = assert!(crate::hart::NO_RESERVATION == u64::MAX);
 /// the address's critical path.
 const PINNED: [(u8, u8); 5] = [(15, 14), (14, 8), (2, 11), (10, 7), (13, 15)];
 
+/// Host register numbers of the scratch registers named in dynamic operands.
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+
 /// The host register guest register `r` lives in, if pinned.
 fn pinned(r: u8) -> Option<u8> {
     PINNED.iter().find(|&&(g, _)| g == r).map(|&(_, h)| h)
@@ -556,6 +560,57 @@ impl Translator<'_> {
         dynasm!(self.ops ; .arch x64 ; movsxd rax, eax);
     }
 
+    /// The host register a result for `rd` is computed in: its own when
+    /// pinned (no copy after), else rax (stored by [`Translator::put`]).
+    fn dest(&self, rd: u8) -> u8 {
+        pinned(rd).unwrap_or(RAX)
+    }
+
+    /// x[rd] = host register `h`, the result computed in [`Translator::dest`].
+    fn put(&mut self, rd: u8, h: u8) {
+        if h == RAX {
+            self.store_rax(rd);
+        }
+    }
+
+    /// Host register `h` = x[r].
+    fn load_into(&mut self, h: u8, r: u8) {
+        match (r, pinned(r)) {
+            (0, _) => dynasm!(self.ops ; .arch x64 ; xor Rd(h), Rd(h)),
+            (_, Some(p)) if p == h => {}
+            (_, Some(p)) => dynasm!(self.ops ; .arch x64 ; mov Rq(h), Rq(p)),
+            _ => dynasm!(self.ops ; .arch x64 ; mov Rq(h), QWORD [rbx + 8 * r as i32]),
+        }
+    }
+
+    /// A host register holding x[r] for reading: its own when pinned, else
+    /// `scratch` loaded with it.
+    fn source(&mut self, r: u8, scratch: u8) -> u8 {
+        match pinned(r) {
+            Some(p) if r != 0 => p,
+            _ => {
+                self.load_into(scratch, r);
+                scratch
+            }
+        }
+    }
+
+    /// The operands of a two-register ALU instruction: returns (d, s) with
+    /// host register d = x[rs1], where the result goes (see
+    /// [`Translator::dest`]), and s = x[rs2] (rcx when not pinned, or when
+    /// its register is d's and loading rs1 would overwrite it).
+    fn two_operands(&mut self, i: &Inst) -> (u8, u8) {
+        let d = self.dest(i.rd);
+        let s = if pinned(i.rs2) == Some(d) && i.rs2 != 0 && i.rs1 != i.rs2 {
+            dynasm!(self.ops ; .arch x64 ; mov rcx, Rq(d));
+            RCX
+        } else {
+            self.source(i.rs2, RCX)
+        };
+        self.load_into(d, i.rs1);
+        (d, s)
+    }
+
     /// Translates one instruction at `pc`, the block's `retired`th;
     /// returns true when it ends the block (the code has left).
     fn inst(&mut self, i: &Inst, pc: u64, retired: u32) -> bool {
@@ -563,97 +618,147 @@ impl Translator<'_> {
         let imm32 = imm as i32;
         let next = pc.wrapping_add(i.len as u64);
         match i.op {
-            Op::Lui => {
-                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD imm);
-                self.store_rax(i.rd);
-            }
-            Op::Auipc => {
-                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD pc.wrapping_add(imm as u64) as i64);
-                self.store_rax(i.rd);
+            // Instructions that only write rd do nothing for x0.
+            Op::Lui
+            | Op::Auipc
+            | Op::Addi
+            | Op::Xori
+            | Op::Ori
+            | Op::Andi
+            | Op::Slti
+            | Op::Sltiu
+            | Op::Addiw
+            | Op::Slli
+            | Op::Srli
+            | Op::Srai
+            | Op::Slliw
+            | Op::Srliw
+            | Op::Sraiw
+            | Op::Add
+            | Op::Sub
+            | Op::Xor
+            | Op::Or
+            | Op::And
+            | Op::Slt
+            | Op::Sltu
+            | Op::Mul
+            | Op::Sll
+            | Op::Srl
+            | Op::Sra
+            | Op::Addw
+            | Op::Subw
+            | Op::Sllw
+            | Op::Srlw
+            | Op::Sraw
+            | Op::Mulw
+                if i.rd == 0 => {}
+            Op::Lui | Op::Auipc => {
+                let value = match i.op {
+                    Op::Lui => imm,
+                    _ => pc.wrapping_add(imm as u64) as i64,
+                };
+                let d = self.dest(i.rd);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD value);
+                self.put(i.rd, d);
             }
             Op::Fence => {}
             Op::Addi | Op::Xori | Op::Ori | Op::Andi | Op::Slti | Op::Sltiu | Op::Addiw => {
-                self.load_rax(i.rs1);
-                // Every I-type immediate is 12 bits, sign-extended.
+                let d = self.dest(i.rd);
+                self.load_into(d, i.rs1);
+                // Every I-type immediate is 12 bits, sign-extended; 0 adds,
+                // ors and xors nothing (mv, sext.w).
                 match i.op {
-                    Op::Addi => dynasm!(self.ops ; .arch x64 ; add rax, imm32),
-                    Op::Xori => dynasm!(self.ops ; .arch x64 ; xor rax, imm32),
-                    Op::Ori => dynasm!(self.ops ; .arch x64 ; or rax, imm32),
-                    Op::Andi => dynasm!(self.ops ; .arch x64 ; and rax, imm32),
+                    Op::Addi | Op::Xori | Op::Ori if imm == 0 => {}
+                    Op::Addi => dynasm!(self.ops ; .arch x64 ; add Rq(d), imm32),
+                    Op::Xori => dynasm!(self.ops ; .arch x64 ; xor Rq(d), imm32),
+                    Op::Ori => dynasm!(self.ops ; .arch x64 ; or Rq(d), imm32),
+                    Op::Andi => dynasm!(self.ops ; .arch x64 ; and Rq(d), imm32),
                     Op::Slti => dynasm!(self.ops
-                        ; .arch x64 ; cmp rax, imm32 ; setl al ; movzx eax, al),
+                        ; .arch x64 ; cmp Rq(d), imm32 ; setl Rb(d) ; movzx Rd(d), Rb(d)),
                     Op::Sltiu => dynasm!(self.ops
-                        ; .arch x64 ; cmp rax, imm32 ; setb al ; movzx eax, al),
+                        ; .arch x64 ; cmp Rq(d), imm32 ; setb Rb(d) ; movzx Rd(d), Rb(d)),
                     _ => {
-                        dynasm!(self.ops ; .arch x64 ; add eax, imm32);
-                        self.sext_eax();
+                        if imm != 0 {
+                            dynasm!(self.ops ; .arch x64 ; add Rd(d), imm32);
+                        }
+                        dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), Rd(d));
                     }
                 }
-                self.store_rax(i.rd);
+                self.put(i.rd, d);
             }
             Op::Slli | Op::Srli | Op::Srai => {
-                self.load_rax(i.rs1);
+                let d = self.dest(i.rd);
+                self.load_into(d, i.rs1);
                 let shamt = (imm & 63) as i8;
                 match i.op {
-                    Op::Slli => dynasm!(self.ops ; .arch x64 ; shl rax, shamt),
-                    Op::Srli => dynasm!(self.ops ; .arch x64 ; shr rax, shamt),
-                    _ => dynasm!(self.ops ; .arch x64 ; sar rax, shamt),
+                    Op::Slli => dynasm!(self.ops ; .arch x64 ; shl Rq(d), shamt),
+                    Op::Srli => dynasm!(self.ops ; .arch x64 ; shr Rq(d), shamt),
+                    _ => dynasm!(self.ops ; .arch x64 ; sar Rq(d), shamt),
                 }
-                self.store_rax(i.rd);
+                self.put(i.rd, d);
             }
             Op::Slliw | Op::Srliw | Op::Sraiw => {
-                self.load_rax(i.rs1);
+                let d = self.dest(i.rd);
+                self.load_into(d, i.rs1);
                 let shamt = (imm & 31) as i8;
                 match i.op {
-                    Op::Slliw => dynasm!(self.ops ; .arch x64 ; shl eax, shamt),
-                    Op::Srliw => dynasm!(self.ops ; .arch x64 ; shr eax, shamt),
-                    _ => dynasm!(self.ops ; .arch x64 ; sar eax, shamt),
+                    Op::Slliw => dynasm!(self.ops ; .arch x64 ; shl Rd(d), shamt),
+                    Op::Srliw => dynasm!(self.ops ; .arch x64 ; shr Rd(d), shamt),
+                    _ => dynasm!(self.ops ; .arch x64 ; sar Rd(d), shamt),
                 }
-                self.sext_eax();
-                self.store_rax(i.rd);
+                dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), Rd(d));
+                self.put(i.rd, d);
             }
             Op::Add | Op::Sub | Op::Xor | Op::Or | Op::And | Op::Slt | Op::Sltu | Op::Mul => {
-                self.load_rax(i.rs1);
-                self.load_rcx(i.rs2);
+                let (d, s) = self.two_operands(i);
                 match i.op {
-                    Op::Add => dynasm!(self.ops ; .arch x64 ; add rax, rcx),
-                    Op::Sub => dynasm!(self.ops ; .arch x64 ; sub rax, rcx),
-                    Op::Xor => dynasm!(self.ops ; .arch x64 ; xor rax, rcx),
-                    Op::Or => dynasm!(self.ops ; .arch x64 ; or rax, rcx),
-                    Op::And => dynasm!(self.ops ; .arch x64 ; and rax, rcx),
+                    Op::Add => dynasm!(self.ops ; .arch x64 ; add Rq(d), Rq(s)),
+                    Op::Sub => dynasm!(self.ops ; .arch x64 ; sub Rq(d), Rq(s)),
+                    Op::Xor => dynasm!(self.ops ; .arch x64 ; xor Rq(d), Rq(s)),
+                    Op::Or => dynasm!(self.ops ; .arch x64 ; or Rq(d), Rq(s)),
+                    Op::And => dynasm!(self.ops ; .arch x64 ; and Rq(d), Rq(s)),
                     Op::Slt => dynasm!(self.ops
-                        ; .arch x64 ; cmp rax, rcx ; setl al ; movzx eax, al),
+                        ; .arch x64 ; cmp Rq(d), Rq(s) ; setl Rb(d) ; movzx Rd(d), Rb(d)),
                     Op::Sltu => dynasm!(self.ops
-                        ; .arch x64 ; cmp rax, rcx ; setb al ; movzx eax, al),
-                    _ => dynasm!(self.ops ; .arch x64 ; imul rax, rcx),
+                        ; .arch x64 ; cmp Rq(d), Rq(s) ; setb Rb(d) ; movzx Rd(d), Rb(d)),
+                    _ => dynasm!(self.ops ; .arch x64 ; imul Rq(d), Rq(s)),
                 }
-                self.store_rax(i.rd);
+                self.put(i.rd, d);
             }
             // x86 masks a shift count in cl as RISC-V does: by 63 for 64-bit
             // operands, by 31 for 32-bit ones.
             Op::Sll | Op::Srl | Op::Sra => {
-                self.load_rax(i.rs1);
-                self.load_rcx(i.rs2);
+                let d = self.dest(i.rd);
+                self.load_into(RCX, i.rs2);
+                self.load_into(d, i.rs1);
                 match i.op {
-                    Op::Sll => dynasm!(self.ops ; .arch x64 ; shl rax, cl),
-                    Op::Srl => dynasm!(self.ops ; .arch x64 ; shr rax, cl),
-                    _ => dynasm!(self.ops ; .arch x64 ; sar rax, cl),
+                    Op::Sll => dynasm!(self.ops ; .arch x64 ; shl Rq(d), cl),
+                    Op::Srl => dynasm!(self.ops ; .arch x64 ; shr Rq(d), cl),
+                    _ => dynasm!(self.ops ; .arch x64 ; sar Rq(d), cl),
                 }
-                self.store_rax(i.rd);
+                self.put(i.rd, d);
             }
-            Op::Addw | Op::Subw | Op::Sllw | Op::Srlw | Op::Sraw | Op::Mulw => {
-                self.load_rax(i.rs1);
-                self.load_rcx(i.rs2);
+            Op::Sllw | Op::Srlw | Op::Sraw => {
+                let d = self.dest(i.rd);
+                self.load_into(RCX, i.rs2);
+                self.load_into(d, i.rs1);
                 match i.op {
-                    Op::Addw => dynasm!(self.ops ; .arch x64 ; add eax, ecx),
-                    Op::Subw => dynasm!(self.ops ; .arch x64 ; sub eax, ecx),
-                    Op::Sllw => dynasm!(self.ops ; .arch x64 ; shl eax, cl),
-                    Op::Srlw => dynasm!(self.ops ; .arch x64 ; shr eax, cl),
-                    Op::Sraw => dynasm!(self.ops ; .arch x64 ; sar eax, cl),
-                    _ => dynasm!(self.ops ; .arch x64 ; imul eax, ecx),
+                    Op::Sllw => dynasm!(self.ops ; .arch x64 ; shl Rd(d), cl),
+                    Op::Srlw => dynasm!(self.ops ; .arch x64 ; shr Rd(d), cl),
+                    _ => dynasm!(self.ops ; .arch x64 ; sar Rd(d), cl),
                 }
-                self.sext_eax();
-                self.store_rax(i.rd);
+                dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), Rd(d));
+                self.put(i.rd, d);
+            }
+            Op::Addw | Op::Subw | Op::Mulw => {
+                let (d, s) = self.two_operands(i);
+                match i.op {
+                    Op::Addw => dynasm!(self.ops ; .arch x64 ; add Rd(d), Rd(s)),
+                    Op::Subw => dynasm!(self.ops ; .arch x64 ; sub Rd(d), Rd(s)),
+                    _ => dynasm!(self.ops ; .arch x64 ; imul Rd(d), Rd(s)),
+                }
+                dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), Rd(d));
+                self.put(i.rd, d);
             }
             Op::Mulh | Op::Mulhu | Op::Mulhsu => {
                 self.load_rax(i.rs1);
@@ -705,10 +810,10 @@ impl Translator<'_> {
                 self.call_helper(helpers::fp_csr, i, pc, retired);
             }
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
-                self.load_rax(i.rs1);
-                self.load_rcx(i.rs2);
+                let a = self.source(i.rs1, RAX);
+                let b = self.source(i.rs2, RCX);
                 let taken = self.exit_label(pc.wrapping_add(imm as u64), retired + 1);
-                dynasm!(self.ops ; .arch x64 ; cmp rax, rcx);
+                dynasm!(self.ops ; .arch x64 ; cmp Rq(a), Rq(b));
                 match i.op {
                     Op::Beq => dynasm!(self.ops ; .arch x64 ; je =>taken),
                     Op::Bne => dynasm!(self.ops ; .arch x64 ; jne =>taken),
@@ -914,8 +1019,17 @@ impl Translator<'_> {
     /// (rs1 + imm), or leave before it (see
     /// [`Translator::translate_address`]).
     fn access_address(&mut self, i: &Inst, write: bool, size: i32, pc: u64, retired: u32) {
-        self.load_rax(i.rs1);
-        dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
+        match pinned(i.rs1) {
+            Some(h) if i.rs1 != 0 => {
+                dynasm!(self.ops ; .arch x64 ; lea rax, [Rq(h) + i.imm as i32])
+            }
+            _ => {
+                self.load_rax(i.rs1);
+                if i.imm != 0 {
+                    dynasm!(self.ops ; .arch x64 ; add rax, i.imm as i32);
+                }
+            }
+        }
         self.translate_address(write, size, pc, retired);
     }
 
@@ -984,16 +1098,18 @@ impl Translator<'_> {
             _ => 8,
         };
         self.access_address(i, false, size, pc, retired);
+        // A load into x0 still makes its access (and its TLB fill).
+        let d = self.dest(i.rd);
         match i.op {
-            Op::Lb => dynasm!(self.ops ; .arch x64 ; movsx rax, BYTE [r12 + rcx]),
-            Op::Lbu => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [r12 + rcx]),
-            Op::Lh => dynasm!(self.ops ; .arch x64 ; movsx rax, WORD [r12 + rcx]),
-            Op::Lhu => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [r12 + rcx]),
-            Op::Lw => dynasm!(self.ops ; .arch x64 ; movsxd rax, DWORD [r12 + rcx]),
-            Op::Lwu => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [r12 + rcx]),
-            _ => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + rcx]),
+            Op::Lb => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r12 + rcx]),
+            Op::Lbu => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r12 + rcx]),
+            Op::Lh => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r12 + rcx]),
+            Op::Lhu => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r12 + rcx]),
+            Op::Lw => dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r12 + rcx]),
+            Op::Lwu => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r12 + rcx]),
+            _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r12 + rcx]),
         }
-        self.store_rax(i.rd);
+        self.put(i.rd, d);
     }
 
     fn store(&mut self, i: &Inst, pc: u64, retired: u32) {
