@@ -26,8 +26,8 @@
 //!
 //! Registers inside translated code:
 //! - rbx: the hart's x registers (`x[i]` at `rbx + 8 * i`);
-//! - five guest registers of [`PINNED`] live in host registers (rdi, r8,
-//!   r11, r14, r15) from the first block's entry to the common exit,
+//! - six guest registers of [`PINNED`] live in host registers (rdi, r8,
+//!   r10, r11, r14, r15) from the first block's entry to the common exit,
 //!   across chained blocks, which all agree on where they are; the exit
 //!   writes them back, and so does every helper call, which reloads them
 //!   after;
@@ -35,9 +35,10 @@
 //! - r13: the TLB tables of the data privilege, reads then writes;
 //! - rbp: the [`JitContext`] (the write epoch and budget in, the exit pc
 //!   out; RAM's write stamps and the hart, loaded where needed);
-//! - r9: the budget left for this block and those it chains to;
-//! - r10: instructions retired by the blocks chained through before this
-//!   one;
+//! - r9: the budget left for the blocks after this one, whose length the
+//!   chained entry took off: so the instructions retired so far are the
+//!   budget given less r9, less the part of this block not yet run, which
+//!   each exit knows (no counter to keep up);
 //! - rax, rcx, rdx, rsi: scratch.
 //!
 //! Instructions that only touch the hart's registers but are too long to
@@ -57,7 +58,7 @@
 //! boot 1.4 million trips through the hart's loop.)
 //!
 //! The stack: the prologue's pushes and 24 bytes keep rsp 16-byte aligned
-//! for those calls, with room to keep r9, r10 and a miss's address across
+//! for those calls, with room to keep r9 and a miss's address across
 //! them; every block has the same frame, so chained blocks share it.
 
 mod bitmanip;
@@ -239,13 +240,14 @@ const RESERVED: i32 = offset_of!(Hart, reserved) as i32;
 const _: () = assert!(crate::hart::NO_RESERVATION == u64::MAX);
 
 /// Guest registers held in host registers (guest, host number), chosen by
-/// how often GCC's RISC-V code names them: a5, a4, sp, a0, a3 (in that
-/// order, counted in a compiled workload's disassembly; s0 comes next).
-/// Every host register left is taken: the memory fast path keeps RAM and
+/// how often GCC's RISC-V code names them: a5, a4, sp, a0, a3, s0 (in that
+/// order, counted in a compiled workload's disassembly). Every host
+/// register left is taken (s0 got r10 once the retired count was derived
+/// from the budget instead of kept): the memory fast path keeps RAM and
 /// the data TLB in registers (loading the TLB's base per access cost the
 /// memory benchmark 13%); the write stamps' base is loaded per store, off
 /// the address's critical path.
-const PINNED: [(u8, u8); 5] = [(15, 14), (14, 8), (2, 11), (10, 7), (13, 15)];
+const PINNED: [(u8, u8); 6] = [(15, 14), (14, 8), (2, 11), (10, 7), (13, 15), (8, 10)];
 
 /// Host register numbers of the scratch registers named in dynamic operands.
 const RAX: u8 = 0;
@@ -355,7 +357,6 @@ impl Translator<'_> {
             ; mov r12, QWORD [rbp + offset_of!(JitContext, ram) as i32]
             ; mov r13, QWORD [rbp + offset_of!(JitContext, tlb_data) as i32]
             ; mov r9, QWORD [rbp + offset_of!(JitContext, budget) as i32]
-            ; xor r10d, r10d
             ; sub rsp, 24
         );
         self.reload_pinned();
@@ -388,6 +389,7 @@ impl Translator<'_> {
                 continue;
             }
             if let Some(cell) = exit.cell {
+                debug_assert_eq!(exit.retired, self.len);
                 // Linked: on to the next block, this one counted.
                 dynasm!(self.ops
                     ; .arch x64
@@ -395,7 +397,6 @@ impl Translator<'_> {
                     ; mov rdx, QWORD [rcx]
                     ; test rdx, rdx
                     ; jz >unlinked
-                    ; add r10, exit.retired as i32
                     ; jmp rdx
                     ; unlinked:
                     ; mov QWORD [rbp + offset_of!(JitContext, exit_cell) as i32], rcx
@@ -405,19 +406,30 @@ impl Translator<'_> {
                 ; .arch x64
                 ; mov rcx, QWORD exit.pc as i64
                 ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
-                ; lea rax, [r10 + exit.retired as i32]
+                ; mov eax, exit.retired as i32
                 ; jmp ->done
             );
         }
-        let (pc, no_budget) = (self.pc, self.no_budget);
+        let (pc, no_budget, len) = (self.pc, self.no_budget, self.len as i32);
         dynasm!(self.ops
             ; .arch x64
+            // Before this block: it did not fit, so r9 still counts it.
             ; =>no_budget
             ; mov rcx, QWORD pc as i64
             ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
-            ; mov rax, r10
+            ; mov rax, QWORD [rbp + offset_of!(JitContext, budget) as i32]
+            ; sub rax, r9
+            ; mov QWORD [rbp + offset_of!(JitContext, exit_before) as i32], rax
+            ; jmp >out
+            // From inside this block, eax of it retired: the blocks before
+            // retired the budget less r9 less this block's length.
             ; ->done:
-            ; mov QWORD [rbp + offset_of!(JitContext, exit_before) as i32], r10
+            ; mov rcx, QWORD [rbp + offset_of!(JitContext, budget) as i32]
+            ; sub rcx, r9
+            ; sub rcx, len
+            ; mov QWORD [rbp + offset_of!(JitContext, exit_before) as i32], rcx
+            ; add rax, rcx
+            ; out:
         );
         self.spill_pinned();
         dynasm!(self.ops
@@ -470,6 +482,9 @@ impl Translator<'_> {
     /// hart would run it now (the fetch hits the TLB, at the entry's RAM
     /// offset, and its page's code is unchanged), else back to the hart.
     fn dispatch(&mut self, retired: u32) {
+        // Only the block's last instruction goes on to another block: the
+        // next one's chained entry then finds r9 as it expects.
+        debug_assert_eq!(retired, self.len);
         let mask = (JUMP_CACHE - 1) as i32;
         let entry = std::mem::size_of::<JumpEntry>() as i8;
         debug_assert_eq!(entry, 32);
@@ -499,11 +514,10 @@ impl Translator<'_> {
             ; mov esi, DWORD [rsi + rdx * 4]
             ; cmp rsi, QWORD [rax + 16]
             ; jne >back
-            ; add r10, retired as i32
             ; jmp QWORD [rax + 24]
             ; back:
             ; mov QWORD [rbp + offset_of!(JitContext, exit_pc) as i32], rcx
-            ; lea rax, [r10 + retired as i32]
+            ; mov eax, retired as i32
             ; jmp ->done
         );
     }
@@ -1056,7 +1070,7 @@ impl Translator<'_> {
     }
 
     /// Calls the function at `target` (sysv64), keeping what translated
-    /// code holds in caller-saved registers: r9 and r10 in the frame, the
+    /// code holds in caller-saved registers: r9 in the frame, the
     /// pinned guest registers in the hart (where a helper sees them), all
     /// reloaded after. `arguments` sets the argument registers (after the
     /// spill, so it may use them; rax still holds what it held).
@@ -1064,7 +1078,6 @@ impl Translator<'_> {
         dynasm!(self.ops
             ; .arch x64
             ; mov [rsp], r9
-            ; mov [rsp + 8], r10
         );
         self.spill_pinned();
         arguments(self);
@@ -1073,7 +1086,6 @@ impl Translator<'_> {
             ; mov rax, QWORD target as i64
             ; call rax
             ; mov r9, [rsp]
-            ; mov r10, [rsp + 8]
         );
         self.reload_pinned();
     }
