@@ -90,3 +90,50 @@ fn more_code_than_the_cache_keeps_decoded_runs_as_written() {
         assert_eq!(hart.pc, start, "{engine:?}");
     }
 }
+
+#[test]
+fn an_instruction_across_a_page_boundary_runs_translated_and_sees_its_upper_half_change() {
+    // A loop whose fourth instruction has its halves on two pages.
+    let start = RAM_BASE + 0x1ff2;
+    let straddling = start + 12;
+    assert_eq!(straddling & 0xfff, 0xffe);
+    let code = [
+        addi(5, 5, 1),
+        addi(6, 6, 1),
+        addi(7, 7, 1),
+        addi(28, 28, 1),
+        addi(29, 29, 1),
+        jalr(0, 8, 0),
+    ];
+    let rounds = 50;
+    for engine in [Engine::Interp, Engine::Jit] {
+        let mut bus = TestBus::new(1 << 20);
+        install_trap_handler(&mut bus);
+        bus.write_code(start, &code);
+        let mut hart = hart_on(engine, start);
+        hart.x[8] = start;
+        let exit = hart.run_bounded(&mut bus, u64::MAX, 6 * rounds);
+        assert_eq!(exit, Exit::Retired, "{engine:?}");
+        assert_eq!(
+            (hart.x[5], hart.x[28], hart.x[29]),
+            (rounds, rounds, rounds),
+            "{engine:?}"
+        );
+        if engine == Engine::Jit {
+            // Every step, the straddling one included, ran translated.
+            assert_eq!(hart.translated_steps(), 6 * rounds);
+        }
+
+        // The upper half (the immediate's bits) changes: addi x28, x28, 3.
+        let changed = addi(28, 28, 3);
+        assert_eq!(changed & 0xffff, code[3] & 0xffff);
+        bus.write_u16(straddling + 2, (changed >> 16) as u16);
+        let exit = hart.run_bounded(&mut bus, u64::MAX, 12 * rounds);
+        assert_eq!(exit, Exit::Retired, "{engine:?}");
+        assert_eq!(
+            (hart.x[5], hart.x[28], hart.x[29]),
+            (2 * rounds, 4 * rounds, 2 * rounds),
+            "{engine:?}: the new upper half took effect at once"
+        );
+    }
+}

@@ -1772,3 +1772,57 @@ fn page_crossing_load_from_an_unmapped_page_faults_in_the_second_page() {
         assert_eq!(m.hart.x[10], 0, "the load must not write rd");
     }
 }
+
+#[test]
+fn a_straddling_instruction_follows_its_upper_page_when_remapped_on_both_engines() {
+    // A loop at 0x1ff2 whose fourth instruction (at 0x1ffe) straddles
+    // CODE_VA's page and the next; the next page is then remapped to a copy
+    // whose upper half of that instruction differs, and SFENCE.VMA runs.
+    // Translated code that chained to the straddling instruction's old
+    // translation must find its upper half moved and leave.
+    let loop_va = CODE_VA + 0xff2;
+    let code = [
+        enc::addi(5, 5, 1),
+        enc::addi(6, 6, 1),
+        enc::addi(7, 7, 1),
+        enc::addi(28, 28, 1),
+        enc::addi(29, 29, 1),
+        enc::jalr(0, 8, 0),
+    ];
+    let changed = enc::addi(28, 28, 3);
+    assert_eq!(changed & 0xffff, code[3] & 0xffff);
+    let bytes: Vec<u8> = code.iter().flat_map(|i| i.to_le_bytes()).collect();
+    let mut copy = bytes[14..].to_vec();
+    copy[..2].copy_from_slice(&((changed >> 16) as u16).to_le_bytes());
+    let copy_pa = data_pa(5);
+    let rounds = 40;
+    for engine in [rewind_hart::Engine::Interp, rewind_hart::Engine::Jit] {
+        let mut m = Machine::new(Mode::Sv39);
+        m.hart.set_engine(engine).expect("the engine");
+        m.hart.set_translation_threshold(0);
+        m.map_code(R | X | A);
+        m.map(CODE_VA + 0x1000, CODE2_PA, 0, R | X | A);
+        // The stub at CODE_VA: sfence.vma, then back to the loop.
+        m.program(&[enc::sfence_vma(0, 0), enc::jalr(0, 8, 0)]);
+        m.bus.write(CODE_PA + 0xff2, &bytes[..14]);
+        m.bus.write(CODE2_PA, &bytes[14..]);
+        m.bus.write(copy_pa, &copy);
+        m.hart.x[8] = loop_va;
+
+        m.start(prv::S, loop_va);
+        let exit = m.hart.run_bounded(&mut m.bus, u64::MAX, 6 * rounds);
+        assert_eq!(exit, rewind_hart::Exit::Retired, "{engine:?}");
+        assert_eq!(m.hart.x[28], rounds, "{engine:?}");
+
+        m.set_pte(CODE_VA + 0x1000, 0, ((copy_pa >> 12) << 10) | R | X | A | V);
+        m.hart.pc = CODE_VA;
+        let steps = m.hart.steps() + 2 + 6 * rounds;
+        let exit = m.hart.run_bounded(&mut m.bus, u64::MAX, steps);
+        assert_eq!(exit, rewind_hart::Exit::Retired, "{engine:?}");
+        assert_eq!(
+            (m.hart.x[5], m.hart.x[28], m.hart.prv),
+            (2 * rounds, 4 * rounds, prv::S),
+            "{engine:?}: after the remap, the copy's upper half"
+        );
+    }
+}

@@ -238,7 +238,12 @@ impl Jit {
     pub(crate) fn retired(&self) -> u64 {
         match *self {}
     }
-    pub(crate) fn translate(&mut self, _insts: &[Inst], _pc: u64) -> Option<Native> {
+    pub(crate) fn translate(
+        &mut self,
+        _insts: &[Inst],
+        _pc: u64,
+        _second_page: Option<(usize, u32)>,
+    ) -> Option<Native> {
         match *self {}
     }
 }
@@ -282,9 +287,16 @@ impl Jit {
     }
 
     /// Translates the block `insts` starting at `pc`; None when its first
-    /// instruction is not translated.
-    pub(crate) fn translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {
-        if let Some(native) = self.try_translate(insts, pc) {
+    /// instruction is not translated. `second_page` is the RAM page and
+    /// code generation of the upper half of a block that is one
+    /// instruction straddling two pages.
+    pub(crate) fn translate(
+        &mut self,
+        insts: &[Inst],
+        pc: u64,
+        second_page: Option<(usize, u32)>,
+    ) -> Option<Native> {
+        if let Some(native) = self.try_translate(insts, pc, second_page) {
             return Some(native);
         }
         if insts.first().is_some_and(translate::translates) {
@@ -292,7 +304,7 @@ impl Jit {
             // translated before are dropped (their generation no longer
             // matches) and come back when they run hot again.
             self.clear();
-            return self.try_translate(insts, pc);
+            return self.try_translate(insts, pc, second_page);
         }
         None
     }
@@ -323,13 +335,18 @@ impl Jit {
         }
     }
 
-    fn try_translate(&mut self, insts: &[Inst], pc: u64) -> Option<Native> {
+    fn try_translate(
+        &mut self,
+        insts: &[Inst],
+        pc: u64,
+        second_page: Option<(usize, u32)>,
+    ) -> Option<Native> {
         let mut keeper = Keeper {
             cells: &mut self.cells,
             cells_used: &mut self.cells_used,
             insts: &mut self.insts,
         };
-        let translation = translate::translate(insts, pc, &mut keeper)?;
+        let translation = translate::translate(insts, pc, second_page, &mut keeper)?;
         let entry = self.cache.add(&translation.code)?;
         let chain = entry + translation.chain_offset;
         // SAFETY: `entry` is the start of code just assembled by
@@ -398,6 +415,7 @@ impl Hart {
         insts: &[Inst],
         budget: u64,
     ) -> usize {
+        let second_page = self.second_page(slot);
         let Some(jit) = self.jit.as_deref_mut() else {
             return 0;
         };
@@ -415,7 +433,7 @@ impl Hart {
                 jit.pending = None;
                 return 0;
             }
-            _ => match jit.translate(insts, self.pc) {
+            _ => match jit.translate(insts, self.pc, second_page) {
                 Some(native) => {
                     *state = NativeState::translated(&native);
                     native

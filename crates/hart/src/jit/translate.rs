@@ -68,7 +68,8 @@ use super::helpers;
 use crate::decode::{Fmt, Inst, Op};
 use crate::hart::Hart;
 use crate::memory::Ram;
-use crate::tlb::{TlbEntry, SLOW, TLB_SIZE, WRITE_TABLE_OFFSET};
+use crate::memory::PAGE_SHIFT;
+use crate::tlb::{tlb_slot, TlbEntry, SLOW, TLB_SIZE, WRITE_TABLE_OFFSET};
 use dynasmrt::x64::Rq;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use std::mem::offset_of;
@@ -288,6 +289,9 @@ struct Translator<'a> {
     /// The block's first pc and length.
     pc: u64,
     len: u32,
+    /// For a block that is one instruction straddling two pages: the RAM
+    /// page and code generation its upper half was fetched from.
+    second_page: Option<(usize, u32)>,
     /// Gives link cells and keeps instructions for helpers.
     keep: &'a mut dyn Keep,
     /// False once `keep` had no room: the translation is abandoned.
@@ -298,7 +302,12 @@ struct Translator<'a> {
 /// Translates the longest prefix of `insts` (a block starting at `pc`)
 /// that the translator handles, keeping what it needs in `keep`; None when
 /// that prefix is empty or `keep` ran out of room.
-pub(crate) fn translate(insts: &[Inst], pc: u64, keep: &mut dyn Keep) -> Option<Translation> {
+pub(crate) fn translate(
+    insts: &[Inst],
+    pc: u64,
+    second_page: Option<(usize, u32)>,
+    keep: &mut dyn Keep,
+) -> Option<Translation> {
     let len = insts.iter().take_while(|i| translates(i)).count();
     if len == 0 {
         return None;
@@ -311,6 +320,7 @@ pub(crate) fn translate(insts: &[Inst], pc: u64, keep: &mut dyn Keep) -> Option<
         misses: Vec::new(),
         pc,
         len: len as u32,
+        second_page,
         keep,
         kept: true,
         no_budget,
@@ -370,8 +380,30 @@ impl Translator<'_> {
             ; .arch x64
             ; cmp r9, len
             ; jb =>no_budget
-            ; sub r9, len
         );
+        if let Some((page, generation)) = self.second_page {
+            // A straddling instruction: only if its upper half would be
+            // fetched as when it was translated, through a fast fetch TLB
+            // entry to the same page, unchanged since. Blocks chain to it,
+            // and the jump cache finds it, by its first page alone.
+            let (vpn, slot) = tlb_slot(self.pc.wrapping_add(2));
+            let entry = (slot << ENTRY_SHIFT) as i32;
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov rax, QWORD [rbp + offset_of!(JitContext, tlb_exec) as i32]
+                ; mov rdx, QWORD vpn as i64
+                ; cmp rdx, QWORD [rax + entry]
+                ; jne =>no_budget
+                ; mov rdx, QWORD (page << PAGE_SHIFT) as i64
+                ; cmp rdx, QWORD [rax + entry + 8]
+                ; jne =>no_budget
+                ; mov rax, QWORD [rbp + offset_of!(JitContext, generations) as i32]
+                ; mov rdx, QWORD page as i64
+                ; cmp DWORD [rax + rdx * 4], generation as i32
+                ; jne =>no_budget
+            );
+        }
+        dynasm!(self.ops ; .arch x64 ; sub r9, len);
     }
 
     /// The exit stubs, then the common return (instructions retired in
