@@ -85,14 +85,33 @@ impl BlockCache {
         let slots = unsafe { slots.assume_init() };
         BlockCache {
             slots,
-            insts: Vec::new(),
+            // Never reallocated (the cache starts over first), so never
+            // copied; the host maps its pages as they are first written.
+            insts: Vec::with_capacity(MAX_INSTS),
         }
     }
 
     pub(crate) fn clear(&mut self) {
-        // A fresh zeroed allocation: cheaper than writing every slot.
-        *self = BlockCache::new();
+        // Every slot built since the last clear has instructions here.
+        if self.insts.is_empty() {
+            return;
+        }
+        self.slots.fill(Block::EMPTY);
+        self.insts.clear();
     }
+}
+
+impl Block {
+    const EMPTY: Block = Block {
+        tag: 0,
+        generation: 0,
+        first: 0,
+        len: 0,
+        room: 0,
+        second_page: 0,
+        second_generation: 0,
+        native: NativeState::NONE,
+    };
 }
 
 impl Hart {

@@ -80,6 +80,16 @@ enum Stage {
 }
 
 impl NativeState {
+    /// Not run yet (all zero).
+    pub(crate) const NONE: NativeState = NativeState {
+        entry: None,
+        chain: 0,
+        pc: 0,
+        generation: 0,
+        len: 0,
+        runs: 0,
+    };
+
     fn stage(&self) -> Stage {
         match self.entry {
             Some(entry) => Stage::Translated(Native {
