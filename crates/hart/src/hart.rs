@@ -153,6 +153,8 @@ pub struct Hart {
     pub(crate) event_at: u64,
     /// Architectural (see tlb.rs): saved with the hart and hashed.
     pub(crate) tlb: Tlb,
+    /// PMP decoded from `csr` (derived, rebuilt when the CSRs change).
+    pub(crate) pmp: crate::pmp::Pmp,
     pub(crate) blocks: BlockCache,
     /// The translator, when the hart runs the translating engine.
     pub(crate) jit: Option<Box<crate::jit::Jit>>,
@@ -184,6 +186,7 @@ impl Hart {
             lines: 0,
             event_at: 0,
             tlb: Tlb::new(),
+            pmp: crate::pmp::Pmp::new(),
             blocks: BlockCache::new(),
             jit: None,
             code_epoch: u64::MAX,

@@ -15,6 +15,7 @@ mod hart;
 mod jit;
 pub mod memory;
 mod mmu;
+mod pmp;
 mod tlb;
 
 pub use bus::Bus;

@@ -43,7 +43,7 @@ impl Access {
             Access::Execute => cause::FETCH_ACCESS,
         }
     }
-    fn pmp_bit(self) -> u8 {
+    pub(crate) fn pmp_bit(self) -> u8 {
         match self {
             Access::Read => 1,
             Access::Write => 2,
@@ -93,6 +93,8 @@ impl Hart {
             return Err(page_fault);
         }
         let mstatus = self.csr.mstatus;
+        // Every PTE access below is checked against PMP as it is now.
+        self.pmp.refresh(&self.csr);
         let mut table = (satp & ((1 << 44) - 1)) << PAGE_SHIFT;
         let mut level = levels - 1;
         loop {
@@ -101,7 +103,7 @@ impl Hart {
             // Page-table reads are checked by PMP as S-mode reads; a failure
             // is an access fault of the original access type.
             let access_fault = Exception::new(access.access_fault(), vaddr);
-            if !self.pmp_allows(pte_addr, 8, Access::Read, prv::S) {
+            if !self.pmp.check(pte_addr, 8, Access::Read, prv::S) {
                 return Err(access_fault);
             }
             let off = ram.offset_of(pte_addr, 8).ok_or(access_fault)?;
@@ -150,7 +152,7 @@ impl Hart {
                 updated |= 1 << 7;
             }
             if updated != pte {
-                if !self.pmp_allows(pte_addr, 8, Access::Write, prv::S) {
+                if !self.pmp.check(pte_addr, 8, Access::Write, prv::S) {
                     return Err(access_fault);
                 }
                 pte = updated;
@@ -168,68 +170,19 @@ impl Hart {
     /// allows every access within it (the first entry that overlaps the
     /// access is the first that overlaps the page, since that one covers
     /// it all), so this is one check, usually.
-    fn pmp_check(&self, paddr: u64, len: u64, access: Access, p: u8) -> Option<bool> {
+    fn pmp_check(&mut self, paddr: u64, len: u64, access: Access, p: u8) -> Option<bool> {
         let page = paddr & !(PAGE_SIZE - 1);
-        if self.pmp_allows(page, PAGE_SIZE, access, p) {
+        self.pmp.refresh(&self.csr);
+        if self.pmp.check(page, PAGE_SIZE, access, p) {
             Some(true)
         } else {
-            self.pmp_allows(paddr, len, access, p).then_some(false)
+            self.pmp.check(paddr, len, access, p).then_some(false)
         }
     }
 
     /// PMP check of the physical range [paddr, paddr+len) at privilege `p`.
-    pub(crate) fn pmp_allows(&self, paddr: u64, len: u64, access: Access, p: u8) -> bool {
-        let end = paddr.saturating_add(len);
-        for (i, &cfg) in self.csr.pmpcfg.iter().enumerate() {
-            if (cfg >> 3) & 3 == 0 {
-                continue;
-            }
-            let (lo, hi) = self.pmp_range(i);
-            let overlaps = paddr < hi && end > lo;
-            if !overlaps {
-                continue;
-            }
-            if paddr < lo || end > hi {
-                // Matches some bytes but not all: the access fails.
-                return false;
-            }
-            let locked = cfg & 0x80 != 0;
-            if p == prv::M && !locked {
-                return true;
-            }
-            return cfg & access.pmp_bit() != 0;
-        }
-        // No entry matched. With entries implemented, S and U fail even when
-        // none is active, as the specification says and QEMU does.
-        p == prv::M
-    }
-
-    /// The byte range [lo, hi) that PMP entry `i` covers.
-    fn pmp_range(&self, i: usize) -> (u64, u64) {
-        let cfg = self.csr.pmpcfg[i];
-        let a = self.csr.pmpaddr[i];
-        match (cfg >> 3) & 3 {
-            1 => {
-                let lo = if i == 0 {
-                    0
-                } else {
-                    self.csr.pmpaddr[i - 1] << 2
-                };
-                (lo, a << 2)
-            }
-            2 => (a << 2, (a << 2) + 4),
-            _ => {
-                let ones = a.trailing_ones();
-                let size_log2 = ones + 3;
-                if size_log2 >= 56 {
-                    (0, 1 << 56)
-                } else {
-                    let base = (a & !((1u64 << ones) - 1)) << 2;
-                    let base = base & !((1u64 << size_log2) - 1);
-                    (base, base + (1 << size_log2))
-                }
-            }
-        }
+    pub(crate) fn pmp_allows(&mut self, paddr: u64, len: u64, access: Access, p: u8) -> bool {
+        self.pmp.allows(&self.csr, paddr, len, access, p)
     }
 
     /// An access of `len` bytes within one page through a TLB entry that
