@@ -211,12 +211,7 @@ impl Hart {
             Op::Sret => self.exec_sret(i),
             Op::Wfi => self.exec_wfi(i),
             Op::SfenceVma => {
-                if self.prv == prv::U
-                    || (self.prv == prv::S && self.csr.mstatus & csr::MSTATUS_TVM != 0)
-                {
-                    return Err(Exception::illegal(i.raw));
-                }
-                self.tlb.flush_all();
+                self.sfence_vma(i)?;
                 self.next(i);
                 Ok(true)
             }
@@ -496,21 +491,55 @@ impl Hart {
         Ok(end)
     }
 
-    fn exec_cbo<B: Bus>(&mut self, bus: &mut B, i: &Inst) -> Flow {
-        let addr = self.rs1(i);
+    /// SFENCE.VMA but for the pc: illegal in U-mode, and in S-mode with
+    /// mstatus.TVM; else every TLB entry goes.
+    pub(crate) fn sfence_vma(&mut self, i: &Inst) -> Result<(), Exception> {
+        if self.prv == prv::U || (self.prv == prv::S && self.csr.mstatus & csr::MSTATUS_TVM != 0) {
+            return Err(Exception::illegal(i.raw));
+        }
+        self.tlb.flush_all();
+        Ok(())
+    }
+
+    /// Whether the hart's privilege may run cache-block instruction `op`
+    /// (else it is illegal).
+    fn cbo_allowed(&self, op: Op) -> bool {
         // Which envcfg field enables the instruction below M-mode.
-        let (field, needed) = match i.op {
+        let (field, needed) = match op {
             Op::CboZero => (ENVCFG_CBZE, ENVCFG_CBZE),
             Op::CboInval => (ENVCFG_CBIE, 1 << 4),
             _ => (ENVCFG_CBCFE, ENVCFG_CBCFE),
         };
         let enabled = |cfg: u64| cfg & field != 0 && (cfg & field) & needed != 0;
-        let allowed = match self.prv {
+        match self.prv {
             prv::M => true,
             prv::S => enabled(self.csr.menvcfg),
             _ => enabled(self.csr.menvcfg) && enabled(self.csr.senvcfg),
-        };
-        if !allowed {
+        }
+    }
+
+    /// CBO.ZERO of the block holding `vaddr` but for the pc, when it is
+    /// allowed and the TLB's write table has a fast entry for the block's
+    /// page: then `exec_cbo` would make its eight stores on the fast path,
+    /// which this does at once. False, with nothing done, otherwise.
+    pub(crate) fn cbo_zero_fast(&mut self, ram: &mut crate::memory::Ram, vaddr: u64) -> bool {
+        if !self.cbo_allowed(Op::CboZero) {
+            return false;
+        }
+        let base = vaddr & !63;
+        let (vpn, slot) = crate::tlb::tlb_slot(base);
+        let e = self.tlb.table(self.data_mode, Access::Write)[slot];
+        if e.tag != vpn {
+            return false;
+        }
+        let off = e.ram_off + (base as usize & (crate::memory::PAGE_SIZE as usize - 1));
+        ram.store_fast::<64>(off, [0; 64]);
+        true
+    }
+
+    fn exec_cbo<B: Bus>(&mut self, bus: &mut B, i: &Inst) -> Flow {
+        let addr = self.rs1(i);
+        if !self.cbo_allowed(i.op) {
             return Err(Exception::illegal(i.raw));
         }
         let end = if i.op == Op::CboZero {

@@ -427,6 +427,20 @@ fn program(seed: u64, fp_heavy: bool) -> Vec<u32> {
                 let to = 1 + rng.below(left as u64) as i32;
                 let f3 = rng.pick(&[0, 1, 4, 5, 6, 7]);
                 code.push(b(f3, rng.below(32) as u32, rng.below(32) as u32, 4 * to));
+            } else if rng.below(30) == 0 {
+                match rng.below(3) {
+                    0 => code.push(FENCE_I),
+                    1 => code.push(SFENCE_VMA),
+                    _ => {
+                        // A block of the data just stored to, or an
+                        // address anywhere.
+                        let near = (rng.below(512) as i32 - 256) * 8;
+                        code.push(i(0x13, 0, 28, 31, near));
+                        code.push(s(3, 28, rng.below(32) as u32, 0));
+                        let base: u32 = rng.pick(&[28, 28, 1, 5, 10]);
+                        code.push(CBO_ZERO | (base << 15));
+                    }
+                }
             } else {
                 code.push(straight(&mut rng));
             }
@@ -438,6 +452,12 @@ fn program(seed: u64, fp_heavy: bool) -> Vec<u32> {
     code.push(SPIN);
     code
 }
+
+/// FENCE.I, SFENCE.VMA x0, x0, and CBO.ZERO with rs1 0 (the rest of
+/// the encoding): instructions that end a block or store 64 bytes.
+const FENCE_I: u32 = 0x0000_100f;
+const SFENCE_VMA: u32 = 0x1200_0073;
+const CBO_ZERO: u32 = 0x0040_200f;
 
 /// Register values where the engines could differ.
 const EDGES: [u64; 10] = [
@@ -522,6 +542,10 @@ fn lockstep(seed: u64, steps: u64, fp_heavy: bool) -> u64 {
             interp.arch_state(),
             jit.arch_state(),
             "seed {seed}: states differ at step {to}"
+        );
+        assert!(
+            interp.tlb_state() == jit.tlb_state(),
+            "seed {seed}: TLBs differ at step {to}"
         );
         assert!(
             interp_bus.ram.bytes() == jit_bus.ram.bytes(),

@@ -104,3 +104,27 @@ pub(crate) unsafe extern "sysv64" fn fill_data_tlb(
     };
     hart.fill_for_translated(ram, vaddr, kind & 0xff, access) as u64
 }
+
+/// SFENCE.VMA (translated code leaves right after it: the next block's
+/// fetch must walk the page table again, as the hart's loop does).
+///
+/// # Safety
+/// As for [`fp_arith`], with `inst` an SFENCE.VMA.
+pub(crate) unsafe extern "sysv64" fn sfence_vma(hart: *mut Hart, inst: *const Inst) -> u64 {
+    // SAFETY: as the caller promises.
+    let (hart, inst) = unsafe { (&mut *hart, &*inst) };
+    hart.sfence_vma(inst).is_ok() as u64
+}
+
+/// CBO.ZERO of the block at `vaddr` when it is allowed and hits the TLB's
+/// fast path (`Hart::cbo_zero_fast`): 1 when done, 0 when the code must
+/// leave before it for the interpreter (to trap, or to take the slow
+/// path). Linux clears pages with it, 64 bytes at a time.
+///
+/// # Safety
+/// As for [`fill_data_tlb`].
+pub(crate) unsafe extern "sysv64" fn cbo_zero(hart: *mut Hart, ram: *mut Ram, vaddr: u64) -> u64 {
+    // SAFETY: as the caller promises.
+    let (hart, ram) = unsafe { (&mut *hart, &mut *ram) };
+    hart.cbo_zero_fast(ram, vaddr) as u64
+}

@@ -227,6 +227,9 @@ pub(crate) fn translates(inst: &Inst) -> bool {
                 | Fsd
                 | Lr
                 | Sc
+                | FenceI
+                | SfenceVma
+                | CboZero
         )
         || inst.op.is_amo()
         || helpers::fp_arith_handles(inst.op)
@@ -554,6 +557,40 @@ impl Translator<'_> {
         );
     }
 
+    /// A label that leaves for the hart's loop at `pc` after instruction
+    /// `retired`, never chaining: for instructions after which the loop
+    /// must look around (a flushed TLB, say).
+    fn exit_unchained(&mut self, pc: u64, retired: u32) -> dynasmrt::DynamicLabel {
+        let label = self.ops.new_dynamic_label();
+        self.exits.push(Exit {
+            label,
+            pc,
+            retired,
+            cell: None,
+            far: false,
+        });
+        label
+    }
+
+    /// CBO.ZERO through its helper, or leave before it.
+    fn cbo_zero(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let exit = self.exit_label(pc, retired);
+        self.load_rax(i.rs1);
+        self.call_out(helpers::cbo_zero as *const () as usize, |t| {
+            dynasm!(t.ops
+                ; .arch x64
+                ; mov rdx, rax
+                ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+                ; mov rsi, QWORD [rbp + offset_of!(JitContext, ram_state) as i32]
+            );
+        });
+        dynasm!(self.ops
+            ; .arch x64
+            ; test eax, eax
+            ; jz =>exit
+        );
+    }
+
     /// Leaves now for `pc`, `retired` instructions retired.
     fn leave(&mut self, pc: u64, retired: u32) {
         let label = self.exit_label(pc, retired);
@@ -855,6 +892,19 @@ impl Translator<'_> {
             _ if helpers::fp_csr_handles(i) => {
                 self.call_helper(helpers::fp_csr, i, pc, retired);
             }
+            // The block cache follows stores, so FENCE.I only ends the
+            // block; the next one on its page may follow it at once.
+            Op::FenceI => {
+                self.leave(next, retired + 1);
+                return true;
+            }
+            Op::SfenceVma => {
+                self.call_helper(helpers::sfence_vma, i, pc, retired);
+                let back = self.exit_unchained(next, retired + 1);
+                dynasm!(self.ops ; .arch x64 ; jmp =>back);
+                return true;
+            }
+            Op::CboZero => self.cbo_zero(i, pc, retired),
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
                 let a = self.source(i.rs1, RAX);
                 let b = self.source(i.rs2, RCX);
