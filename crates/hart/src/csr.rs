@@ -320,6 +320,18 @@ impl Hart {
         raw: u32,
         will_write: bool,
     ) -> Result<u64, Exception> {
+        self.csr_read_with(num, raw, will_write, |clock| bus.time(clock))
+    }
+
+    /// [`Hart::csr_read`] with `time` giving the `time` CSR at a clock:
+    /// the only CSR a bus is needed for.
+    pub(crate) fn csr_read_with(
+        &mut self,
+        num: u16,
+        raw: u32,
+        will_write: bool,
+        time: impl FnOnce(u64) -> u64,
+    ) -> Result<u64, Exception> {
         use addr::*;
         let illegal = Exception::illegal(raw);
         if !self.csr_access_allowed(num, will_write) {
@@ -339,7 +351,7 @@ impl Hart {
                 }
                 match num {
                     CYCLE => self.mcycle(),
-                    TIME => bus.time(self.clock()),
+                    TIME => time(self.clock()),
                     INSTRET => self.minstret(),
                     _ => 0,
                 }

@@ -394,9 +394,28 @@ impl Hart {
     }
 
     fn exec_csr<B: Bus>(&mut self, bus: &mut B, i: &Inst) -> Flow {
+        self.csr_instruction(i, |clock| bus.time(clock))?;
+        self.next(i);
+        Ok(true)
+    }
+
+    /// A CSR instruction but for the pc, for translated code, on a CSR
+    /// [`crate::jit`] lets it reach: one that is neither `time` nor a
+    /// counter of the clock (translated code updates the clock only when
+    /// it leaves) nor an interrupt-pending register.
+    pub(crate) fn csr_instruction_translated(&mut self, i: &Inst) -> Result<(), Exception> {
+        self.csr_instruction(i, |_| unreachable!("translated code never reads time"))
+    }
+
+    /// A CSR instruction but for the pc; `time` as for `csr_read_with`.
+    fn csr_instruction(
+        &mut self,
+        i: &Inst,
+        time: impl FnOnce(u64) -> u64,
+    ) -> Result<(), Exception> {
         let num = i.imm as u16 & 0xfff;
         let update = CsrUpdate::of(self, i);
-        let old = self.csr_read(bus, num, i.raw, update.writes)?;
+        let old = self.csr_read_with(num, i.raw, update.writes, time)?;
         if update.writes {
             let effects = self.csr_write(num, update.new_value(old));
             if effects.flush_tlb {
@@ -407,8 +426,7 @@ impl Hart {
             self.resample_lines();
         }
         self.set_rd(i, old);
-        self.next(i);
-        Ok(true)
+        Ok(())
     }
 
     fn exec_lr_sc<B: Bus>(&mut self, bus: &mut B, i: &Inst) -> Flow {

@@ -128,3 +128,44 @@ pub(crate) unsafe extern "sysv64" fn cbo_zero(hart: *mut Hart, ram: *mut Ram, va
     let (hart, ram) = unsafe { (&mut *hart, &mut *ram) };
     hart.cbo_zero_fast(ram, vaddr) as u64
 }
+
+/// Whether [`csr`] runs `inst`: a CSR instruction on one of the trap
+/// and translation CSRs, which Linux uses all the time (sstatus above all,
+/// to mask interrupts). Reading them needs only the hart; not `time`, the
+/// counters or the pending bits, which depend on the clock that
+/// translated code brings up to date only when it leaves.
+pub(crate) fn csr_handles(inst: &Inst) -> bool {
+    use crate::csr::addr::*;
+    use Op::*;
+    matches!(inst.op, Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci)
+        && matches!(
+            inst.imm as u16 & 0xfff,
+            SSTATUS
+                | SIE
+                | STVEC
+                | SSCRATCH
+                | SEPC
+                | SCAUSE
+                | STVAL
+                | SATP
+                | MSTATUS
+                | MIE
+                | MTVEC
+                | MSCRATCH
+                | MEPC
+                | MCAUSE
+                | MTVAL
+        )
+}
+
+/// The CSR instructions of [`csr_handles`]; translated code leaves right
+/// after one, without chaining, for the hart's loop to take an interrupt
+/// it enabled or to fetch through a translation it changed.
+///
+/// # Safety
+/// As for [`fp_arith`], with [`csr_handles`] holding for `inst`.
+pub(crate) unsafe extern "sysv64" fn csr(hart: *mut Hart, inst: *const Inst) -> u64 {
+    // SAFETY: as the caller promises.
+    let (hart, inst) = unsafe { (&mut *hart, &*inst) };
+    hart.csr_instruction_translated(inst).is_ok() as u64
+}

@@ -157,6 +157,7 @@ const _: () = assert!(TLB_SIZE.is_power_of_two() && TLB_SIZE <= 1 << 20);
 pub(crate) fn translates(inst: &Inst) -> bool {
     use Op::*;
     helpers::fp_csr_handles(inst)
+        || helpers::csr_handles(inst)
         || matches!(
             inst.op,
             Lui | Auipc
@@ -892,12 +893,19 @@ impl Translator<'_> {
             _ if helpers::fp_csr_handles(i) => {
                 self.call_helper(helpers::fp_csr, i, pc, retired);
             }
+            _ if helpers::csr_handles(i) => {
+                self.call_helper(helpers::csr, i, pc, retired);
+                let back = self.exit_unchained(next, retired + 1);
+                dynasm!(self.ops ; .arch x64 ; jmp =>back);
+                return true;
+            }
             // The block cache follows stores, so FENCE.I only ends the
             // block; the next one on its page may follow it at once.
             Op::FenceI => {
                 self.leave(next, retired + 1);
                 return true;
             }
+            // Leaves unchained, as after a CSR instruction.
             Op::SfenceVma => {
                 self.call_helper(helpers::sfence_vma, i, pc, retired);
                 let back = self.exit_unchained(next, retired + 1);
