@@ -510,12 +510,18 @@ impl Hart {
     }
 
     /// SFENCE.VMA but for the pc: illegal in U-mode, and in S-mode with
-    /// mstatus.TVM; else every TLB entry goes.
+    /// mstatus.TVM; else the TLB entries of the address in rs1 go, or
+    /// every entry with rs1 = x0. (The ASID in rs2 is not looked at: each
+    /// flush covers every address space, which the specification allows.)
     pub(crate) fn sfence_vma(&mut self, i: &Inst) -> Result<(), Exception> {
         if self.prv == prv::U || (self.prv == prv::S && self.csr.mstatus & csr::MSTATUS_TVM != 0) {
             return Err(Exception::illegal(i.raw));
         }
-        self.tlb.flush_all();
+        if i.rs1 == 0 {
+            self.tlb.flush_all();
+        } else {
+            self.tlb.flush_address(self.x[i.rs1 as usize]);
+        }
         Ok(())
     }
 

@@ -137,6 +137,9 @@ pub struct Hart {
     /// Set by a page walk that updated a PTE's A/D bits (see
     /// `Hart::fill_for_translated`); not state.
     pub(crate) walk_wrote_pte: bool,
+    /// The level of the leaf PTE the last translation used (0: a 4 KiB
+    /// page, or no paging), which the TLB entry it fills remembers.
+    pub(crate) leaf_level: u8,
     /// The host, not guest code, plays the M-mode firmware: S-mode ECALLs
     /// return [`Exit::SupervisorCall`] and traps into M-mode stop the hart.
     pub host_firmware: bool,
@@ -179,6 +182,7 @@ impl Hart {
             waiting: false,
             reserved: NO_RESERVATION,
             walk_wrote_pte: false,
+            leaf_level: 0,
             host_firmware: false,
             host_exit: None,
             debug: None,

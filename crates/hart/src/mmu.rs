@@ -78,6 +78,7 @@ impl Hart {
         access: Access,
         p: u8,
     ) -> Result<u64, Exception> {
+        self.leaf_level = 0;
         let satp = self.csr.satp;
         let levels = match satp >> 60 {
             8 if p != prv::M => 3,
@@ -160,6 +161,7 @@ impl Hart {
                 self.walk_wrote_pte = true;
             }
             let page_off = vaddr & ((1 << (12 + 9 * level)) - 1);
+            self.leaf_level = level as u8;
             return Ok(((ppn & !low_mask) << PAGE_SHIFT) | page_off);
         }
     }
@@ -245,7 +247,7 @@ impl Hart {
                     tag: if fast { vpn } else { vpn | SLOW },
                     ram_off: page_off,
                 };
-                self.tlb.fill(mode, access, slot, entry);
+                self.tlb.fill(mode, access, slot, entry, self.leaf_level);
                 Ok(Target::Ram(off))
             }
             None => {

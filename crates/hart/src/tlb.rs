@@ -14,6 +14,9 @@
 //!   then; accesses to devices are never cached;
 //! - entries are dropped only by SFENCE.VMA, satp writes, PMP writes and
 //!   changes of SUM or MXR, and replaced only by a fill of the same slot;
+//!   SFENCE.VMA with an address drops just the entries its leaf PTE made
+//!   (that page's, or all those of a superpage holding it), as the
+//!   specification allows, so each entry remembers its leaf's level;
 //! - the table is direct-mapped (one slot per virtual page number modulo
 //!   [`TLB_SIZE`]), one table per privilege level the access is checked at
 //!   and per access kind (read, write, execute).
@@ -99,9 +102,22 @@ const EMPTY: TlbEntry = TlbEntry {
     ram_off: 0,
 };
 
+/// Distinct superpages with entries in the TLB that it tracks; past this,
+/// a flush of one address scans every table.
+const SUPERPAGES: usize = 64;
+
 /// The software TLB of one hart: [`MODES`] x 3 access kinds tables.
 pub(crate) struct Tlb {
     tables: Box<[[TlbEntry; TLB_SIZE]; MODES * 3]>,
+    /// The level of the leaf PTE behind each entry (0: a 4 KiB page),
+    /// beside the tables so that translated code's entries stay 16 bytes.
+    levels: Box<[[u8; TLB_SIZE]; MODES * 3]>,
+    /// The superpages (level, virtual page number >> 9 * level) entries
+    /// were filled from since the last full flush, or None when more than
+    /// [`SUPERPAGES`] were. Only to spare a flush of one address a scan
+    /// of every table when no superpage holds it: may list superpages no
+    /// entry is left from, never misses one.
+    superpages: Option<Vec<(u8, u64)>>,
     /// The entries filled since the last flush (table * TLB_SIZE + slot,
     /// repeats allowed), or None when more than [`FILL_LOG`] were: every
     /// valid entry is in it while it is Some.
@@ -119,6 +135,8 @@ impl Tlb {
     pub(crate) fn new() -> Self {
         Tlb {
             tables: Box::new([[EMPTY; TLB_SIZE]; MODES * 3]),
+            levels: Box::new([[0; TLB_SIZE]; MODES * 3]),
+            superpages: Some(Vec::new()),
             filled: Some(Vec::with_capacity(FILL_LOG)),
         }
     }
@@ -146,10 +164,30 @@ impl Tlb {
         &mut self.tables[mode * 3 + access.index()]
     }
 
-    /// Puts `entry` in `slot` of a table.
-    pub(crate) fn fill(&mut self, mode: usize, access: Access, slot: usize, entry: TlbEntry) {
+    /// Puts `entry`, made from a leaf PTE at `level`, in `slot` of a table.
+    pub(crate) fn fill(
+        &mut self,
+        mode: usize,
+        access: Access,
+        slot: usize,
+        entry: TlbEntry,
+        level: u8,
+    ) {
         let table = mode * 3 + access.index();
         self.tables[table][slot] = entry;
+        self.levels[table][slot] = level;
+        if level > 0 {
+            if let (Some(list), Some(vpn)) = (&mut self.superpages, entry.vpn()) {
+                let superpage = (level, vpn >> (9 * level));
+                if !list.contains(&superpage) {
+                    if list.len() < SUPERPAGES {
+                        list.push(superpage);
+                    } else {
+                        self.superpages = None;
+                    }
+                }
+            }
+        }
         if let Some(log) = &mut self.filled {
             if log.len() < FILL_LOG {
                 log.push((table * TLB_SIZE + slot) as u32);
@@ -159,8 +197,42 @@ impl Tlb {
         }
     }
 
+    /// Drops the entries made from the leaf PTE that maps `vaddr`
+    /// (SFENCE.VMA with an address): the entries for its page, and if a
+    /// superpage maps it, every entry from that superpage.
+    pub(crate) fn flush_address(&mut self, vaddr: u64) {
+        let (vpn, slot) = tlb_slot(vaddr);
+        for table in self.tables.iter_mut() {
+            if table[slot].vpn() == Some(vpn) {
+                table[slot] = EMPTY;
+            }
+        }
+        let in_superpage = |&(level, number): &(u8, u64)| vpn >> (9 * level) == number;
+        if self
+            .superpages
+            .as_ref()
+            .is_some_and(|list| !list.iter().any(in_superpage))
+        {
+            return;
+        }
+        for (table, levels) in self.tables.iter_mut().zip(self.levels.iter()) {
+            for (e, &level) in table.iter_mut().zip(levels.iter()) {
+                if level > 0
+                    && e.vpn()
+                        .is_some_and(|v| v >> (9 * level) == vpn >> (9 * level))
+                {
+                    *e = EMPTY;
+                }
+            }
+        }
+        if let Some(list) = &mut self.superpages {
+            list.retain(|superpage| !in_superpage(superpage));
+        }
+    }
+
     /// Drops every entry (SFENCE.VMA, satp, PMP, SUM or MXR changes).
     pub(crate) fn flush_all(&mut self) {
+        self.superpages = Some(Vec::new());
         match &mut self.filled {
             Some(log) => {
                 for &at in log.iter() {
@@ -221,13 +293,14 @@ impl Tlb {
         let mut entries = Vec::new();
         for mode in 0..MODES {
             for access in Access::ALL {
-                for e in &self.tables[mode * 3 + access.index()] {
+                for (slot, e) in self.tables[mode * 3 + access.index()].iter().enumerate() {
                     if let Some(vpn) = e.vpn() {
                         entries.push(SavedEntry {
                             mode: mode as u8,
                             access: access.index() as u8,
                             vpn,
                             ram_off: e.ram_off as u64,
+                            level: self.levels[mode * 3 + access.index()][slot],
                         });
                     }
                 }
@@ -247,7 +320,7 @@ impl Tlb {
                 tag: e.vpn | SLOW,
                 ram_off: e.ram_off as usize,
             };
-            self.fill(usize::from(e.mode), access, slot, entry);
+            self.fill(usize::from(e.mode), access, slot, entry, e.level);
         }
     }
 }
@@ -270,6 +343,9 @@ pub struct SavedEntry {
     pub vpn: u64,
     /// The RAM offset of the page it translates to.
     pub ram_off: u64,
+    /// The level of the leaf PTE it was made from: 0 for a 4 KiB page, 1
+    /// for 2 MiB, 2 for 1 GiB, 3 for 512 GiB.
+    pub level: u8,
 }
 
 impl TlbState {
@@ -290,6 +366,12 @@ impl TlbState {
                 return Err(format!(
                     "its TLB has an entry in table {}/{}, which does not exist",
                     e.mode, e.access
+                ));
+            }
+            if e.level > 3 {
+                return Err(format!(
+                    "its TLB has an entry for virtual page {:#x} from a page-table level {}, which does not exist",
+                    e.vpn, e.level
                 ));
             }
             if e.vpn >= 1 << 52 {
@@ -334,7 +416,7 @@ mod tests {
                 tag: vpn,
                 ram_off: 0x1000 * (k % 64),
             };
-            tlb.fill(k % MODES, access, vpn as usize % TLB_SIZE, entry);
+            tlb.fill(k % MODES, access, vpn as usize % TLB_SIZE, entry, 0);
         }
     }
 
@@ -383,6 +465,7 @@ mod tests {
             access: 0,
             vpn: 3,
             ram_off: 0x2000,
+            level: 0,
         };
         let cases = [
             SavedEntry { mode: 3, ..good },
@@ -403,6 +486,7 @@ mod tests {
                 ram_off: !0xfff,
                 ..good
             },
+            SavedEntry { level: 4, ..good },
         ];
         for bad in cases {
             let e = TlbState { entries: vec![bad] }.check(1 << 20).unwrap_err();
@@ -423,5 +507,75 @@ mod tests {
             entries: vec![good; MODES * 3 * TLB_SIZE + 1],
         };
         assert!(many.check(1 << 20).is_err());
+    }
+}
+
+#[cfg(test)]
+mod flush_address_tests {
+    use super::*;
+
+    /// Fills the entry for `vpn` in every table, made from a leaf at
+    /// `level`.
+    fn fill_everywhere(tlb: &mut Tlb, vpn: u64, level: u8) {
+        for mode in 0..MODES {
+            for access in Access::ALL {
+                let entry = TlbEntry {
+                    tag: vpn,
+                    ram_off: (vpn as usize % 64) << 12,
+                };
+                tlb.fill(mode, access, vpn as usize % TLB_SIZE, entry, level);
+            }
+        }
+    }
+
+    fn held(tlb: &Tlb) -> Vec<u64> {
+        let mut vpns: Vec<u64> = tlb.state().entries.iter().map(|e| e.vpn).collect();
+        vpns.sort();
+        vpns.dedup();
+        vpns
+    }
+
+    #[test]
+    fn a_flush_of_one_address_drops_just_the_entries_of_its_leaf() {
+        // With few superpages (listed) and with more than the list holds.
+        for extra_superpages in [0u64, SUPERPAGES as u64 + 5] {
+            let mut tlb = Tlb::new();
+            // 4 KiB pages 0x10 and 0x11; pages 0x200 and 0x3ff of the
+            // 2 MiB superpage 1 (vpns 0x200-0x3ff); page 0x400 of superpage 2.
+            for vpn in [0x10, 0x11] {
+                fill_everywhere(&mut tlb, vpn, 0);
+            }
+            for vpn in [0x200, 0x3ff, 0x400] {
+                fill_everywhere(&mut tlb, vpn, 1);
+            }
+            // Each in a superpage of its own, in a slot of its own.
+            let extra: Vec<u64> = (0..extra_superpages)
+                .map(|k| 0x100_0000 + (k << 9) + 0x20 + k)
+                .collect();
+            for &vpn in &extra {
+                fill_everywhere(&mut tlb, vpn, 1);
+            }
+            let with_extra = |mut v: Vec<u64>| {
+                v.extend(&extra);
+                v
+            };
+            tlb.flush_address(0x10 << 12 | 0x123);
+            assert_eq!(held(&tlb), with_extra(vec![0x11, 0x200, 0x3ff, 0x400]));
+            // An address of superpage 1 with no entry of its own page.
+            tlb.flush_address(0x250 << 12);
+            assert_eq!(held(&tlb), with_extra(vec![0x11, 0x400]));
+            // An address nothing maps changes nothing.
+            tlb.flush_address(0x7777 << 12);
+            assert_eq!(held(&tlb), with_extra(vec![0x11, 0x400]));
+
+            // Restored from its state, a TLB flushes alike.
+            let mut restored = Tlb::new();
+            restored.set_state(&tlb.state());
+            for t in [&mut tlb, &mut restored] {
+                t.flush_address(0x5ff << 12);
+            }
+            assert_eq!(held(&tlb), with_extra(vec![0x11]));
+            assert_eq!(held(&restored), held(&tlb));
+        }
     }
 }

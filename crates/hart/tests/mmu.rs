@@ -1826,3 +1826,63 @@ fn a_straddling_instruction_follows_its_upper_page_when_remapped_on_both_engines
         );
     }
 }
+
+#[test]
+fn sfence_vma_with_an_address_drops_its_leaf_and_keeps_other_pages() {
+    // Two 4 KiB pages and two 4 KiB pieces of one 2 MiB superpage are
+    // loaded from (filling the TLB), all four remapped, then SFENCE.VMA
+    // names one 4 KiB page and one address of the superpage: the named
+    // page and the whole superpage show the new mappings, the other 4 KiB
+    // page the old one, kept in the TLB.
+    const MEGA_VA: u64 = 0x4060_0000;
+    let new_mega_pa = MEGA_PA + 0x20_0000;
+    for mode in MODES {
+        let mut m = Machine::new(mode);
+        m.map_code(R | X);
+        let (a, b) = (DATA_VA, DATA_VA + 0x1000);
+        let old_a = m.map_data(a, 0, R | W | A | D);
+        let old_b = m.map_data(b, 1, R | W | A | D);
+        let (new_a, new_b) = (data_pa(2), data_pa(3));
+        m.fill_page(new_a);
+        m.fill_page(new_b);
+        m.map(MEGA_VA, MEGA_PA, 1, R | W | A | D);
+        for pa in [MEGA_PA, MEGA_PA + 0x5000, new_mega_pa, new_mega_pa + 0x5000] {
+            m.fill_page(pa);
+        }
+        let (c, d) = (MEGA_VA + 0x40, MEGA_VA + 0x5040);
+        let loads = |rd| {
+            [
+                enc::ld(rd, 11, 0x40),
+                enc::ld(rd + 1, 12, 0x40),
+                enc::ld(rd + 2, 13, 0),
+                enc::ld(rd + 3, 14, 0),
+            ]
+        };
+        let mut code = loads(16).to_vec();
+        code.extend([enc::sfence_vma(11, 0), enc::sfence_vma(13, 0)]);
+        code.extend(loads(20));
+        code.push(enc::ebreak());
+        m.program(&code);
+        (m.hart.x[11], m.hart.x[12], m.hart.x[13], m.hart.x[14]) = (a, b, c, d);
+        m.start(prv::S, CODE_VA);
+        m.step(4);
+        m.map(a, new_a, 0, R | W | A | D);
+        m.map(b, new_b, 0, R | W | A | D);
+        m.map(MEGA_VA, new_mega_pa, 1, R | W | A | D);
+        m.step(100);
+        assert_eq!(m.hart.pc, TRAP_PA, "{mode:?}");
+        let before = [old_a + 0x40, old_b + 0x40, MEGA_PA + 0x40, MEGA_PA + 0x5040];
+        let after = [
+            new_a + 0x40,
+            old_b + 0x40,
+            new_mega_pa + 0x40,
+            new_mega_pa + 0x5040,
+        ];
+        for (k, pa) in before.iter().enumerate() {
+            assert_eq!(m.hart.x[16 + k], marker(*pa), "{mode:?}: load {k} before");
+        }
+        for (k, pa) in after.iter().enumerate() {
+            assert_eq!(m.hart.x[20 + k], marker(*pa), "{mode:?}: load {k} after");
+        }
+    }
+}

@@ -45,4 +45,7 @@ pub use machine::{Machine, MachineConfig, MachineError, Round, RoundCursor, Stop
 ///    without SFENCE.VMA (and the saved TLB) differ.
 /// 5. The state hash covers RAM through a digest per page (pages known to
 ///    be zero are not read), so every state hash differs from model 4's.
-pub const MODEL_VERSION: u32 = 5;
+/// 6. SFENCE.VMA with an address drops only the TLB entries of that
+///    address's leaf PTE (model 5 dropped them all), and each saved TLB
+///    entry records the level of its leaf.
+pub const MODEL_VERSION: u32 = 6;

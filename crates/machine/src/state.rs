@@ -675,8 +675,8 @@ mod tests {
         assert_eq!(
             (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
             (
-                5,
-                "cfaff11502c41fb853dda77b18f0aa4d107546524b6bed412e9fc1812e9dae17".to_string()
+                6,
+                "a44db5affa744cb2582bf4fe420b4fca613724d6586dc87159320aaed5da48ce".to_string()
             ),
             "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
         );
