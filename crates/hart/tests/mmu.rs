@@ -1886,3 +1886,49 @@ fn sfence_vma_with_an_address_drops_its_leaf_and_keeps_other_pages() {
         }
     }
 }
+
+#[test]
+fn a_straddling_instruction_checks_which_page_its_upper_half_comes_through() {
+    // The straddling loop of the test above runs translated; then the
+    // upper page loses X, and an alias of it in the same TLB slot (still
+    // executable, same physical page) is fetched from. Back in the loop,
+    // the upper half's fetch must walk for its own page and fault, not
+    // run through the alias's entry.
+    let loop_va = CODE_VA + 0xff2;
+    let upper_va = CODE_VA + 0x1000;
+    let alias_va = upper_va + 2048 * 0x1000;
+    let code = [
+        enc::addi(5, 5, 1),
+        enc::addi(6, 6, 1),
+        enc::addi(7, 7, 1),
+        enc::addi(28, 28, 1),
+        enc::addi(29, 29, 1),
+        enc::jalr(0, 8, 0),
+    ];
+    let bytes: Vec<u8> = code.iter().flat_map(|i| i.to_le_bytes()).collect();
+    for engine in [rewind_hart::Engine::Interp, rewind_hart::Engine::Jit] {
+        let mut m = Machine::new(Mode::Sv39);
+        m.hart.set_engine(engine).expect("the engine");
+        m.hart.set_translation_threshold(0);
+        m.map_code(R | X | A);
+        m.map(upper_va, CODE2_PA, 0, R | X | A);
+        m.map(alias_va, CODE2_PA, 0, R | X | A);
+        m.bus.write(CODE_PA + 0xff2, &bytes[..14]);
+        m.bus.write(CODE2_PA, &bytes[14..]);
+        m.hart.x[8] = loop_va;
+        m.start(prv::S, loop_va);
+        let exit = m.hart.run_bounded(&mut m.bus, u64::MAX, 6 * 20);
+        assert_eq!(exit, rewind_hart::Exit::Retired, "{engine:?}");
+
+        m.set_pte(upper_va, 0, ((CODE2_PA >> 12) << 10) | R | A | V);
+        // addi x29 and the jalr back, fetched through the alias.
+        m.hart.pc = alias_va + 2;
+        m.step(20);
+        assert_eq!(
+            (m.hart.prv, m_trap(&m.hart).cause, m_trap(&m.hart).tval),
+            (prv::M, cause::FETCH_PAGE_FAULT, upper_va),
+            "{engine:?}: the upper half's own page is not executable now"
+        );
+        assert_eq!(m_trap(&m.hart).epc, loop_va + 12, "{engine:?}");
+    }
+}
