@@ -28,7 +28,7 @@ use crate::bus::Bus;
 use crate::decode::{decode, inst_len, Inst};
 use crate::hart::Hart;
 use crate::jit::NativeState;
-use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
+use crate::memory::{Ram, PAGE_SHIFT, PAGE_SIZE};
 
 /// Slots of the direct-mapped cache. A Linux boot runs blocks at a few
 /// hundred thousand offsets; with 2^14 slots a quarter of the blocks built
@@ -89,6 +89,43 @@ impl BlockCache {
             // copied; the host maps its pages as they are first written.
             insts: Vec::with_capacity(MAX_INSTS),
         }
+    }
+
+    /// Makes the block in `slot` the one at RAM offset `off` (of code
+    /// generation `generation`) with instructions `insts`, not yet run;
+    /// `second_page` as for [`Hart::second_page`]. Its instructions go in
+    /// the slot's run when they fit, else at the end of the store (which
+    /// starts over when full).
+    fn put(
+        &mut self,
+        slot: usize,
+        (off, generation): (usize, u32),
+        insts: &[Inst],
+        second_page: Option<(usize, u32)>,
+    ) {
+        let old = self.slots[slot];
+        let (first, room) = if old.tag != 0 && insts.len() <= old.room as usize {
+            (old.first as usize, old.room)
+        } else {
+            if self.insts.len() + insts.len() > MAX_INSTS {
+                self.clear();
+            }
+            self.insts.extend_from_slice(insts);
+            (self.insts.len() - insts.len(), insts.len() as u8)
+        };
+        self.insts[first..first + insts.len()].copy_from_slice(insts);
+        let (second_page, second_generation) =
+            second_page.map_or((0, 0), |(page, generation)| (page as u32 + 1, generation));
+        self.slots[slot] = Block {
+            tag: off + 1,
+            generation,
+            first: first as u32,
+            len: insts.len() as u8,
+            room,
+            second_page,
+            second_generation,
+            native: NativeState::NONE,
+        };
     }
 
     pub(crate) fn clear(&mut self) {
@@ -189,8 +226,9 @@ impl Hart {
         }
     }
 
-    fn build_block<B: Bus>(&mut self, bus: &mut B, off: usize, slot: usize) {
-        let ram = bus.ram();
+    /// Marks the page holding RAM offset `off` as code, which blocks are
+    /// decoded from; returns its code generation.
+    fn mark_code(&mut self, ram: &mut Ram, off: usize) -> u32 {
         let epoch_before = ram.code_epoch();
         let generation = ram.mark_code(off);
         if ram.code_epoch() != epoch_before {
@@ -198,6 +236,12 @@ impl Hart {
             self.tlb.slow_writes_to(off & !(PAGE_SIZE as usize - 1));
             self.code_epoch = ram.code_epoch();
         }
+        generation
+    }
+
+    fn build_block<B: Bus>(&mut self, bus: &mut B, off: usize, slot: usize) {
+        let ram = bus.ram();
+        let generation = self.mark_code(ram, off);
         let page_end = (off | (PAGE_SIZE as usize - 1)) + 1;
         let mut decoded = [Inst::illegal(0, 2); MAX_BLOCK];
         let mut len = 0;
@@ -220,28 +264,8 @@ impl Hart {
                 break;
             }
         }
-        let cache = &mut self.blocks;
-        let old = cache.slots[slot];
-        let (first, room) = if old.tag != 0 && len <= old.room as usize {
-            (old.first as usize, old.room)
-        } else {
-            if cache.insts.len() + len > MAX_INSTS {
-                cache.clear();
-            }
-            cache.insts.extend_from_slice(&decoded[..len]);
-            (cache.insts.len() - len, len as u8)
-        };
-        cache.insts[first..first + len].copy_from_slice(&decoded[..len]);
-        cache.slots[slot] = Block {
-            tag: off + 1,
-            generation,
-            first: first as u32,
-            len: len as u8,
-            room,
-            second_page: 0,
-            second_generation: 0,
-            native: NativeState::default(),
-        };
+        self.blocks
+            .put(slot, (off, generation), &decoded[..len], None);
     }
 
     /// The page and code generation of the upper half of the straddling
@@ -308,37 +332,10 @@ impl Hart {
         inst: Inst,
     ) {
         let ram = bus.ram();
-        let epoch_before = ram.code_epoch();
-        let generation = ram.mark_code(off);
-        let second_generation = ram.mark_code(high_off);
-        if ram.code_epoch() != epoch_before {
-            for page_off in [off, high_off] {
-                self.tlb
-                    .slow_writes_to(page_off & !(PAGE_SIZE as usize - 1));
-            }
-            self.code_epoch = ram.code_epoch();
-        }
-        let cache = &mut self.blocks;
-        let old = cache.slots[slot];
-        let (first, room) = if old.tag != 0 && old.room >= 1 {
-            (old.first as usize, old.room)
-        } else {
-            if cache.insts.len() + 1 > MAX_INSTS {
-                cache.clear();
-            }
-            cache.insts.push(inst);
-            (cache.insts.len() - 1, 1)
-        };
-        cache.insts[first] = inst;
-        cache.slots[slot] = Block {
-            tag: off + 1,
-            generation,
-            first: first as u32,
-            len: 1,
-            room,
-            second_page: (high_off >> PAGE_SHIFT) as u32 + 1,
-            second_generation,
-            native: NativeState::default(),
-        };
+        let generation = self.mark_code(ram, off);
+        let second_generation = self.mark_code(ram, high_off);
+        let second_page = (high_off >> PAGE_SHIFT, second_generation);
+        self.blocks
+            .put(slot, (off, generation), &[inst], Some(second_page));
     }
 }

@@ -1773,6 +1773,43 @@ fn page_crossing_load_from_an_unmapped_page_faults_in_the_second_page() {
     }
 }
 
+/// Where [`STRADDLING_LOOP`] starts: its fourth instruction, at 0x1ffe,
+/// straddles CODE_VA's page and the next.
+const STRADDLING_LOOP_VA: u64 = CODE_VA + 0xff2;
+
+/// A loop of increments: x5, x6, x7, x28 (the straddling one), x29, then
+/// back through x8.
+fn straddling_loop() -> [u32; 6] {
+    [
+        enc::addi(5, 5, 1),
+        enc::addi(6, 6, 1),
+        enc::addi(7, 7, 1),
+        enc::addi(28, 28, 1),
+        enc::addi(29, 29, 1),
+        enc::jalr(0, 8, 0),
+    ]
+}
+
+/// A machine under Sv39 on `engine` (translating every block at its first
+/// run), in S-mode at the start of [`straddling_loop`], whose upper page
+/// is mapped to CODE2_PA.
+fn straddling_machine(engine: rewind_hart::Engine) -> Machine {
+    let bytes: Vec<u8> = straddling_loop()
+        .iter()
+        .flat_map(|i| i.to_le_bytes())
+        .collect();
+    let mut m = Machine::new(Mode::Sv39);
+    m.hart.set_engine(engine).expect("the engine");
+    m.hart.set_translation_threshold(0);
+    m.map_code(R | X | A);
+    m.map(CODE_VA + 0x1000, CODE2_PA, 0, R | X | A);
+    m.bus.write(CODE_PA + 0xff2, &bytes[..14]);
+    m.bus.write(CODE2_PA, &bytes[14..]);
+    m.hart.x[8] = STRADDLING_LOOP_VA;
+    m.start(prv::S, STRADDLING_LOOP_VA);
+    m
+}
+
 #[test]
 fn a_straddling_instruction_follows_its_upper_page_when_remapped_on_both_engines() {
     // A loop at 0x1ff2 whose fourth instruction (at 0x1ffe) straddles
@@ -1780,15 +1817,7 @@ fn a_straddling_instruction_follows_its_upper_page_when_remapped_on_both_engines
     // whose upper half of that instruction differs, and SFENCE.VMA runs.
     // Translated code that chained to the straddling instruction's old
     // translation must find its upper half moved and leave.
-    let loop_va = CODE_VA + 0xff2;
-    let code = [
-        enc::addi(5, 5, 1),
-        enc::addi(6, 6, 1),
-        enc::addi(7, 7, 1),
-        enc::addi(28, 28, 1),
-        enc::addi(29, 29, 1),
-        enc::jalr(0, 8, 0),
-    ];
+    let code = straddling_loop();
     let changed = enc::addi(28, 28, 3);
     assert_eq!(changed & 0xffff, code[3] & 0xffff);
     let bytes: Vec<u8> = code.iter().flat_map(|i| i.to_le_bytes()).collect();
@@ -1797,19 +1826,10 @@ fn a_straddling_instruction_follows_its_upper_page_when_remapped_on_both_engines
     let copy_pa = data_pa(5);
     let rounds = 40;
     for engine in [rewind_hart::Engine::Interp, rewind_hart::Engine::Jit] {
-        let mut m = Machine::new(Mode::Sv39);
-        m.hart.set_engine(engine).expect("the engine");
-        m.hart.set_translation_threshold(0);
-        m.map_code(R | X | A);
-        m.map(CODE_VA + 0x1000, CODE2_PA, 0, R | X | A);
+        let mut m = straddling_machine(engine);
         // The stub at CODE_VA: sfence.vma, then back to the loop.
         m.program(&[enc::sfence_vma(0, 0), enc::jalr(0, 8, 0)]);
-        m.bus.write(CODE_PA + 0xff2, &bytes[..14]);
-        m.bus.write(CODE2_PA, &bytes[14..]);
         m.bus.write(copy_pa, &copy);
-        m.hart.x[8] = loop_va;
-
-        m.start(prv::S, loop_va);
         let exit = m.hart.run_bounded(&mut m.bus, u64::MAX, 6 * rounds);
         assert_eq!(exit, rewind_hart::Exit::Retired, "{engine:?}");
         assert_eq!(m.hart.x[28], rounds, "{engine:?}");
@@ -1894,29 +1914,11 @@ fn a_straddling_instruction_checks_which_page_its_upper_half_comes_through() {
     // executable, same physical page) is fetched from. Back in the loop,
     // the upper half's fetch must walk for its own page and fault, not
     // run through the alias's entry.
-    let loop_va = CODE_VA + 0xff2;
     let upper_va = CODE_VA + 0x1000;
     let alias_va = upper_va + 2048 * 0x1000;
-    let code = [
-        enc::addi(5, 5, 1),
-        enc::addi(6, 6, 1),
-        enc::addi(7, 7, 1),
-        enc::addi(28, 28, 1),
-        enc::addi(29, 29, 1),
-        enc::jalr(0, 8, 0),
-    ];
-    let bytes: Vec<u8> = code.iter().flat_map(|i| i.to_le_bytes()).collect();
     for engine in [rewind_hart::Engine::Interp, rewind_hart::Engine::Jit] {
-        let mut m = Machine::new(Mode::Sv39);
-        m.hart.set_engine(engine).expect("the engine");
-        m.hart.set_translation_threshold(0);
-        m.map_code(R | X | A);
-        m.map(upper_va, CODE2_PA, 0, R | X | A);
+        let mut m = straddling_machine(engine);
         m.map(alias_va, CODE2_PA, 0, R | X | A);
-        m.bus.write(CODE_PA + 0xff2, &bytes[..14]);
-        m.bus.write(CODE2_PA, &bytes[14..]);
-        m.hart.x[8] = loop_va;
-        m.start(prv::S, loop_va);
         let exit = m.hart.run_bounded(&mut m.bus, u64::MAX, 6 * 20);
         assert_eq!(exit, rewind_hart::Exit::Retired, "{engine:?}");
 
@@ -1929,6 +1931,6 @@ fn a_straddling_instruction_checks_which_page_its_upper_half_comes_through() {
             (prv::M, cause::FETCH_PAGE_FAULT, upper_va),
             "{engine:?}: the upper half's own page is not executable now"
         );
-        assert_eq!(m_trap(&m.hart).epc, loop_va + 12, "{engine:?}");
+        assert_eq!(m_trap(&m.hart).epc, STRADDLING_LOOP_VA + 12, "{engine:?}");
     }
 }

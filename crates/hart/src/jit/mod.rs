@@ -53,7 +53,7 @@ pub(crate) struct Native {
 /// Where a cached block stands with the translator, as plain fields:
 /// every one is valid as zero bytes (a block not run yet), which the
 /// zeroed block cache relies on.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct NativeState {
     /// Its translation's entry, None until translated.
@@ -451,7 +451,7 @@ impl Hart {
                 None => {
                     *state = NativeState {
                         runs: NEVER,
-                        ..NativeState::default()
+                        ..NativeState::NONE
                     };
                     jit.pending = None;
                     return 0;

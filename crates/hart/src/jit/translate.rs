@@ -558,10 +558,10 @@ impl Translator<'_> {
         );
     }
 
-    /// A label that leaves for the hart's loop at `pc` after instruction
-    /// `retired`, never chaining: for instructions after which the loop
-    /// must look around (a flushed TLB, say).
-    fn exit_unchained(&mut self, pc: u64, retired: u32) -> dynasmrt::DynamicLabel {
+    /// Leaves now for the hart's loop at `pc`, `retired` instructions
+    /// retired, never chaining: for instructions after which the loop
+    /// must look around (a flushed TLB, an interrupt just enabled).
+    fn leave_unchained(&mut self, pc: u64, retired: u32) {
         let label = self.ops.new_dynamic_label();
         self.exits.push(Exit {
             label,
@@ -570,7 +570,7 @@ impl Translator<'_> {
             cell: None,
             far: false,
         });
-        label
+        dynasm!(self.ops ; .arch x64 ; jmp =>label);
     }
 
     /// CBO.ZERO through its helper, or leave before it.
@@ -895,8 +895,7 @@ impl Translator<'_> {
             }
             _ if helpers::csr_handles(i) => {
                 self.call_helper(helpers::csr, i, pc, retired);
-                let back = self.exit_unchained(next, retired + 1);
-                dynasm!(self.ops ; .arch x64 ; jmp =>back);
+                self.leave_unchained(next, retired + 1);
                 return true;
             }
             // The block cache follows stores, so FENCE.I only ends the
@@ -908,8 +907,7 @@ impl Translator<'_> {
             // Leaves unchained, as after a CSR instruction.
             Op::SfenceVma => {
                 self.call_helper(helpers::sfence_vma, i, pc, retired);
-                let back = self.exit_unchained(next, retired + 1);
-                dynasm!(self.ops ; .arch x64 ; jmp =>back);
+                self.leave_unchained(next, retired + 1);
                 return true;
             }
             Op::CboZero => self.cbo_zero(i, pc, retired),
