@@ -161,6 +161,8 @@ pub struct Hart {
     pub(crate) blocks: BlockCache,
     /// The translator, when the hart runs the translating engine.
     pub(crate) jit: Option<Box<crate::jit::Jit>>,
+    /// What translated code is given (see jit/translate.rs); not state.
+    pub(crate) jit_context: crate::jit::JitContext,
     pub(crate) code_epoch: u64,
     /// RAM offset of the page of the block being executed, or NO_BLOCK.
     pub(crate) block_page: usize,
@@ -193,6 +195,7 @@ impl Hart {
             pmp: crate::pmp::Pmp::new(),
             blocks: BlockCache::new(),
             jit: None,
+            jit_context: crate::jit::JitContext::new(),
             code_epoch: u64::MAX,
             block_page: NO_BLOCK,
         };

@@ -847,6 +847,47 @@ fn lr_and_sc_match_the_interpreter() {
     }
 }
 
+/// A block that loops back to its own start runs round in place, holding
+/// its own guest registers in host registers without writing them back
+/// between rounds (see jit/translate/locals.rs). What a round changed must
+/// still reach the hart wherever a later round leaves or calls a helper,
+/// even for a register the block writes before it reads it: here s3,
+/// which fmv.d.x (a helper, reading the hart's registers) copies into f1
+/// at the top of each round, before the round sets it again.
+#[test]
+fn a_loop_run_in_place_hands_on_what_earlier_rounds_changed() {
+    let fmv_d_x = |fd: u32, rs1: u32| r(0x53, 0, 0x79, fd, rs1, 0);
+    let addi = |rd: u32, rs1: u32, imm: i32| i(0x13, 0, rd, rs1, imm);
+    let (s3, s4) = (19, 20);
+    let code = vec![
+        fmv_d_x(1, s3),
+        addi(s3, 0, 7),
+        addi(s3, s3, 1),
+        addi(s4, s4, -1),
+        b(1, s4, 0, -16), // bne s4, x0, the top
+        SPIN,
+    ];
+    let rounds = 3;
+    let steps = 5 * rounds + 1;
+    let run = |engine: Engine| {
+        let mut bus = TestBus::new(1 << 20);
+        bus.write_code(TRAP_PA, &skipping_trap_handler());
+        bus.write_code(CODE, &code);
+        let mut hart = new_hart(CODE);
+        hart.csr.mstatus |= MSTATUS_FS;
+        hart.x[s4 as usize] = rounds;
+        hart.set_engine(engine).expect("the engine");
+        hart.set_translation_threshold(0);
+        hart.run_bounded(&mut bus, u64::MAX, steps);
+        (hart.arch_state(), hart.translated_steps())
+    };
+    let (interp, _) = run(Engine::Interp);
+    let (jit, translated) = run(Engine::Jit);
+    assert_eq!(interp.f[1], 8, "the interpreter's f1 after the last round");
+    assert_eq!(interp, jit);
+    assert_eq!(translated, steps, "the loop was not translated");
+}
+
 /// Loads and stores under Sv39 in S-mode, where translated code's TLB
 /// misses call the fill helper: pages with A and D set (the fill is all
 /// the slow path does first, the code retries), without them (the walk

@@ -27,7 +27,8 @@ use crate::hart::Hart;
 use crate::tlb::Access;
 #[cfg(target_arch = "x86_64")]
 use code_cache::CodeCache;
-use translate::{JitContext, JumpEntry, NativeBlock, JUMP_CACHE};
+pub(crate) use translate::JitContext;
+use translate::{JumpEntry, NativeBlock, JUMP_CACHE};
 
 /// Runs of a block by the interpreter before it is translated (unless
 /// [`Hart::set_translation_threshold`] says otherwise).
@@ -479,9 +480,10 @@ impl Hart {
         // Everything the code and its helpers reach of the hart goes
         // through this one pointer while it runs.
         let hart: *mut Hart = self;
-        let mut context = JitContext {
-            // SAFETY: `hart` is `self`, valid; no reference is made.
-            x: unsafe { std::ptr::addr_of_mut!((*hart).x) }.cast(),
+        // SAFETY: `hart` is `self`, valid; the context is a plain field of
+        // it, written before the code runs and read after.
+        let context = unsafe { &mut *std::ptr::addr_of_mut!((*hart).jit_context) };
+        *context = JitContext {
             ram,
             written,
             tlb_data,
@@ -490,7 +492,7 @@ impl Hart {
             // loop looks for breakpoints before each block, which a chain
             // would skip.
             budget: if debugged { native.len as u64 } else { budget },
-            // SAFETY: as for `x`.
+            // SAFETY: as for `context`.
             exit_pc: unsafe { (*hart).pc },
             exit_before: 0,
             exit_cell: std::ptr::null_mut(),
@@ -500,22 +502,30 @@ impl Hart {
             hart,
             ram_state,
         };
+        let context: *mut JitContext = context;
         // SAFETY: the context points at this hart (through `hart`, which
         // nothing else uses while the code runs), the TLB tables of its
-        // data privilege, and RAM's bytes and stamps; the translation was
-        // held when `entry` was read from it (checked above), and the code
-        // cache changes only through the hart's `Jit`, which the code and
-        // its helpers never reach.
-        let retired = unsafe { (entry)(&mut context) };
+        // data privilege, and RAM's bytes and stamps; it lives in the hart,
+        // where the code finds the x registers beside it; the translation
+        // was held when `entry` was read from it (checked above), and the
+        // code cache changes only through the hart's `Jit`, which the code
+        // and its helpers never reach.
+        let retired = unsafe { (entry)(context) };
+        let JitContext {
+            exit_pc,
+            exit_cell,
+            exit_before,
+            ..
+        } = self.jit_context;
         self.instret += retired;
-        self.pc = context.exit_pc;
+        self.pc = exit_pc;
         if let Some(jit) = self.jit.as_deref_mut() {
             jit.note_retired(retired);
-            if !context.exit_cell.is_null() {
-                jit.note_unlinked(context.exit_cell, self.pc, (steps + retired, prv, satp));
+            if !exit_cell.is_null() {
+                jit.note_unlinked(exit_cell, self.pc, (steps + retired, prv, satp));
             }
         }
-        if context.exit_before == 0 {
+        if exit_before == 0 {
             retired as usize
         } else {
             usize::MAX

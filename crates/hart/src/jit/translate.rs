@@ -22,10 +22,11 @@
 //! short of, like the step limit; and a block on the same page shares the
 //! page's translation and code generation, which nothing in translated
 //! code can change (see jit/mod.rs). Each block's chained entry checks the
-//! budget and leaves, before the block, when it does not fit.
+//! budget and leaves, before the block, when it does not fit. A block that
+//! goes back to its own start does so in place, with the same check,
+//! without the link cell (translate/locals.rs says why).
 //!
 //! Registers inside translated code:
-//! - rbx: the hart's x registers (`x[i]` at `rbx + 8 * i`);
 //! - six guest registers of [`PINNED`] live in host registers (rdi, r8,
 //!   r10, r11, r14, r15) from the first block's entry to the common exit,
 //!   across chained blocks, which all agree on where they are; the exit
@@ -34,12 +35,17 @@
 //! - r12: RAM's bytes;
 //! - r13: the TLB tables of the data privilege, reads then writes;
 //! - rbp: the [`JitContext`] (the write epoch and budget in, the exit pc
-//!   out; RAM's write stamps and the hart, loaded where needed);
+//!   out; RAM's write stamps and the hart, loaded where needed), which
+//!   lives in the hart, so the x registers are at a fixed offset from it
+//!   ([`X`]);
 //! - r9: the budget left for the blocks after this one, whose length the
 //!   chained entry took off: so the instructions retired so far are the
 //!   budget given less r9, less the part of this block not yet run, which
 //!   each exit knows (no counter to keep up);
-//! - rax, rcx, rdx, rsi: scratch.
+//! - rbx, rsi: up to two more guest registers, the block's own choice,
+//!   loaded at its chained entry and written back where it leaves
+//!   (translate/locals.rs);
+//! - rax, rcx, rdx: scratch.
 //!
 //! Instructions that only touch the hart's registers but are too long to
 //! write out (the FP arithmetic, all of it SoftFloat's) are calls to a
@@ -63,6 +69,7 @@
 
 mod bitmanip;
 mod fp;
+mod locals;
 
 use super::helpers;
 use crate::decode::{Fmt, Inst, Op};
@@ -74,10 +81,12 @@ use dynasmrt::x64::Rq;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use std::mem::offset_of;
 
-/// What translated code is given, and where it leaves the pc.
+/// What translated code is given, and where it leaves the pc. It lives in
+/// the hart (`Hart::jit_context`), so that the code reaches the hart's x
+/// registers at a fixed offset from it (see [`X`]) and needs no register
+/// for their base.
 #[repr(C)]
 pub(crate) struct JitContext {
-    pub(crate) x: *mut u64,
     pub(crate) ram: *mut u8,
     pub(crate) written: *mut u32,
     /// The TLB tables of reads and writes of the data privilege (see
@@ -106,6 +115,36 @@ pub(crate) struct JitContext {
     /// RAM as a whole, for the TLB fill helper's page walks.
     pub(crate) ram_state: *mut Ram,
 }
+
+// SAFETY: the pointers are set by `run_native` just before translated code
+// runs, and only that code and its helpers follow them, on the thread that
+// owns the hart; between runs they are stale and nothing reads them.
+unsafe impl Send for JitContext {}
+
+impl JitContext {
+    /// A context with nothing to point at yet.
+    pub(crate) const fn new() -> Self {
+        JitContext {
+            ram: std::ptr::null_mut(),
+            written: std::ptr::null_mut(),
+            tlb_data: std::ptr::null(),
+            epoch: 0,
+            budget: 0,
+            exit_pc: 0,
+            exit_before: 0,
+            exit_cell: std::ptr::null_mut(),
+            tlb_exec: std::ptr::null(),
+            generations: std::ptr::null(),
+            jumps: std::ptr::null(),
+            hart: std::ptr::null_mut(),
+            ram_state: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// Where the hart's `x[0]` is from the context (rbp): both live in the
+/// hart.
+const X: i32 = offset_of!(Hart, x) as i32 - offset_of!(Hart, jit_context) as i32;
 
 /// What a translation keeps outside its code, with the code cache's
 /// lifetime: link cells, and the decoded instructions helpers are given.
@@ -246,12 +285,13 @@ const _: () = assert!(crate::hart::NO_RESERVATION == u64::MAX);
 
 /// Guest registers held in host registers (guest, host number), chosen by
 /// how often GCC's RISC-V code names them: a5, a4, sp, a0, a3, s0 (in that
-/// order, counted in a compiled workload's disassembly). Every host
-/// register left is taken (s0 got r10 once the retired count was derived
-/// from the budget instead of kept): the memory fast path keeps RAM and
-/// the data TLB in registers (loading the TLB's base per access cost the
-/// memory benchmark 13%); the write stamps' base is loaded per store, off
-/// the address's critical path.
+/// order, counted in a compiled workload's disassembly). Two more host
+/// registers hold each block's own choice (translate/locals.rs): static
+/// pins cost nothing between chained blocks, which small branchy blocks
+/// need, while loops want their own working set. The memory fast path
+/// keeps RAM and the data TLB in registers (loading the TLB's base per
+/// access cost the memory benchmark 13%); the write stamps' base is loaded
+/// per store, off the address's critical path.
 const PINNED: [(u8, u8); 6] = [(15, 14), (14, 8), (2, 11), (10, 7), (13, 15), (8, 10)];
 
 /// Host register numbers of the scratch registers named in dynamic operands.
@@ -262,6 +302,9 @@ const RCX: u8 = 1;
 fn pinned(r: u8) -> Option<u8> {
     PINNED.iter().find(|&&(g, _)| g == r).map(|&(_, h)| h)
 }
+
+/// A set of guest registers, one bit each.
+type RegMask = u32;
 
 /// Where translated code leaves for the interpreter: before instruction
 /// `retired` of the block, at `pc`; through link cell `cell` when the
@@ -274,6 +317,12 @@ struct Exit {
     /// The block has ended and goes to another page: look in the jump
     /// cache.
     far: bool,
+    /// The block has ended and goes back to its own start: straight to
+    /// its body, locals kept, while the budget lasts.
+    self_loop: bool,
+    /// The block-local registers changed before the exit, which it writes
+    /// back.
+    dirty: RegMask,
 }
 
 /// A data access's TLB miss: the code calls the fill helper there, then
@@ -284,6 +333,8 @@ struct Miss {
     exit: dynasmrt::DynamicLabel,
     /// The helper's `kind`: size, and [`helpers::FILL_WRITE`].
     kind: u64,
+    /// The block-local registers changed before the access.
+    dirty: RegMask,
 }
 
 struct Translator<'a> {
@@ -301,6 +352,17 @@ struct Translator<'a> {
     /// False once `keep` had no room: the translation is abandoned.
     kept: bool,
     no_budget: dynasmrt::DynamicLabel,
+    /// The block-local registers (guest, host; see translate/locals.rs),
+    /// and those changed so far in the code emitted.
+    locals: Vec<(u8, u8)>,
+    /// The locals the block's entry loads.
+    read_first: RegMask,
+    dirty: RegMask,
+    /// Where the block's instructions start, its locals loaded.
+    body: dynasmrt::DynamicLabel,
+    /// The block ends by going back to its start, which it does in place
+    /// (see translate/locals.rs).
+    loops: bool,
 }
 
 /// Translates the longest prefix of `insts` (a block starting at `pc`)
@@ -318,6 +380,14 @@ pub(crate) fn translate(
     }
     let mut ops = Asm::new(0);
     let no_budget = ops.new_dynamic_label();
+    let body = ops.new_dynamic_label();
+    let loops = second_page.is_none() && loops_to_start(&insts[..len], pc);
+    let locals::Locals { held, read_first } =
+        locals::choose(&insts[..len], loops, |r| pinned(r).is_some());
+    // A block that loops in place comes round to its start with what the
+    // last round changed not written back: so every local counts as
+    // changed from the start.
+    let dirty = if loops { read_first } else { 0 };
     let mut t = Translator {
         ops,
         exits: Vec::new(),
@@ -328,6 +398,11 @@ pub(crate) fn translate(
         keep,
         kept: true,
         no_budget,
+        locals: held,
+        read_first,
+        dirty,
+        body,
+        loops,
     };
     t.prologue();
     let chain_offset = t.ops.offset().0;
@@ -356,6 +431,21 @@ pub(crate) fn translate(
     })
 }
 
+/// Whether the block `insts` at `pc` ends by branching or jumping back to
+/// its own start (where its self-loop exit applies).
+fn loops_to_start(insts: &[Inst], pc: u64) -> bool {
+    let Some(last) = insts.last() else {
+        return false;
+    };
+    let at = insts[..insts.len() - 1]
+        .iter()
+        .fold(pc, |at, i| at.wrapping_add(i.len as u64));
+    matches!(
+        last.op,
+        Op::Jal | Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu
+    ) && at.wrapping_add(last.imm as u64) == pc
+}
+
 impl Translator<'_> {
     fn prologue(&mut self) {
         dynasm!(self.ops
@@ -367,7 +457,6 @@ impl Translator<'_> {
             ; push r14
             ; push r15
             ; mov rbp, rdi
-            ; mov rbx, QWORD [rbp + offset_of!(JitContext, x) as i32]
             ; mov r12, QWORD [rbp + offset_of!(JitContext, ram) as i32]
             ; mov r13, QWORD [rbp + offset_of!(JitContext, tlb_data) as i32]
             ; mov r9, QWORD [rbp + offset_of!(JitContext, budget) as i32]
@@ -407,7 +496,10 @@ impl Translator<'_> {
                 ; jne =>no_budget
             );
         }
+        let body = self.body;
         dynasm!(self.ops ; .arch x64 ; sub r9, len);
+        self.load_locals(self.read_first);
+        dynasm!(self.ops ; .arch x64 ; =>body);
     }
 
     /// The exit stubs, then the common return (instructions retired in
@@ -419,6 +511,20 @@ impl Translator<'_> {
         let exits = std::mem::take(&mut self.exits);
         for exit in exits {
             dynasm!(self.ops ; .arch x64 ; =>exit.label);
+            if exit.self_loop {
+                // Round again in place while the budget has room, as the
+                // chained entry would check.
+                let (len, body) = (self.len as i32, self.body);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; cmp r9, len
+                    ; jb >no_room
+                    ; sub r9, len
+                    ; jmp =>body
+                    ; no_room:
+                );
+            }
+            self.write_back(exit.dirty);
             if exit.far {
                 dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD exit.pc as i64);
                 self.dispatch(exit.retired);
@@ -490,7 +596,7 @@ impl Translator<'_> {
         // alignment and its TLB lookup, FP's enable bit and its lookup)
         // leaves through one stub.
         if let Some(last) = self.exits.last() {
-            if !ended && last.pc == pc && last.retired == retired {
+            if !ended && last.pc == pc && last.retired == retired && last.dirty == self.dirty {
                 return last.label;
             }
         }
@@ -509,6 +615,8 @@ impl Translator<'_> {
             retired,
             cell,
             far: ended && !chains,
+            self_loop: self.loops && chains && pc == self.pc,
+            dirty: self.dirty,
         });
         label
     }
@@ -527,12 +635,13 @@ impl Translator<'_> {
         self.tlb_slot_offset(Rq::RCX);
         dynasm!(self.ops
             ; .arch x64
+            ; mov rax, QWORD [rbp + offset_of!(JitContext, tlb_exec) as i32]
+            ; add rax, rdx
             ; mov rdx, rcx
             ; shr rdx, 12
-            ; mov rax, QWORD [rbp + offset_of!(JitContext, tlb_exec) as i32]
-            ; cmp rdx, QWORD [rax + rsi]
+            ; cmp rdx, QWORD [rax]
             ; jne >back
-            ; mov rdx, QWORD [rax + rsi + 8]
+            ; mov rdx, QWORD [rax + 8]
             ; mov eax, ecx
             ; and eax, PAGE_MASK
             ; add rdx, rax
@@ -546,9 +655,10 @@ impl Translator<'_> {
             ; cmp rcx, QWORD [rax + 8]
             ; jne >back
             ; shr rdx, 12
-            ; mov rsi, QWORD [rbp + offset_of!(JitContext, generations) as i32]
-            ; mov esi, DWORD [rsi + rdx * 4]
-            ; cmp rsi, QWORD [rax + 16]
+            ; shl rdx, 2
+            ; add rdx, QWORD [rbp + offset_of!(JitContext, generations) as i32]
+            ; mov edx, DWORD [rdx]
+            ; cmp rdx, QWORD [rax + 16]
             ; jne >back
             ; jmp QWORD [rax + 24]
             ; back:
@@ -569,6 +679,8 @@ impl Translator<'_> {
             retired,
             cell: None,
             far: false,
+            self_loop: false,
+            dirty: self.dirty,
         });
         dynasm!(self.ops ; .arch x64 ; jmp =>label);
     }
@@ -577,7 +689,7 @@ impl Translator<'_> {
     fn cbo_zero(&mut self, i: &Inst, pc: u64, retired: u32) {
         let exit = self.exit_label(pc, retired);
         self.load_rax(i.rs1);
-        self.call_out(helpers::cbo_zero as *const () as usize, |t| {
+        self.call_in_line(helpers::cbo_zero as *const () as usize, |t| {
             dynasm!(t.ops
                 ; .arch x64
                 ; mov rdx, rax
@@ -601,41 +713,78 @@ impl Translator<'_> {
     /// Writes the pinned registers back to the hart's array.
     fn spill_pinned(&mut self) {
         for (g, h) in PINNED {
-            dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + 8 * g as i32], Rq(h));
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + X + 8 * g as i32], Rq(h));
         }
     }
 
     /// Loads the pinned registers from the hart's array.
     fn reload_pinned(&mut self) {
         for (g, h) in PINNED {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(h), QWORD [rbx + 8 * g as i32]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(h), QWORD [rbp + X + 8 * g as i32]);
+        }
+    }
+
+    /// Loads the block-local registers in `which` from the hart's array.
+    fn load_locals(&mut self, which: RegMask) {
+        for (g, h) in self.locals.clone() {
+            if which & 1 << g != 0 {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(h), QWORD [rbp + X + 8 * g as i32]);
+            }
+        }
+    }
+
+    /// Writes the block-local registers in `dirty` back to the hart's array.
+    fn write_back(&mut self, dirty: RegMask) {
+        for (g, h) in self.locals.clone() {
+            if dirty & 1 << g != 0 {
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + X + 8 * g as i32], Rq(h));
+            }
+        }
+    }
+
+    /// The host register guest register `r` is held in, pinned or local.
+    fn reg(&self, r: u8) -> Option<u8> {
+        if r == 0 {
+            return None;
+        }
+        pinned(r).or_else(|| self.locals.iter().find(|&&(g, _)| g == r).map(|&(_, h)| h))
+    }
+
+    /// Notes that `rd`'s host register, if it has one of its own here, now
+    /// holds a value the hart's array does not.
+    fn changed(&mut self, rd: u8) {
+        if self.locals.iter().any(|&(g, _)| g == rd) {
+            self.dirty |= 1 << rd;
         }
     }
 
     /// rax = x[r].
     fn load_rax(&mut self, r: u8) {
-        match (r, pinned(r)) {
+        match (r, self.reg(r)) {
             (0, _) => dynasm!(self.ops ; .arch x64 ; xor eax, eax),
             (_, Some(h)) => dynasm!(self.ops ; .arch x64 ; mov rax, Rq(h)),
-            _ => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + 8 * r as i32]),
+            _ => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + X + 8 * r as i32]),
         }
     }
 
     /// rcx = x[r].
     fn load_rcx(&mut self, r: u8) {
-        match (r, pinned(r)) {
+        match (r, self.reg(r)) {
             (0, _) => dynasm!(self.ops ; .arch x64 ; xor ecx, ecx),
             (_, Some(h)) => dynasm!(self.ops ; .arch x64 ; mov rcx, Rq(h)),
-            _ => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD [rbx + 8 * r as i32]),
+            _ => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD [rbp + X + 8 * r as i32]),
         }
     }
 
     /// x[rd] = rax (x0 stays zero).
     fn store_rax(&mut self, rd: u8) {
-        match (rd, pinned(rd)) {
+        match (rd, self.reg(rd)) {
             (0, _) => {}
-            (_, Some(h)) => dynasm!(self.ops ; .arch x64 ; mov Rq(h), rax),
-            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + 8 * rd as i32], rax),
+            (_, Some(h)) => {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(h), rax);
+                self.changed(rd);
+            }
+            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + X + 8 * rd as i32], rax),
         }
     }
 
@@ -647,30 +796,32 @@ impl Translator<'_> {
     /// The host register a result for `rd` is computed in: its own when
     /// pinned (no copy after), else rax (stored by [`Translator::put`]).
     fn dest(&self, rd: u8) -> u8 {
-        pinned(rd).unwrap_or(RAX)
+        self.reg(rd).unwrap_or(RAX)
     }
 
     /// x[rd] = host register `h`, the result computed in [`Translator::dest`].
     fn put(&mut self, rd: u8, h: u8) {
         if h == RAX {
             self.store_rax(rd);
+        } else {
+            self.changed(rd);
         }
     }
 
     /// Host register `h` = x[r].
     fn load_into(&mut self, h: u8, r: u8) {
-        match (r, pinned(r)) {
+        match (r, self.reg(r)) {
             (0, _) => dynasm!(self.ops ; .arch x64 ; xor Rd(h), Rd(h)),
             (_, Some(p)) if p == h => {}
             (_, Some(p)) => dynasm!(self.ops ; .arch x64 ; mov Rq(h), Rq(p)),
-            _ => dynasm!(self.ops ; .arch x64 ; mov Rq(h), QWORD [rbx + 8 * r as i32]),
+            _ => dynasm!(self.ops ; .arch x64 ; mov Rq(h), QWORD [rbp + X + 8 * r as i32]),
         }
     }
 
     /// A host register holding x[r] for reading: its own when pinned, else
     /// `scratch` loaded with it.
     fn source(&mut self, r: u8, scratch: u8) -> u8 {
-        match pinned(r) {
+        match self.reg(r) {
             Some(p) if r != 0 => p,
             _ => {
                 self.load_into(scratch, r);
@@ -685,7 +836,7 @@ impl Translator<'_> {
     /// its register is d's and loading rs1 would overwrite it).
     fn two_operands(&mut self, i: &Inst) -> (u8, u8) {
         let d = self.dest(i.rd);
-        let s = if pinned(i.rs2) == Some(d) && i.rs2 != 0 && i.rs1 != i.rs2 {
+        let s = if self.reg(i.rs2) == Some(d) && i.rs1 != i.rs2 {
             dynasm!(self.ops ; .arch x64 ; mov rcx, Rq(d));
             RCX
         } else {
@@ -793,6 +944,12 @@ impl Translator<'_> {
                 dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), Rd(d));
                 self.put(i.rd, d);
             }
+            // c.mv is add rd, x0, rs2: a copy.
+            Op::Add | Op::Or | Op::Xor if i.rs1 == 0 => {
+                let d = self.dest(i.rd);
+                self.load_into(d, i.rs2);
+                self.put(i.rd, d);
+            }
             Op::Add | Op::Sub | Op::Xor | Op::Or | Op::And | Op::Slt | Op::Sltu | Op::Mul => {
                 let (d, s) = self.two_operands(i);
                 match i.op {
@@ -854,12 +1011,12 @@ impl Translator<'_> {
                     // when rs1 is negative.
                     _ => dynasm!(self.ops
                         ; .arch x64
-                        ; mov rsi, rax
+                        ; mov rdx, rax
+                        ; sar rdx, 63
+                        ; and rdx, rcx
+                        ; mov [rsp + 8], rdx
                         ; mul rcx
-                        ; test rsi, rsi
-                        ; jns >positive
-                        ; sub rdx, rcx
-                        ; positive:
+                        ; sub rdx, [rsp + 8]
                     ),
                 }
                 dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
@@ -943,6 +1100,7 @@ impl Translator<'_> {
                     ; mov rax, QWORD next as i64
                 );
                 self.store_rax(i.rd);
+                self.write_back(self.dirty);
                 self.dispatch(retired + 1);
                 return true;
             }
@@ -1058,6 +1216,7 @@ impl Translator<'_> {
             retry,
             exit,
             kind: size as u64 | if write { helpers::FILL_WRITE } else { 0 },
+            dirty: self.dirty,
         });
         dynasm!(self.ops ; .arch x64 ; =>retry);
         let table = if write { WRITE_TABLE_OFFSET as i32 } else { 0 };
@@ -1068,13 +1227,13 @@ impl Translator<'_> {
         self.tlb_slot_offset(Rq::RAX);
         dynasm!(self.ops
             ; .arch x64
-            ; lea rdx, [rax + size - 1]
-            ; shr rdx, 12
-            ; cmp rdx, QWORD [r13 + rsi + table]
+            ; lea rcx, [rax + size - 1]
+            ; shr rcx, 12
+            ; cmp rcx, QWORD [r13 + rdx + table]
             ; jne =>miss
             ; mov ecx, eax
             ; and ecx, PAGE_MASK
-            ; add rcx, QWORD [r13 + rsi + table + 8]
+            ; add rcx, QWORD [r13 + rdx + table + 8]
         );
     }
 
@@ -1088,15 +1247,19 @@ impl Translator<'_> {
             ; mov [rsp + 16], rax
         );
         let kind = miss.kind as i32;
-        self.call_out(helpers::fill_data_tlb as *const () as usize, |t| {
-            dynasm!(t.ops
-                ; .arch x64
-                ; mov rdx, rax
-                ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
-                ; mov rsi, QWORD [rbp + offset_of!(JitContext, ram_state) as i32]
-                ; mov ecx, kind
-            );
-        });
+        self.call_out(
+            helpers::fill_data_tlb as *const () as usize,
+            miss.dirty,
+            |t| {
+                dynasm!(t.ops
+                    ; .arch x64
+                    ; mov rdx, rax
+                    ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
+                    ; mov rsi, QWORD [rbp + offset_of!(JitContext, ram_state) as i32]
+                    ; mov ecx, kind
+                );
+            },
+        );
         dynasm!(self.ops
             ; .arch x64
             ; test eax, eax
@@ -1106,14 +1269,14 @@ impl Translator<'_> {
         );
     }
 
-    /// rsi = the byte offset in a TLB table of the slot of the address in
+    /// rdx = the byte offset in a TLB table of the slot of the address in
     /// `address` (the slot times the entry size, as `tlb_slot` picks it).
     fn tlb_slot_offset(&mut self, address: Rq) {
         dynasm!(self.ops
             ; .arch x64
-            ; mov esi, Rd(address as u8)
-            ; shr esi, (12 - ENTRY_SHIFT) as i8
-            ; and esi, ((TLB_SIZE - 1) << ENTRY_SHIFT) as i32
+            ; mov edx, Rd(address as u8)
+            ; shr edx, (12 - ENTRY_SHIFT) as i8
+            ; and edx, ((TLB_SIZE - 1) << ENTRY_SHIFT) as i32
         );
     }
 
@@ -1121,7 +1284,7 @@ impl Translator<'_> {
     /// (rs1 + imm), or leave before it (see
     /// [`Translator::translate_address`]).
     fn access_address(&mut self, i: &Inst, write: bool, size: i32, pc: u64, retired: u32) {
-        match pinned(i.rs1) {
+        match self.reg(i.rs1) {
             Some(h) if i.rs1 != 0 => {
                 dynasm!(self.ops ; .arch x64 ; lea rax, [Rq(h) + i.imm as i32])
             }
@@ -1143,7 +1306,7 @@ impl Translator<'_> {
             return;
         };
         let trap = self.exit_label(pc, retired);
-        self.call_out(helper as usize, |t| {
+        self.call_in_line(helper as usize, |t| {
             dynasm!(t.ops
                 ; .arch x64
                 ; mov rdi, QWORD [rbp + offset_of!(JitContext, hart) as i32]
@@ -1162,12 +1325,13 @@ impl Translator<'_> {
     /// pinned guest registers in the hart (where a helper sees them), all
     /// reloaded after. `arguments` sets the argument registers (after the
     /// spill, so it may use them; rax still holds what it held).
-    fn call_out(&mut self, target: usize, arguments: impl FnOnce(&mut Self)) {
+    fn call_out(&mut self, target: usize, dirty: RegMask, arguments: impl FnOnce(&mut Self)) {
         dynasm!(self.ops
             ; .arch x64
             ; mov [rsp], r9
         );
         self.spill_pinned();
+        self.write_back(dirty);
         arguments(self);
         dynasm!(self.ops
             ; .arch x64
@@ -1176,6 +1340,15 @@ impl Translator<'_> {
             ; mov r9, [rsp]
         );
         self.reload_pinned();
+        self.load_locals(RegMask::MAX);
+    }
+
+    /// [`Translator::call_out`] in line. The block-local registers agree
+    /// with the hart's array after it, but the mask stays: a call may be
+    /// on one path of several (FP's slow path), and writing back a
+    /// register that agrees costs only the store.
+    fn call_in_line(&mut self, target: usize, arguments: impl FnOnce(&mut Self)) {
+        self.call_out(target, self.dirty, arguments);
     }
 
     /// Stamps the page of the RAM offset in rcx as written in this epoch,

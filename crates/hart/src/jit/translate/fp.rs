@@ -87,6 +87,7 @@ impl Translator<'_> {
         }
         dynasm!(self.ops ; .arch x64 ; movq rax, xmm0);
         self.check_result(i.fmt, slow);
+        dynasm!(self.ops ; .arch x64 ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]);
         if i.fmt == Fmt::S {
             dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD -1i64 << 32 ; or rax, rcx);
         }
@@ -136,7 +137,7 @@ impl Translator<'_> {
     }
 
     /// Goes to `slow` unless the result in rax is finite and its magnitude
-    /// above the smallest normal. Clobbers rcx and rsi.
+    /// above the smallest normal. Clobbers rcx and rdx.
     fn check_result(&mut self, fmt: Fmt, slow: dynasmrt::DynamicLabel) {
         match fmt {
             Fmt::D => {
@@ -147,10 +148,10 @@ impl Translator<'_> {
                     ; .arch x64
                     ; mov rcx, rax
                     ; shl rcx, 1
-                    ; mov rsi, QWORD low as i64
-                    ; sub rcx, rsi
-                    ; mov rsi, QWORD span as i64
-                    ; cmp rcx, rsi
+                    ; mov rdx, QWORD low as i64
+                    ; sub rcx, rdx
+                    ; mov rdx, QWORD span as i64
+                    ; cmp rcx, rdx
                     ; jae =>slow
                 );
             }
