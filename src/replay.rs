@@ -191,6 +191,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
             state_hash: hex(&state_hash),
             seed: scan.header.config.seed,
             engine: machine.engine().name(),
+            translated_instructions: machine.translated_instructions(),
             replay: Some(ReplayReport {
                 recorded_state_hash: end_hash.map(|h| hex(&h)),
                 state_hash_matches: matches,

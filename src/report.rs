@@ -27,6 +27,10 @@ pub struct Report {
     pub seed: u64,
     /// The engine that ran guest code: `jit` or `interp` (`--engine`).
     pub engine: &'static str,
+    /// Of `instructions_retired`, those each hart retired in translated
+    /// code (all 0 under `interp`): where the translator's time went, for
+    /// information only, like `wall_seconds`.
+    pub translated_instructions: Vec<u64>,
     /// `rewind replay` only: how the replay compares with the recording.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayReport>,

@@ -417,6 +417,7 @@ impl Session<'_> {
                 state_hash: hex(&state_hash(&machine)),
                 seed: machine.config.seed,
                 engine: machine.engine().name(),
+                translated_instructions: machine.translated_instructions(),
                 replay: None,
             };
             report.write(path).map_err(CliError::Message)?;

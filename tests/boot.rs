@@ -724,6 +724,7 @@ fn check_report_fields(run: &RewindRun, harts: usize) {
             "position",
             "seed",
             "state_hash",
+            "translated_instructions",
             "wall_seconds"
         ],
         "report fields\n{}",
@@ -752,6 +753,26 @@ fn check_report_fields(run: &RewindRun, harts: usize) {
     }
     if !retired.iter().all(|n| n.as_u64().is_some_and(|n| n > 0)) {
         fail("a hart retired no instructions");
+    }
+    let translated = report["translated_instructions"]
+        .as_array()
+        .unwrap_or_else(|| fail("translated_instructions is not an array"));
+    if translated.len() != harts {
+        fail(&format!("translated_instructions has not {harts} entries"));
+    }
+    for (t, r) in translated.iter().zip(retired) {
+        let t = t
+            .as_u64()
+            .unwrap_or_else(|| fail("translated_instructions holds a non-integer"));
+        if t > r.as_u64().unwrap() {
+            fail("a hart translated more instructions than it retired");
+        }
+        // Under the translator a boot spends most of its instructions in
+        // hot loops; under the interpreter nothing is translated.
+        let translating = default_engine == "jit";
+        if translating != (t > 0) {
+            fail("translated_instructions does not fit the engine");
+        }
     }
     let guest_time = report["guest_time_ns"]
         .as_u64()

@@ -685,6 +685,13 @@ impl Machine {
         self.harts.iter().map(|h| h.instret).collect()
     }
 
+    /// Instructions each hart retired in translated code since its engine
+    /// was set (all 0 under the interpreter): a host-side statistic, not
+    /// state.
+    pub fn translated_instructions(&self) -> Vec<u64> {
+        self.harts.iter().map(|h| h.translated_steps()).collect()
+    }
+
     /// Where the machine is in time: the steps all harts have taken since
     /// power-on, across resets. A step is an instruction retiring or a
     /// trap being entered; idle time and the machine's own work between
