@@ -10,6 +10,7 @@ pub mod devices;
 pub mod fdt;
 pub mod loader;
 pub mod machine;
+pub mod page_digest;
 pub mod sbi;
 pub mod state;
 pub mod virtio;

@@ -749,6 +749,21 @@ impl Machine {
     /// Two machines with equal hashes behave identically from here on.
     /// (Output already handed to the host is not state; what is queued is.)
     pub fn state_hash(&self) -> [u8; 32] {
+        self.state_hash_with_ram(self.ram_digest())
+    }
+
+    /// [`Machine::state_hash`] from the digest of every RAM page, in order,
+    /// which the caller keeps up to date (a recording's checkpoints do, and
+    /// so spare its end a hash of every page the guest ever wrote).
+    pub fn state_hash_from_pages(
+        &self,
+        digests: impl ExactSizeIterator<Item = crate::page_digest::Digest>,
+    ) -> [u8; 32] {
+        assert_eq!(digests.len(), self.board.ram.pages(), "a digest per page");
+        self.state_hash_with_ram(Self::ram_digest_of(digests))
+    }
+
+    fn state_hash_with_ram(&self, ram_digest: [u8; 32]) -> [u8; 32] {
         use erased::Encode;
         let mut hasher = blake3::Hasher::new();
         let mut add = |bytes: &[u8]| {
@@ -760,7 +775,7 @@ impl Machine {
         for (_, bytes) in self.state_parts() {
             add(&bytes);
         }
-        hasher.update(&self.ram_digest());
+        hasher.update(&ram_digest);
         *hasher.finalize().as_bytes()
     }
 
@@ -771,18 +786,23 @@ impl Machine {
     /// BLAKE3 of all 512 MiB took 120 ms at the end of every recording,
     /// plus the host faults of reading pages the guest never touched.)
     fn ram_digest(&self) -> [u8; 32] {
-        let ram = &self.board.ram;
-        let zero = blake3::hash(&[0u8; rewind_hart::PAGE_SIZE as usize]);
-        let mut listed = self.pages_maybe_nonzero().into_iter().peekable();
+        let listed = self.pages_maybe_nonzero();
+        let hashed = crate::page_digest::digests(&self.board.ram, &listed);
+        let zero = crate::page_digest::zero_page();
+        let mut listed = listed.into_iter().zip(hashed).peekable();
+        Self::ram_digest_of((0..self.board.ram.pages()).map(|page| {
+            listed
+                .next_if(|&(p, _)| p == page)
+                .map_or(zero, |(_, digest)| digest)
+        }))
+    }
+
+    /// The RAM part of the state hash from every page's digest, in order.
+    fn ram_digest_of(digests: impl Iterator<Item = crate::page_digest::Digest>) -> [u8; 32] {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"rewind RAM, page digests, version 1");
-        for page in 0..ram.pages() {
-            let digest = if listed.next_if_eq(&page).is_some() {
-                blake3::hash(ram.page(page))
-            } else {
-                zero
-            };
-            hasher.update(digest.as_bytes());
+        for digest in digests {
+            hasher.update(&digest);
         }
         *hasher.finalize().as_bytes()
     }

@@ -144,7 +144,7 @@ impl Recorder {
     /// The run ends: the last event, with the final state hash.
     pub fn end(&mut self, machine: &mut Machine, phase: EndPhase, ending: &Ending) {
         let at = self.position(machine);
-        let state_hash = machine.state_hash();
+        let state_hash = self.checkpoints.state_hash(machine);
         self.push(Event::End {
             at,
             phase,

@@ -9,6 +9,7 @@
 //! the size of RAM.
 
 use rewind_hart::{ArchState, WriteMark};
+use rewind_machine::page_digest::{self, Digest};
 use rewind_machine::Machine;
 use rewind_replay::Checkpoint;
 
@@ -17,8 +18,12 @@ pub const DEFAULT_EVERY: u64 = 500_000_000;
 
 /// A 64-bit digest: the first eight bytes of BLAKE3.
 fn hash64(bytes: &[u8]) -> u64 {
-    let digest = blake3::hash(bytes);
-    u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 of 32 bytes"))
+    first64(blake3::hash(bytes).as_bytes())
+}
+
+/// The 64-bit digest within a BLAKE3 digest.
+fn first64(digest: &Digest) -> u64 {
+    u64::from_le_bytes(digest[..8].try_into().expect("8 of 32 bytes"))
 }
 
 /// The 32 bits of a page hash a recording keeps.
@@ -30,7 +35,10 @@ fn short(hash: u64) -> u32 {
 pub struct Checkpointer {
     every: u64,
     next_at: u64,
-    page_hashes: Vec<u64>,
+    /// Every page's BLAKE3 digest at the last checkpoint: the checkpoint
+    /// keeps part of it, and the state hash at the end of a recording all
+    /// of it (see [`Checkpointer::state_hash`]).
+    page_digests: Vec<Digest>,
     mark: WriteMark,
 }
 
@@ -46,19 +54,21 @@ impl Checkpointer {
     /// hashed once; the others (most of RAM at power-on) are known to be
     /// zero without being read.
     pub fn new(machine: &mut Machine, every: u64) -> Self {
-        let zero_hash = hash64(&[0u8; rewind_hart::memory::PAGE_SIZE as usize]);
         let maybe_nonzero = machine.pages_maybe_nonzero();
         let ram = &mut machine.board.ram;
-        let mut page_hashes = vec![zero_hash; ram.pages()];
-        for p in maybe_nonzero {
-            page_hashes[p] = hash64(ram.page(p));
+        let mut page_digests = vec![page_digest::zero_page(); ram.pages()];
+        for (p, digest) in maybe_nonzero
+            .iter()
+            .zip(page_digest::digests(ram, &maybe_nonzero))
+        {
+            page_digests[*p] = digest;
         }
         let mark = ram.mark();
         let every = every.max(1);
         Checkpointer {
             every,
             next_at: machine.position().saturating_add(every),
-            page_hashes,
+            page_digests,
             mark,
         }
     }
@@ -79,18 +89,17 @@ impl Checkpointer {
         let mut page_hashes = Vec::with_capacity(written.len());
         let mut previous = Vec::with_capacity(written.len());
         let mut last = 0;
-        for p in written {
-            let hash = hash64(ram.page(p));
-            previous.push(short(self.page_hashes[p]));
-            self.page_hashes[p] = hash;
+        for (&p, digest) in written.iter().zip(page_digest::digests(ram, &written)) {
+            previous.push(short(first64(&self.page_digests[p])));
+            self.page_digests[p] = digest;
             page_steps.push((p - last) as u32);
-            page_hashes.push(short(hash));
+            page_hashes.push(short(first64(&digest)));
             last = p;
         }
         let all: Vec<u8> = self
-            .page_hashes
+            .page_digests
             .iter()
-            .flat_map(|h| h.to_le_bytes())
+            .flat_map(|d| first64(d).to_le_bytes())
             .collect();
         let checkpoint = Checkpoint {
             guest_ns: machine.guest_time_ns(),
@@ -113,7 +122,23 @@ impl Checkpointer {
     /// The (recorded part of the) hash page `index` had at the last
     /// checkpoint.
     fn page_hash(&self, index: usize) -> Option<u32> {
-        self.page_hashes.get(index).copied().map(short)
+        self.page_digests.get(index).map(|d| short(first64(d)))
+    }
+
+    /// The machine's state hash now ([`Machine::state_hash`]), hashing
+    /// again only the pages written since the last checkpoint: the others'
+    /// digests are the checkpoint's. Takes no checkpoint.
+    pub fn state_hash(&self, machine: &Machine) -> [u8; 32] {
+        let ram = &machine.board.ram;
+        let written = ram.written_since(self.mark);
+        let fresh = page_digest::digests(ram, &written);
+        let mut fresh = written.into_iter().zip(fresh).peekable();
+        let digests = self.page_digests.iter().enumerate().map(|(page, &kept)| {
+            fresh
+                .next_if(|&(p, _)| p == page)
+                .map_or(kept, |(_, digest)| digest)
+        });
+        machine.state_hash_from_pages(digests)
     }
 }
 
