@@ -786,15 +786,13 @@ impl Machine {
     /// BLAKE3 of all 512 MiB took 120 ms at the end of every recording,
     /// plus the host faults of reading pages the guest never touched.)
     fn ram_digest(&self) -> [u8; 32] {
-        let listed = self.pages_maybe_nonzero();
-        let hashed = crate::page_digest::digests(&self.board.ram, &listed);
         let zero = crate::page_digest::zero_page();
-        let mut listed = listed.into_iter().zip(hashed).peekable();
-        Self::ram_digest_of((0..self.board.ram.pages()).map(|page| {
-            listed
-                .next_if(|&(p, _)| p == page)
-                .map_or(zero, |(_, digest)| digest)
-        }))
+        let listed = self.pages_maybe_nonzero();
+        Self::ram_digest_of(crate::page_digest::with_fresh(
+            &self.board.ram,
+            &listed,
+            move |_| zero,
+        ))
     }
 
     /// The RAM part of the state hash from every page's digest, in order.

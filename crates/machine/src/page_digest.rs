@@ -51,6 +51,21 @@ pub fn digests(ram: &Ram, pages: &[usize]) -> Vec<Digest> {
     })
 }
 
+/// Every page's digest, in page order: fresh ones for `fresh` (ascending
+/// page indices, hashed now), `kept(page)` for the others.
+pub fn with_fresh<'a>(
+    ram: &Ram,
+    fresh: &'a [usize],
+    kept: impl Fn(usize) -> Digest + 'a,
+) -> impl ExactSizeIterator<Item = Digest> + 'a {
+    let mut fresh = fresh.iter().copied().zip(digests(ram, fresh)).peekable();
+    (0..ram.pages()).map(move |page| {
+        fresh
+            .next_if(|&(p, _)| p == page)
+            .map_or_else(|| kept(page), |(_, digest)| digest)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +86,22 @@ mod tests {
             assert_eq!(got[k], *blake3::hash(ram.page(p)).as_bytes(), "page {p}");
         }
         assert_eq!(digests(&ram, &pages[..3]), got[..3]);
+    }
+
+    #[test]
+    fn fresh_digests_replace_the_kept_ones_of_their_pages_only() {
+        const BASE: u64 = 0x8000_0000;
+        let mut ram = Ram::new(BASE, 64 << 12);
+        ram.write_bytes(BASE + 5 * rewind_hart::PAGE_SIZE, &[1])
+            .expect("in RAM");
+        let kept = [7u8; 32];
+        let all: Vec<Digest> = with_fresh(&ram, &[2, 5], |_| kept).collect();
+        assert_eq!(all.len(), 64);
+        assert_eq!(all[2], zero_page());
+        assert_eq!(all[5], *blake3::hash(ram.page(5)).as_bytes());
+        assert!(all
+            .iter()
+            .enumerate()
+            .all(|(p, d)| p == 2 || p == 5 || *d == kept));
     }
 }

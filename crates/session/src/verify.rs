@@ -56,13 +56,8 @@ impl Checkpointer {
     pub fn new(machine: &mut Machine, every: u64) -> Self {
         let maybe_nonzero = machine.pages_maybe_nonzero();
         let ram = &mut machine.board.ram;
-        let mut page_digests = vec![page_digest::zero_page(); ram.pages()];
-        for (p, digest) in maybe_nonzero
-            .iter()
-            .zip(page_digest::digests(ram, &maybe_nonzero))
-        {
-            page_digests[*p] = digest;
-        }
+        let zero = page_digest::zero_page();
+        let page_digests = page_digest::with_fresh(ram, &maybe_nonzero, move |_| zero).collect();
         let mark = ram.mark();
         let every = every.max(1);
         Checkpointer {
@@ -131,14 +126,8 @@ impl Checkpointer {
     pub fn state_hash(&self, machine: &Machine) -> [u8; 32] {
         let ram = &machine.board.ram;
         let written = ram.written_since(self.mark);
-        let fresh = page_digest::digests(ram, &written);
-        let mut fresh = written.into_iter().zip(fresh).peekable();
-        let digests = self.page_digests.iter().enumerate().map(|(page, &kept)| {
-            fresh
-                .next_if(|&(p, _)| p == page)
-                .map_or(kept, |(_, digest)| digest)
-        });
-        machine.state_hash_from_pages(digests)
+        let kept = &self.page_digests;
+        machine.state_hash_from_pages(page_digest::with_fresh(ram, &written, |page| kept[page]))
     }
 }
 
