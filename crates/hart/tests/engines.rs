@@ -20,7 +20,7 @@
 mod common;
 
 use common::*;
-use rewind_hart::{Engine, Exit, Hart};
+use rewind_hart::{ArchState, Engine, Exit, Hart};
 
 const CODE: u64 = RAM_BASE + 0x1000;
 /// Subroutines, on pages of their own: calls and returns cross pages.
@@ -548,6 +548,28 @@ fn machine(seed: u64, engine: Engine, fp_heavy: bool) -> (Hart, TestBus) {
     (hart, bus)
 }
 
+/// Runs `code` (at CODE, with `handler` at TRAP_PA) for `steps` steps on
+/// `engine`, from a fresh hart that `setup` prepares, every block
+/// translated at its first run: the hart's state after, and the steps that
+/// ran translated.
+fn run_all_translated(
+    engine: Engine,
+    handler: &[u32],
+    code: &[u32],
+    steps: u64,
+    setup: impl Fn(&mut Hart),
+) -> (ArchState, u64) {
+    let mut bus = TestBus::new(1 << 20);
+    bus.write_code(TRAP_PA, handler);
+    bus.write_code(CODE, code);
+    let mut hart = new_hart(CODE);
+    setup(&mut hart);
+    hart.set_engine(engine).expect("the engine");
+    hart.set_translation_threshold(0);
+    hart.run_bounded(&mut bus, u64::MAX, steps);
+    (hart.arch_state(), hart.translated_steps())
+}
+
 /// Runs both engines on program `seed` in chunks of varying sizes and
 /// compares them after each; returns the steps translated code retired.
 fn lockstep(seed: u64, steps: u64, fp_heavy: bool) -> u64 {
@@ -660,20 +682,14 @@ fn fp_fast_path_edges_match_the_interpreter() {
             r(0x53, rm, (op << 2) | fmt, 4, 1, rs2)
         };
         let run = |engine: Engine| {
-            let mut bus = TestBus::new(1 << 20);
-            install_trap_handler(&mut bus);
-            bus.write_code(CODE, &[inst, SPIN]);
-            let mut hart = new_hart(CODE);
-            hart.f[1] = a;
-            hart.f[2] = b;
-            hart.f[3] = c;
-            hart.csr.fflags = fflags;
-            hart.csr.frm = frm;
-            hart.csr.mstatus |= MSTATUS_FS;
-            hart.set_engine(engine).expect("the engine");
-            hart.set_translation_threshold(0);
-            hart.run_bounded(&mut bus, u64::MAX, 2);
-            (hart.arch_state(), hart.translated_steps())
+            run_all_translated(engine, &[SPIN], &[inst, SPIN], 2, |hart| {
+                hart.f[1] = a;
+                hart.f[2] = b;
+                hart.f[3] = c;
+                hart.csr.fflags = fflags;
+                hart.csr.frm = frm;
+                hart.csr.mstatus |= MSTATUS_FS;
+            })
         };
         let (interp, _) = run(Engine::Interp);
         let (jit, translated) = run(Engine::Jit);
@@ -757,16 +773,10 @@ fn bitmanip_edges_match_the_interpreter() {
             code.push(SPIN);
             let steps = code.len() as u64;
             let run = |engine: Engine| {
-                let mut bus = TestBus::new(1 << 20);
-                install_trap_handler(&mut bus);
-                bus.write_code(CODE, &code);
-                let mut hart = new_hart(CODE);
-                hart.x[1] = a;
-                hart.x[2..12].copy_from_slice(&VALUES);
-                hart.set_engine(engine).expect("the engine");
-                hart.set_translation_threshold(0);
-                hart.run_bounded(&mut bus, u64::MAX, steps);
-                (hart.arch_state(), hart.translated_steps())
+                run_all_translated(engine, &[SPIN], &code, steps, |hart| {
+                    hart.x[1] = a;
+                    hart.x[2..12].copy_from_slice(&VALUES);
+                })
             };
             let (interp, _) = run(Engine::Interp);
             let (jit, translated) = run(Engine::Jit);
@@ -870,16 +880,10 @@ fn a_loop_run_in_place_hands_on_what_earlier_rounds_changed() {
     let rounds = 3;
     let steps = 5 * rounds + 1;
     let run = |engine: Engine| {
-        let mut bus = TestBus::new(1 << 20);
-        bus.write_code(TRAP_PA, &skipping_trap_handler());
-        bus.write_code(CODE, &code);
-        let mut hart = new_hart(CODE);
-        hart.csr.mstatus |= MSTATUS_FS;
-        hart.x[s4 as usize] = rounds;
-        hart.set_engine(engine).expect("the engine");
-        hart.set_translation_threshold(0);
-        hart.run_bounded(&mut bus, u64::MAX, steps);
-        (hart.arch_state(), hart.translated_steps())
+        run_all_translated(engine, &skipping_trap_handler(), &code, steps, |hart| {
+            hart.csr.mstatus |= MSTATUS_FS;
+            hart.x[s4 as usize] = rounds;
+        })
     };
     let (interp, _) = run(Engine::Interp);
     let (jit, translated) = run(Engine::Jit);
