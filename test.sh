@@ -24,7 +24,23 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     sudo_cmd=()
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+    # Some machines come with a newer qemu-utils (QEMU 10, from backports)
+    # than the archive's qemu-system-misc (QEMU 7.2, the tests' reference),
+    # and the newer one declares that it breaks the older system emulator, so
+    # apt refuses the whole install. Ask for the qemu-utils of the emulator's
+    # own version: one consistent QEMU, the one the suite is checked against.
+    downgrade=()
+    if [[ " ${need_pkgs[*]} " == *" qemu-system-misc "* ]]; then
+        want="$(apt-cache policy qemu-system-misc | awk '/Candidate:/ {print $2}')"
+        have="$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)"
+        if [ -n "$want" ] && [ -n "$have" ] && [ "$want" != "$have" ]; then
+            echo "test.sh: qemu-utils $have -> $want, to match qemu-system-misc"
+            need_pkgs+=("qemu-utils=$want")
+            downgrade=(--allow-downgrades)
+        fi
+    fi
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+        "${downgrade[@]}" "${need_pkgs[@]}"
 fi
 
 # --- Rust --------------------------------------------------------------------
