@@ -54,11 +54,37 @@ _start:
     addi t0, t0, 8
     j 1b
 2:
-    /* Recognise QEMU 7.2 (mvendorid 0, marchid = mimpid = 0x0702xx, its
-     * version) so that checks of its known deviations from the specification
-     * can expect its value there and the specified value everywhere else. */
-    csrr t0, mvendorid
-    bnez t0, 3f
+    /* Recognise QEMU, so that checks of its known deviations from the
+     * specification can expect QEMU's value there and the specified value
+     * everywhere else. QEMU's virt board has a fw_cfg device at 0x10100000
+     * whose signature item (selector 0) reads "QEMU"; Rewind's board has
+     * nothing there, so the access faults. mtvec points just past the probe
+     * while it runs: a fault lands there with t2 still zero. QEMU 7.2 in
+     * particular (marchid = mimpid = 0x0702xx, its version; QEMU 10's are
+     * zero) has deviations that later versions fixed. */
+    la t0, 5f
+    csrw mtvec, t0
+    li t2, 0
+    li t1, 0x10100000
+    sh zero, 8(t1)              /* selector: the signature */
+    lbu t2, 0(t1)
+    lbu t3, 0(t1)
+    slli t3, t3, 8
+    or t2, t2, t3
+    lbu t3, 0(t1)
+    slli t3, t3, 16
+    or t2, t2, t3
+    lbu t3, 0(t1)
+    slli t3, t3, 24
+    or t2, t2, t3
+    .balign 4
+5:  la t0, m_trap_handler
+    csrw mtvec, t0
+    li t1, 0x554d4551           /* "QEMU", little-endian */
+    bne t2, t1, 3f
+    li t1, 1
+    la t0, on_qemu
+    sd t1, 0(t0)
     csrr t0, marchid
     csrr t1, mimpid
     bne t0, t1, 3f
@@ -540,7 +566,8 @@ msg_storm:        .asciz ": more interrupts than irq_log holds (interrupt storm)
     .balign 8
 decbuf:     .space 24
 decbuf_end:
-    .globl on_qemu_7_2
+    .globl on_qemu, on_qemu_7_2
+on_qemu:      .dword 0
 on_qemu_7_2:  .dword 0
     .globl irq_count, irq_log, irq_last_epc
 irq_count:    .dword 0
