@@ -290,9 +290,9 @@ impl Hart {
     }
 
     /// Executes a CSR instruction on fflags, frm or fcsr ([`is_fp_csr`]),
-    /// without advancing pc: what translated code calls for them
-    /// (jit/helpers.rs), since libm saves and restores the flags around
-    /// most functions. It does what `exec_csr` does, less what cannot
+    /// without advancing pc: what the interpreter runs for them in the
+    /// middle of a block (translated code writes the same out,
+    /// jit/translate/fp.rs). It does what `exec_csr` does, less what cannot
     /// apply to these three (no TLB flush, no mode or interrupt line
     /// changes); on an exception nothing has changed.
     pub(crate) fn exec_fp_csr(&mut self, i: &crate::decode::Inst) -> Result<(), Exception> {

@@ -241,8 +241,17 @@ impl Inst {
 
     /// True for instructions after which a block must end: control flow, and
     /// anything that may change translation, privilege, interrupt enables or
-    /// the instruction stream.
+    /// the instruction stream. CSR instructions on fflags, frm and fcsr do
+    /// none of that, and libm runs them around many functions: they do not
+    /// end blocks.
     pub fn ends_block(&self) -> bool {
+        let csr = matches!(
+            self.op,
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
+        );
+        if csr {
+            return !crate::csr::is_fp_csr(self.imm as u16 & 0xfff);
+        }
         matches!(
             self.op,
             Op::Jal
@@ -260,12 +269,6 @@ impl Inst {
                 | Op::Wfi
                 | Op::SfenceVma
                 | Op::FenceI
-                | Op::Csrrw
-                | Op::Csrrs
-                | Op::Csrrc
-                | Op::Csrrwi
-                | Op::Csrrsi
-                | Op::Csrrci
                 | Op::Illegal
         )
     }

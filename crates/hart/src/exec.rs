@@ -215,6 +215,14 @@ impl Hart {
                 self.next(i);
                 Ok(true)
             }
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
+                if crate::csr::is_fp_csr(i.imm as u16 & 0xfff) =>
+            {
+                // The block goes on (see `Inst::ends_block`).
+                self.exec_fp_csr(i)?;
+                self.next(i);
+                Ok(false)
+            }
             Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
                 self.exec_csr(bus, i)
             }

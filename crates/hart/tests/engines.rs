@@ -698,6 +698,163 @@ fn fp_fast_path_edges_match_the_interpreter() {
     }
 }
 
+/// feq, flt and fle, translated, on every pair of edge operands of each
+/// format (NaNs quiet and signalling, infinities, zeros of both signs,
+/// subnormals, equal values, unboxed singles), with no flag set before:
+/// the interpreter's result and flags. The host's ordered compare is the
+/// fast path only for pairs without a NaN.
+#[test]
+fn fp_compare_edges_match_the_interpreter() {
+    const DOUBLES: [u64; 9] = [
+        0,
+        1 << 63,
+        0x7ff8_0000_0000_0000,
+        0x7ff0_0000_0000_0001,
+        0x7ff0_0000_0000_0000,
+        0xfff0_0000_0000_0000,
+        0x0000_0000_0000_0001,
+        0x3ff0_0000_0000_0000,
+        0xbff0_0000_0000_0000,
+    ];
+    const BOX: u64 = 0xffff_ffff_0000_0000;
+    const SINGLES: [u64; 9] = [
+        BOX,
+        BOX | 0x8000_0000,
+        BOX | 0x7fc0_0000,
+        BOX | 0x7f80_0001,
+        BOX | 0x7f80_0000,
+        BOX | 0x0000_0001,
+        BOX | 0x3f80_0000,
+        BOX | 0xbf80_0000,
+        0x3f80_0000,
+    ];
+    let mut translated_cases = 0;
+    for (fmt, values) in [(1u32, DOUBLES), (0, SINGLES)] {
+        for (f3, _name) in [(2u32, "feq"), (1, "flt"), (0, "fle")] {
+            for &a in &values {
+                for &b in &values {
+                    // rd = x5, a local or memory register; x15 is pinned.
+                    let code = [
+                        r(0x53, f3, (0x14 << 2) | fmt, 5, 1, 2),
+                        r(0x53, f3, (0x14 << 2) | fmt, 15, 2, 1),
+                        SPIN,
+                    ];
+                    let run = |engine: Engine| {
+                        run_all_translated(engine, &[SPIN], &code, 3, |hart| {
+                            hart.f[1] = a;
+                            hart.f[2] = b;
+                            hart.csr.fflags = 0;
+                            hart.csr.mstatus |= FS_INITIAL;
+                        })
+                    };
+                    let (interp, _) = run(Engine::Interp);
+                    let (jit, translated) = run(Engine::Jit);
+                    translated_cases += (translated >= 2) as u32;
+                    assert_eq!(interp, jit, "fmt {fmt} f3 {f3}: {a:#x} against {b:#x}");
+                }
+            }
+        }
+    }
+    assert_eq!(
+        translated_cases,
+        2 * 3 * 81,
+        "the translator did not run them all"
+    );
+}
+
+/// fflags, frm and fcsr read and written in the middle of a translated
+/// block, by each of the six CSR instructions: the flags a write clears
+/// are cleared for the FP instruction after it (whose fast path needs NX
+/// set), a write sets FS to Dirty, and with FS off the first of them
+/// traps. The block runs twice, FS Initial then Off.
+#[test]
+fn fp_csrs_in_the_middle_of_a_block_match_the_interpreter() {
+    let csr = |num: u32, rs1: u32, f3: u32, rd: u32| {
+        (num << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
+    };
+    let fadd_d = |rd: u32, rs1: u32, rs2: u32| r(0x53, 7, 1, rd, rs1, rs2);
+    let code = [
+        fadd_d(3, 1, 2),       // inexact: sets NX
+        csr(0x001, 0, 2, 5),   // frflags x5
+        csr(0x001, 0, 5, 0),   // fsflags x0, 0 (csrrwi): clears NX
+        fadd_d(4, 1, 2),       // slow path: NX is clear
+        csr(0x003, 0, 2, 6),   // frcsr x6
+        csr(0x002, 6, 5, 7),   // fsrmi x7, 6: an invalid mode
+        csr(0x002, 0, 6, 0),   // csrrsi x0, frm, 0: no write
+        csr(0x002, 3, 7, 8),   // csrrci x8, frm, 3: mode 4 (RMM)
+        fadd_d(9, 1, 2),       // RMM: slow path
+        csr(0x003, 5, 1, 10),  // fscsr x10, x5: frm 0, the flags of x5
+        csr(0x001, 11, 3, 0),  // csrrc x0, fflags, x11
+        csr(0x001, 12, 2, 12), // csrrs x12, fflags, x12
+        fadd_d(13, 1, 2),
+        SPIN,
+    ];
+    for fs in [FS_INITIAL, 0] {
+        let run = |engine: Engine| {
+            run_all_translated(engine, &[SPIN], &code, code.len() as u64, |hart| {
+                hart.f[1] = 0x3ff0_0000_0000_0000;
+                hart.f[2] = 0x3c98_0000_0000_0000;
+                hart.x[11] = 0x11;
+                hart.x[12] = 0x4;
+                hart.csr.fflags = 0;
+                hart.csr.mstatus = (hart.csr.mstatus & !MSTATUS_FS) | fs;
+            })
+        };
+        let (interp, _) = run(Engine::Interp);
+        let (jit, translated) = run(Engine::Jit);
+        assert_eq!(interp, jit, "FS {fs:#x}");
+        if fs != 0 {
+            assert!(
+                translated >= code.len() as u64 - 1,
+                "translated only {translated}"
+            );
+            assert_eq!(interp.csr.mstatus & MSTATUS_FS, MSTATUS_FS, "FS is Dirty");
+        } else {
+            assert_ne!(interp.csr.mcause, UNTOUCHED, "FS off: the block traps");
+        }
+    }
+}
+
+/// Each kind of translated FP instruction, alone in a block run with
+/// mstatus.FS Initial (and NX set, so that the fast paths apply): those
+/// that write an f register or an FP CSR set FS to Dirty, as the
+/// interpreter does, and stores, compares and reads do not.
+#[test]
+fn translated_fp_instructions_set_fs_dirty_as_the_interpreter_does() {
+    let csr = |num: u32, rs1: u32, f3: u32, rd: u32| {
+        (num << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
+    };
+    let cases = [
+        ("fld", i(0x07, 3, 3, 31, 0)),
+        ("fsd", s(3, 31, 1, 8) & !0x7f | 0x27),
+        ("fadd.d", r(0x53, 7, 1, 3, 1, 2)),
+        (
+            "fmadd.d",
+            (2 << 27) | (1 << 25) | (2 << 20) | (1 << 15) | (7 << 12) | (3 << 7) | 0x43,
+        ),
+        ("flt.d", r(0x53, 1, (0x14 << 2) | 1, 5, 1, 2)),
+        ("frflags", csr(0x001, 0, 2, 5)),
+        ("fsflags", csr(0x001, 6, 1, 0)),
+        ("fsrmi", csr(0x002, 1, 5, 0)),
+    ];
+    for (name, inst) in cases {
+        let run = |engine: Engine| {
+            run_all_translated(engine, &[SPIN], &[inst, SPIN], 2, |hart| {
+                hart.f[1] = 0x3ff0_0000_0000_0000;
+                hart.f[2] = 0x3c98_0000_0000_0000;
+                hart.x[6] = 1;
+                hart.x[31] = DATA;
+                hart.csr.fflags = 1;
+                hart.csr.mstatus = (hart.csr.mstatus & !MSTATUS_FS) | FS_INITIAL;
+            })
+        };
+        let (interp, _) = run(Engine::Interp);
+        let (jit, translated) = run(Engine::Jit);
+        assert_eq!(translated, 2, "{name}: the translator did not run it");
+        assert_eq!(interp, jit, "{name}");
+    }
+}
+
 /// Every Zba/Zbb/Zbs instruction, translated, on the values where x86 and
 /// RISC-V part ways (zero for the bit counts, whose x86 instructions leave
 /// their result undefined; words with a zero low half for the W forms;

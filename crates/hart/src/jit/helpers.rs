@@ -44,23 +44,12 @@ pub(crate) fn fp_arith_handles(op: Op) -> bool {
     )
 }
 
-/// Whether [`fp_csr`] runs `inst`: a CSR instruction on fflags, frm or
-/// fcsr.
+/// Whether `inst` is a CSR instruction on fflags, frm or fcsr, which
+/// translated code writes out (translate/fp.rs).
 pub(crate) fn fp_csr_handles(inst: &Inst) -> bool {
     use Op::*;
     matches!(inst.op, Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci)
         && crate::csr::is_fp_csr(inst.imm as u16 & 0xfff)
-}
-
-/// CSR instructions on fflags, frm and fcsr (libm saves and restores the
-/// flags around most functions).
-///
-/// # Safety
-/// As for [`fp_arith`], with [`fp_csr_handles`] holding for `inst`.
-pub(crate) unsafe extern "sysv64" fn fp_csr(hart: *mut Hart, inst: *const Inst) -> u64 {
-    // SAFETY: as the caller promises.
-    let (hart, inst) = unsafe { (&mut *hart, &*inst) };
-    hart.exec_fp_csr(inst).is_ok() as u64
 }
 
 /// The FP arithmetic, comparisons, conversions and moves.

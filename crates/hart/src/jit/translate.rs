@@ -109,8 +109,8 @@ pub(crate) struct JitContext {
     pub(crate) generations: *const u32,
     /// The jump cache ([`JumpEntry`] x [`JUMP_CACHE`]).
     pub(crate) jumps: *const JumpEntry,
-    /// The hart: for helpers, and for the FP state that FP code reaches
-    /// at fixed offsets from it (translate/fp.rs).
+    /// The hart, for helpers. (Translated code reaches the hart's own
+    /// fields at fixed offsets from the context, which lives in it.)
     pub(crate) hart: *mut Hart,
     /// RAM as a whole, for the TLB fill helper's page walks.
     pub(crate) ram_state: *mut Ram,
@@ -363,6 +363,10 @@ struct Translator<'a> {
     /// The block ends by going back to its start, which it does in place
     /// (see translate/locals.rs).
     loops: bool,
+    /// What the FP code so far has made sure of (translate/fp.rs).
+    fp: fp::FpKnown,
+    /// The FP instructions' slow paths, written after the body.
+    fp_slow: Vec<fp::FpSlow>,
 }
 
 /// Translates the longest prefix of `insts` (a block starting at `pc`)
@@ -403,6 +407,8 @@ pub(crate) fn translate(
         dirty,
         body,
         loops,
+        fp: fp::FpKnown::default(),
+        fp_slow: Vec::new(),
     };
     t.prologue();
     let chain_offset = t.ops.offset().0;
@@ -505,6 +511,7 @@ impl Translator<'_> {
     /// The exit stubs, then the common return (instructions retired in
     /// rax). None when link cells ran out.
     fn epilogue(&mut self) -> Option<()> {
+        self.fp_slow_paths();
         for miss in std::mem::take(&mut self.misses) {
             self.fill_and_retry(miss);
         }
@@ -1047,9 +1054,7 @@ impl Translator<'_> {
             Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
             Op::Fsw | Op::Fsd => self.fp_store(i, pc, retired),
             op if helpers::fp_arith_handles(op) => self.fp_arith(i, pc, retired),
-            _ if helpers::fp_csr_handles(i) => {
-                self.call_helper(helpers::fp_csr, i, pc, retired);
-            }
+            _ if helpers::fp_csr_handles(i) => self.fp_csr(i, pc, retired),
             _ if helpers::csr_handles(i) => {
                 self.call_helper(helpers::csr, i, pc, retired);
                 self.leave_unchained(next, retired + 1);

@@ -17,21 +17,57 @@
 //!   could raise (inexact) changes nothing. Programs set it early and
 //!   rarely clear it.
 //!
-//! Anything else goes to the helper, which then does it all again.
+//! Anything else goes to the helper, which then does it all again. The
+//! helper calls sit after the block's body, out of the fast paths' way.
+//!
+//! Compares (feq, flt, fle) take the host's ordered compare when neither
+//! operand is a NaN: then neither machine raises a flag. CSR instructions
+//! on fflags, frm and fcsr are written out whole; they do not end blocks.
+//!
+//! Within a block, mstatus.FS is checked at the first FP instruction and
+//! set to Dirty at the first that writes FP state ([`FpKnown`]).
 
-use super::{helpers, JitContext, Translator};
-use crate::csr::MSTATUS_FS;
+use super::{helpers, RegMask, Translator};
+use crate::csr::{addr, MSTATUS_FS};
 use crate::decode::{Fmt, Inst, Op};
 use crate::fpu::NX;
 use crate::hart::Hart;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
 use std::mem::offset_of;
 
-/// Where the fast path finds the hart's FP state, from the hart pointer.
-const F: i32 = offset_of!(Hart, f) as i32;
-const FFLAGS: i32 = (offset_of!(Hart, csr) + offset_of!(crate::csr::Csrs, fflags)) as i32;
-const FRM: i32 = (offset_of!(Hart, csr) + offset_of!(crate::csr::Csrs, frm)) as i32;
-const MSTATUS: i32 = (offset_of!(Hart, csr) + offset_of!(crate::csr::Csrs, mstatus)) as i32;
+/// Where the fast path finds the hart's FP state, from the context (rbp),
+/// which lives in the hart.
+const CONTEXT: i32 = offset_of!(Hart, jit_context) as i32;
+const F: i32 = offset_of!(Hart, f) as i32 - CONTEXT;
+const CSRS: i32 = offset_of!(Hart, csr) as i32 - CONTEXT;
+const FFLAGS: i32 = CSRS + offset_of!(crate::csr::Csrs, fflags) as i32;
+const FRM: i32 = CSRS + offset_of!(crate::csr::Csrs, frm) as i32;
+const MSTATUS: i32 = CSRS + offset_of!(crate::csr::Csrs, mstatus) as i32;
+
+/// What the code emitted so far in a block has made sure of, on every
+/// path that reaches the next instruction, so that later FP instructions
+/// need not check or set it again. Nothing a block runs can undo either:
+/// only CSR instructions on mstatus or sstatus clear FS, and they end
+/// blocks.
+#[derive(Clone, Copy, Default)]
+pub(super) struct FpKnown {
+    /// mstatus.FS is not Off.
+    enabled: bool,
+    /// mstatus.FS is Dirty.
+    dirty: bool,
+}
+
+/// An FP instruction's slow path, written after the block's body: the
+/// helper, then back to the instruction's end.
+pub(super) struct FpSlow {
+    label: dynasmrt::DynamicLabel,
+    done: dynasmrt::DynamicLabel,
+    inst: Inst,
+    pc: u64,
+    retired: u32,
+    /// The block-local registers changed before the instruction.
+    dirty: RegMask,
+}
 
 /// Whether the host has the fused multiply-add that fmadd and its kin
 /// need on the fast path (checked once).
@@ -46,6 +82,10 @@ impl Translator<'_> {
     /// Every F/D instruction but loads and stores: the host's fast path
     /// where it applies, the helper otherwise.
     pub(super) fn fp_arith(&mut self, i: &Inst, pc: u64, retired: u32) {
+        if matches!(i.op, Op::Feq | Op::Flt | Op::Fle) {
+            self.fp_compare(i, pc, retired);
+            return;
+        }
         let fast = match i.op {
             Op::Fadd | Op::Fsub | Op::Fmul | Op::Fdiv | Op::Fsqrt => true,
             Op::Fmadd | Op::Fmsub | Op::Fnmsub | Op::Fnmadd => host_has_fma(),
@@ -54,18 +94,18 @@ impl Translator<'_> {
         // A static rounding mode other than nearest-even never takes it.
         if !fast || !(i.rm == 0 || i.rm == 7) {
             self.call_helper(helpers::fp_arith, i, pc, retired);
+            self.fp.enabled = true;
             return;
         }
-        let slow = self.ops.new_dynamic_label();
-        let done = self.ops.new_dynamic_label();
+        let (slow, done) = self.fp_slow_path(i, pc, retired);
         self.check_fp_enabled(slow);
         dynasm!(self.ops
             ; .arch x64
-            ; test BYTE [rdx + FFLAGS], NX as i8
+            ; test BYTE [rbp + FFLAGS], NX as i8
             ; jz =>slow
         );
         if i.rm == 7 {
-            dynasm!(self.ops ; .arch x64 ; cmp QWORD [rdx + FRM], 0 ; jne =>slow);
+            dynasm!(self.ops ; .arch x64 ; cmp QWORD [rbp + FRM], 0 ; jne =>slow);
         }
         let sources: &[u8] = match i.op {
             Op::Fsqrt => &[i.rs1],
@@ -73,7 +113,7 @@ impl Translator<'_> {
             _ => &[i.rs1, i.rs2],
         };
         for (k, &r) in sources.iter().enumerate() {
-            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rdx + F + 8 * (r & 31) as i32]);
+            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + F + 8 * (r & 31) as i32]);
             self.check_operand(i.fmt, slow);
             match k {
                 0 => dynasm!(self.ops ; .arch x64 ; movq xmm0, rax),
@@ -87,19 +127,157 @@ impl Translator<'_> {
         }
         dynasm!(self.ops ; .arch x64 ; movq rax, xmm0);
         self.check_result(i.fmt, slow);
-        dynasm!(self.ops ; .arch x64 ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]);
         if i.fmt == Fmt::S {
             dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD -1i64 << 32 ; or rax, rcx);
         }
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov QWORD [rdx + F + 8 * (i.rd & 31) as i32], rax
-            ; or QWORD [rdx + MSTATUS], MSTATUS_FS as i32
-            ; jmp =>done
-            ; =>slow
-        );
-        self.call_helper(helpers::fp_arith, i, pc, retired);
+        dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + F + 8 * (i.rd & 31) as i32], rax);
+        self.mark_fs_dirty();
         dynasm!(self.ops ; .arch x64 ; =>done);
+        // Both paths leave FS enabled and Dirty (the helper's result is
+        // an f register too).
+        self.fp.enabled = true;
+    }
+
+    /// feq, flt and fle: the host's ordered compare when neither operand is
+    /// a NaN (nor, for singles, wrongly NaN-boxed), which raises no flag on
+    /// either machine; the helper otherwise.
+    fn fp_compare(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let (slow, done) = self.fp_slow_path(i, pc, retired);
+        self.check_fp_enabled(slow);
+        for (k, r) in [i.rs1, i.rs2].into_iter().enumerate() {
+            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + F + 8 * (r & 31) as i32]);
+            if i.fmt == Fmt::S {
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rcx, rax
+                    ; shr rcx, 32
+                    ; cmp ecx, -1
+                    ; jne =>slow
+                );
+            }
+            match k {
+                0 => dynasm!(self.ops ; .arch x64 ; movq xmm0, rax),
+                _ => dynasm!(self.ops ; .arch x64 ; movq xmm1, rax),
+            }
+        }
+        match i.fmt {
+            Fmt::D => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1),
+            Fmt::S => dynasm!(self.ops ; .arch x64 ; ucomiss xmm0, xmm1),
+        }
+        // Unordered (a NaN) sets PF; else CF is "below" and ZF "equal".
+        dynasm!(self.ops ; .arch x64 ; jp =>slow);
+        match i.op {
+            Op::Feq => dynasm!(self.ops ; .arch x64 ; sete al),
+            Op::Flt => dynasm!(self.ops ; .arch x64 ; setb al),
+            _ => dynasm!(self.ops ; .arch x64 ; setbe al),
+        }
+        dynasm!(self.ops ; .arch x64 ; movzx eax, al);
+        self.store_rax(i.rd);
+        dynasm!(self.ops ; .arch x64 ; =>done);
+        // FS is enabled after either path; Dirty only if the helper raised
+        // a flag.
+        self.fp.enabled = true;
+    }
+
+    /// Labels for instruction `i`'s slow path (the helper), written after
+    /// the block's body, and for the instruction's end, where the fast path
+    /// binds it and the slow path goes back to.
+    fn fp_slow_path(
+        &mut self,
+        i: &Inst,
+        pc: u64,
+        retired: u32,
+    ) -> (dynasmrt::DynamicLabel, dynasmrt::DynamicLabel) {
+        let label = self.ops.new_dynamic_label();
+        let done = self.ops.new_dynamic_label();
+        self.fp_slow.push(FpSlow {
+            label,
+            done,
+            inst: *i,
+            pc,
+            retired,
+            dirty: self.dirty,
+        });
+        (label, done)
+    }
+
+    /// Writes the slow paths of the block's FP instructions.
+    pub(super) fn fp_slow_paths(&mut self) {
+        let body_dirty = self.dirty;
+        for slow in std::mem::take(&mut self.fp_slow) {
+            dynasm!(self.ops ; .arch x64 ; =>slow.label);
+            self.dirty = slow.dirty;
+            self.call_helper(helpers::fp_arith, &slow.inst, slow.pc, slow.retired);
+            dynasm!(self.ops ; .arch x64 ; jmp =>slow.done);
+        }
+        self.dirty = body_dirty;
+    }
+
+    /// CSR instructions on fflags, frm and fcsr (libm saves and restores
+    /// the flags around many functions), as `Hart::exec_fp_csr` does them:
+    /// these registers need only mstatus.FS (every privilege may read and
+    /// write them), and a write sets FS to Dirty.
+    pub(super) fn fp_csr(&mut self, i: &Inst, pc: u64, retired: u32) {
+        let off = self.exit_label(pc, retired);
+        self.check_fp_enabled(off);
+        let num = i.imm as u16 & 0xfff;
+        match num {
+            addr::FFLAGS => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + FFLAGS]),
+            addr::FRM => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + FRM]),
+            _ => dynasm!(self.ops
+                ; .arch x64
+                ; mov rax, QWORD [rbp + FRM]
+                ; shl rax, 5
+                ; or rax, QWORD [rbp + FFLAGS]
+            ),
+        }
+        let immediate = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
+        // csrrs and csrrc with x0 or a zero immediate do not write.
+        let writes = matches!(i.op, Op::Csrrw | Op::Csrrwi) || i.rs1 != 0;
+        if writes {
+            if immediate {
+                dynasm!(self.ops ; .arch x64 ; mov ecx, i.rs1 as i32);
+            } else {
+                self.load_rcx(i.rs1);
+            }
+            match i.op {
+                Op::Csrrs | Op::Csrrsi => dynasm!(self.ops ; .arch x64 ; or rcx, rax),
+                Op::Csrrc | Op::Csrrci => dynasm!(self.ops ; .arch x64 ; not rcx ; and rcx, rax),
+                _ => {}
+            }
+            match num {
+                addr::FFLAGS => dynasm!(self.ops
+                    ; .arch x64
+                    ; and ecx, 0x1f
+                    ; mov QWORD [rbp + FFLAGS], rcx
+                ),
+                addr::FRM => dynasm!(self.ops
+                    ; .arch x64
+                    ; and ecx, 7
+                    ; mov QWORD [rbp + FRM], rcx
+                ),
+                _ => dynasm!(self.ops
+                    ; .arch x64
+                    ; mov edx, ecx
+                    ; and edx, 0x1f
+                    ; mov QWORD [rbp + FFLAGS], rdx
+                    ; shr ecx, 5
+                    ; and ecx, 7
+                    ; mov QWORD [rbp + FRM], rcx
+                ),
+            }
+            self.mark_fs_dirty();
+        }
+        self.store_rax(i.rd);
+        self.fp.enabled = true;
+    }
+
+    /// Sets mstatus.FS to Dirty, unless the block already has.
+    fn mark_fs_dirty(&mut self) {
+        if !self.fp.dirty {
+            dynasm!(self.ops ; .arch x64 ; or QWORD [rbp + MSTATUS], MSTATUS_FS as i32);
+            self.fp.dirty = true;
+        }
     }
 
     /// Goes to `slow` unless the operand in rax is zero or normal (and,
@@ -204,15 +382,16 @@ impl Translator<'_> {
     }
 
     /// Goes to `off` unless mstatus.FS lets FP instructions run (it is
-    /// checked each time: the block may run again after the kernel turned
-    /// FP off); rdx = the hart.
+    /// checked at the block's first FP instruction: the block may run again
+    /// after the kernel turned FP off).
     fn check_fp_enabled(&mut self, off: dynasmrt::DynamicLabel) {
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
-            ; test QWORD [rdx + MSTATUS], MSTATUS_FS as i32
-            ; jz =>off
-        );
+        if !self.fp.enabled {
+            dynasm!(self.ops
+                ; .arch x64
+                ; test QWORD [rbp + MSTATUS], MSTATUS_FS as i32
+                ; jz =>off
+            );
+        }
     }
 
     /// flw and fld as `exec_fp` does them: the value NaN-boxed for flw,
@@ -233,12 +412,9 @@ impl Translator<'_> {
             dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + rcx]);
         }
         let target = 8 * (i.rd & 31) as i32;
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdx, QWORD [rbp + offset_of!(JitContext, hart) as i32]
-            ; mov QWORD [rdx + F + target], rax
-            ; or QWORD [rdx + MSTATUS], MSTATUS_FS as i32
-        );
+        dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + F + target], rax);
+        self.mark_fs_dirty();
+        self.fp.enabled = true;
     }
 
     /// fsw and fsd: the low 32 or all 64 bits of the register, stored as
@@ -249,16 +425,13 @@ impl Translator<'_> {
         self.check_fp_enabled(off);
         self.access_address(i, true, size, pc, retired);
         let source = 8 * (i.rs2 & 31) as i32;
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rax, QWORD [rbp + offset_of!(JitContext, hart) as i32]
-            ; mov rax, QWORD [rax + F + source]
-        );
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + F + source]);
         if i.op == Op::Fsw {
             dynasm!(self.ops ; .arch x64 ; mov DWORD [r12 + rcx], eax);
         } else {
             dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + rcx], rax);
         }
         self.stamp_write();
+        self.fp.enabled = true;
     }
 }
