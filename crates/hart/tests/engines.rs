@@ -645,6 +645,10 @@ fn fp_fast_path_edges_match_the_interpreter() {
     const TWO_POW_1000: u64 = (1023 + 1000) << 52;
     const THREE_HALF_ULP: u64 = 0x3c98_0000_0000_0000;
     const MINUS_FOUR: u64 = 0xc010_0000_0000_0000;
+    const SUBNORMAL: u64 = 0x000f_ffff_ffff_fff3;
+    const INFINITY: u64 = 0x7ff0_0000_0000_0000;
+    const QUIET_NAN: u64 = 0x7ff8_0000_0000_0001;
+    const SIGNALLING_NAN: u64 = 0x7ff0_0000_0000_0001;
     const BOX: u64 = 0xffff_ffff_0000_0000;
     const NX: u64 = 1;
     const UF: u64 = 2;
@@ -673,6 +677,28 @@ fn fp_fast_path_edges_match_the_interpreter() {
         Case(fused(0x43), 1, 7, ONE, ONE, 0xbff0_0000_0000_0000, NX, 0),
         Case(fused(0x4b), 1, 7, TWO_POW_M600, TWO_POW_M600, 0, NX, 0),
         Case(fused(0x4f), 1, 7, ONE, THREE_HALF_ULP, ONE, NX, 0),
+        // Special operands, which the fast path does not check: their
+        // results are special too (NaN, infinity, zero), or, from
+        // subnormals, normal and rounded alike.
+        Case(0x02, 1, 7, SUBNORMAL, TWO_POW_1000, 0, NX, 0),
+        Case(0x02, 1, 7, 3, TWO_POW_1000, 0, NX, 0),
+        Case(0x03, 1, 7, 3, TWO_POW_M600, 0, NX, 0),
+        Case(0x03, 1, 7, ONE, INFINITY, 0, NX, 0),
+        Case(0x03, 1, 7, INFINITY, ONE, 0, NX, 0),
+        Case(0x0b, 1, 7, SUBNORMAL, 0, 0, NX, 0),
+        Case(0x0b, 1, 7, 7, 0, 0, NX, 0),
+        Case(0x00, 1, 7, QUIET_NAN, ONE, 0, NX, 0),
+        Case(0x00, 1, 7, ONE, SIGNALLING_NAN, 0, NX, 0),
+        Case(0x01, 1, 7, INFINITY, INFINITY, 0, NX, 0),
+        Case(0x02, 1, 7, INFINITY, 0, 0, NX, 0),
+        Case(0x00, 1, 7, SUBNORMAL, ONE, 0, NX, 0),
+        Case(fused(0x43), 1, 7, SUBNORMAL, TWO_POW_1000, ONE, NX, 0),
+        Case(fused(0x43), 1, 7, INFINITY, 0, ONE, NX, 0),
+        Case(fused(0x43), 1, 7, ONE, ONE, SIGNALLING_NAN, NX, 0),
+        Case(0x02, 0, 7, BOX | 1, BOX | ((127 + 100) << 23), 0, NX, 0),
+        Case(0x0b, 0, 7, BOX | 1, 0, 0, NX, 0),
+        Case(0x00, 0, 7, BOX | 0x7f80_0001, BOX | 0x3f80_0000, 0, NX, 0),
+        Case(0x03, 0, 7, BOX | 0x3f80_0000, BOX | 0x7f80_0000, 0, NX, 0),
     ];
     for (n, Case(op, fmt, rm, a, b, c, fflags, frm)) in cases.into_iter().enumerate() {
         let inst = if op >= 0x40 {

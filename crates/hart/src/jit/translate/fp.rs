@@ -6,13 +6,16 @@
 //! the same bits and flags without doubt, as QEMU's "hardfloat" does:
 //! - the rounding mode is round-to-nearest-even (the host's, which Rust
 //!   code never changes);
-//! - every operand is zero or normal (and a single properly NaN-boxed):
-//!   so no NaN propagation, no infinities, no invalid operation from
-//!   them, no subnormal inputs;
+//! - a single's operands are properly NaN-boxed (an unboxed one is a NaN
+//!   to RISC-V but not to the host);
 //! - the result is normal and above the smallest normal: so no overflow,
 //!   no underflow, whatever the side of rounding either detects tininess
 //!   on (RISC-V after rounding, x86 before), and no NaN (0/0, the root of
-//!   a negative);
+//!   a negative). The operands need no check of their own: a NaN or an
+//!   infinity among them makes the result a NaN or an infinity (or a zero,
+//!   for a number divided by an infinity), which fails this check, and with the
+//!   host's denormals-are-zero mode off (Rust never sets it) both machines
+//!   round a result from subnormal operands the same way;
 //! - fflags.NX is already set, so the one flag left that the operation
 //!   could raise (inexact) changes nothing. Programs set it early and
 //!   rarely clear it.
@@ -114,7 +117,9 @@ impl Translator<'_> {
         };
         for (k, &r) in sources.iter().enumerate() {
             dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + F + 8 * (r & 31) as i32]);
-            self.check_operand(i.fmt, slow);
+            if i.fmt == Fmt::S {
+                self.check_boxed(slow);
+            }
             match k {
                 0 => dynasm!(self.ops ; .arch x64 ; movq xmm0, rax),
                 1 => dynasm!(self.ops ; .arch x64 ; movq xmm1, rax),
@@ -147,13 +152,7 @@ impl Translator<'_> {
         for (k, r) in [i.rs1, i.rs2].into_iter().enumerate() {
             dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + F + 8 * (r & 31) as i32]);
             if i.fmt == Fmt::S {
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov rcx, rax
-                    ; shr rcx, 32
-                    ; cmp ecx, -1
-                    ; jne =>slow
-                );
+                self.check_boxed(slow);
             }
             match k {
                 0 => dynasm!(self.ops ; .arch x64 ; movq xmm0, rax),
@@ -280,38 +279,16 @@ impl Translator<'_> {
         }
     }
 
-    /// Goes to `slow` unless the operand in rax is zero or normal (and,
-    /// for a single, NaN-boxed). Clobbers rcx.
-    fn check_operand(&mut self, fmt: Fmt, slow: dynasmrt::DynamicLabel) {
-        match fmt {
-            Fmt::D => dynasm!(self.ops
-                ; .arch x64
-                ; mov rcx, rax
-                ; shl rcx, 1
-                ; jz >zero
-                ; shr rcx, 53
-                // Biased exponents 1..=0x7fe are normal.
-                ; dec ecx
-                ; cmp ecx, 0x7fd
-                ; ja =>slow
-                ; zero:
-            ),
-            Fmt::S => dynasm!(self.ops
-                ; .arch x64
-                ; mov rcx, rax
-                ; shr rcx, 32
-                ; cmp ecx, -1
-                ; jne =>slow
-                ; mov ecx, eax
-                ; shl ecx, 1
-                ; jz >zero
-                ; shr ecx, 24
-                ; dec ecx
-                ; cmp ecx, 0xfd
-                ; ja =>slow
-                ; zero:
-            ),
-        }
+    /// Goes to `slow` unless the single in rax is properly NaN-boxed.
+    /// Clobbers rcx.
+    fn check_boxed(&mut self, slow: dynasmrt::DynamicLabel) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rcx, rax
+            ; shr rcx, 32
+            ; cmp ecx, -1
+            ; jne =>slow
+        );
     }
 
     /// Goes to `slow` unless the result in rax is finite and its magnitude
