@@ -115,27 +115,22 @@ impl Translator<'_> {
             Op::Fmadd | Op::Fmsub | Op::Fnmsub | Op::Fnmadd => &[i.rs1, i.rs2, i.rs3],
             _ => &[i.rs1, i.rs2],
         };
+        // The values go between the hart's f registers and SSE registers
+        // directly, and the checks read copies: so a chain of dependent
+        // operations waits only for the store of each result to forward to
+        // the next load, while the checks run beside it.
         for (k, &r) in sources.iter().enumerate() {
-            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + F + 8 * (r & 31) as i32]);
-            if i.fmt == Fmt::S {
-                self.check_boxed(slow);
-            }
-            match k {
-                0 => dynasm!(self.ops ; .arch x64 ; movq xmm0, rax),
-                1 => dynasm!(self.ops ; .arch x64 ; movq xmm1, rax),
-                _ => dynasm!(self.ops ; .arch x64 ; movq xmm2, rax),
-            }
+            self.load_fp_operand(k, r, i.fmt, slow);
         }
+        // A single's operation leaves bits 32-63 of xmm0 as they were: all
+        // ones, as its first operand was NaN-boxed. So its result is too.
         match i.fmt {
             Fmt::D => self.host_op_double(i.op),
             Fmt::S => self.host_op_single(i.op),
         }
         dynasm!(self.ops ; .arch x64 ; movq rax, xmm0);
         self.check_result(i.fmt, slow);
-        if i.fmt == Fmt::S {
-            dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD -1i64 << 32 ; or rax, rcx);
-        }
-        dynasm!(self.ops ; .arch x64 ; mov QWORD [rbp + F + 8 * (i.rd & 31) as i32], rax);
+        dynasm!(self.ops ; .arch x64 ; movq QWORD [rbp + F + 8 * (i.rd & 31) as i32], xmm0);
         self.mark_fs_dirty();
         dynasm!(self.ops ; .arch x64 ; =>done);
         // Both paths leave FS enabled and Dirty (the helper's result is
@@ -150,14 +145,7 @@ impl Translator<'_> {
         let (slow, done) = self.fp_slow_path(i, pc, retired);
         self.check_fp_enabled(slow);
         for (k, r) in [i.rs1, i.rs2].into_iter().enumerate() {
-            dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + F + 8 * (r & 31) as i32]);
-            if i.fmt == Fmt::S {
-                self.check_boxed(slow);
-            }
-            match k {
-                0 => dynasm!(self.ops ; .arch x64 ; movq xmm0, rax),
-                _ => dynasm!(self.ops ; .arch x64 ; movq xmm1, rax),
-            }
+            self.load_fp_operand(k, r, i.fmt, slow);
         }
         match i.fmt {
             Fmt::D => dynasm!(self.ops ; .arch x64 ; ucomisd xmm0, xmm1),
@@ -279,16 +267,23 @@ impl Translator<'_> {
         }
     }
 
-    /// Goes to `slow` unless the single in rax is properly NaN-boxed.
-    /// Clobbers rcx.
-    fn check_boxed(&mut self, slow: dynasmrt::DynamicLabel) {
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rcx, rax
-            ; shr rcx, 32
-            ; cmp ecx, -1
-            ; jne =>slow
-        );
+    /// xmm`k` = f[`r`], the operation's `k`th operand; for a single, goes
+    /// to `slow` unless it is properly NaN-boxed (checked on the upper
+    /// half in memory, beside the load).
+    fn load_fp_operand(&mut self, k: usize, r: u8, fmt: Fmt, slow: dynasmrt::DynamicLabel) {
+        let at = F + 8 * (r & 31) as i32;
+        match k {
+            0 => dynasm!(self.ops ; .arch x64 ; movq xmm0, QWORD [rbp + at]),
+            1 => dynasm!(self.ops ; .arch x64 ; movq xmm1, QWORD [rbp + at]),
+            _ => dynasm!(self.ops ; .arch x64 ; movq xmm2, QWORD [rbp + at]),
+        }
+        if fmt == Fmt::S {
+            dynasm!(self.ops
+                ; .arch x64
+                ; cmp DWORD [rbp + at + 4], -1
+                ; jne =>slow
+            );
+        }
     }
 
     /// Goes to `slow` unless the result in rax is finite and its magnitude
