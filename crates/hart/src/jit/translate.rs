@@ -317,9 +317,6 @@ struct Exit {
     /// The block has ended and goes to another page: look in the jump
     /// cache.
     far: bool,
-    /// The block has ended and goes back to its own start: straight to
-    /// its body, locals kept, while the budget lasts.
-    self_loop: bool,
     /// The block-local registers changed before the exit, which it writes
     /// back.
     dirty: RegMask,
@@ -518,19 +515,6 @@ impl Translator<'_> {
         let exits = std::mem::take(&mut self.exits);
         for exit in exits {
             dynasm!(self.ops ; .arch x64 ; =>exit.label);
-            if exit.self_loop {
-                // Round again in place while the budget has room, as the
-                // chained entry would check.
-                let (len, body) = (self.len as i32, self.body);
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; cmp r9, len
-                    ; jb >no_room
-                    ; sub r9, len
-                    ; jmp =>body
-                    ; no_room:
-                );
-            }
             self.write_back(exit.dirty);
             if exit.far {
                 dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD exit.pc as i64);
@@ -622,7 +606,6 @@ impl Translator<'_> {
             retired,
             cell,
             far: ended && !chains,
-            self_loop: self.loops && chains && pc == self.pc,
             dirty: self.dirty,
         });
         label
@@ -678,6 +661,28 @@ impl Translator<'_> {
     /// Leaves now for the hart's loop at `pc`, `retired` instructions
     /// retired, never chaining: for instructions after which the loop
     /// must look around (a flushed TLB, an interrupt just enabled).
+    /// Whether the block's `retired`th instruction, going to `target`,
+    /// is the jump or branch back to its start of a block that loops in
+    /// place (see translate/locals.rs).
+    fn rounds_again(&self, target: u64, retired: u32) -> bool {
+        self.loops && target == self.pc && retired + 1 == self.len
+    }
+
+    /// Goes round the loop again, straight to the block's body with its
+    /// locals kept, while the budget has room for a whole round (as the
+    /// chained entry would check); else leaves for the hart, whose budget
+    /// is spent.
+    fn round_again(&mut self) {
+        let (len, body) = (self.len as i32, self.body);
+        dynasm!(self.ops
+            ; .arch x64
+            ; sub r9, len
+            ; jae =>body
+            ; add r9, len
+        );
+        self.leave_unchained(self.pc, self.len);
+    }
+
     fn leave_unchained(&mut self, pc: u64, retired: u32) {
         let label = self.ops.new_dynamic_label();
         self.exits.push(Exit {
@@ -686,7 +691,6 @@ impl Translator<'_> {
             retired,
             cell: None,
             far: false,
-            self_loop: false,
             dirty: self.dirty,
         });
         dynasm!(self.ops ; .arch x64 ; jmp =>label);
@@ -1076,8 +1080,24 @@ impl Translator<'_> {
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
                 let a = self.source(i.rs1, RAX);
                 let b = self.source(i.rs2, RCX);
-                let taken = self.exit_label(pc.wrapping_add(imm as u64), retired + 1);
+                let target = pc.wrapping_add(imm as u64);
                 dynasm!(self.ops ; .arch x64 ; cmp Rq(a), Rq(b));
+                if self.rounds_again(target, retired) {
+                    // Taken, the loop goes round in place: so the code
+                    // jumps out when it is not.
+                    let out = self.exit_label(next, retired + 1);
+                    match i.op {
+                        Op::Beq => dynasm!(self.ops ; .arch x64 ; jne =>out),
+                        Op::Bne => dynasm!(self.ops ; .arch x64 ; je =>out),
+                        Op::Blt => dynasm!(self.ops ; .arch x64 ; jge =>out),
+                        Op::Bge => dynasm!(self.ops ; .arch x64 ; jl =>out),
+                        Op::Bltu => dynasm!(self.ops ; .arch x64 ; jae =>out),
+                        _ => dynasm!(self.ops ; .arch x64 ; jb =>out),
+                    }
+                    self.round_again();
+                    return true;
+                }
+                let taken = self.exit_label(target, retired + 1);
                 match i.op {
                     Op::Beq => dynasm!(self.ops ; .arch x64 ; je =>taken),
                     Op::Bne => dynasm!(self.ops ; .arch x64 ; jne =>taken),
@@ -1092,7 +1112,12 @@ impl Translator<'_> {
             Op::Jal => {
                 dynasm!(self.ops ; .arch x64 ; mov rax, QWORD next as i64);
                 self.store_rax(i.rd);
-                self.leave(pc.wrapping_add(imm as u64), retired + 1);
+                let target = pc.wrapping_add(imm as u64);
+                if self.rounds_again(target, retired) {
+                    self.round_again();
+                } else {
+                    self.leave(target, retired + 1);
+                }
                 return true;
             }
             Op::Jalr => {
