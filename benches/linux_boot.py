@@ -28,14 +28,25 @@ another one instead. It is cross-compiled with
 second newc cpio archive appended to it (Linux unpacks concatenated archives).
 What it prints must be identical on both emulators, or that row is n/a.
 
+After /init starts, the kernel still has asynchronous boot work to do
+(crypto self-tests that spawn modprobe and the like, about 0.66 billion guest
+instructions): `boot` powers off before it runs, but in a workload case it
+runs during the program. So with `--settle S` (default 5; 0: off) every case
+also runs "settled": /init runs a script `sleep S; exec PROGRAM` from the
+workload initramfs (`sleep S; exec /bin/true` for boot), and a table gives
+the program alone as the settled workload's median minus the settled boot's.
+The sleep costs Rewind nothing (an idle guest skips ahead in virtual time)
+and QEMU the same real seconds on both sides, so it cancels out. The other
+tables and the verdict line are over the unsettled cases only.
+
 The moonshot table puts the same program, built with the host's
 `gcc -static -O2` (plus -mfma on x86-64, as the riscv64 build fuses
 multiply-adds) and the same -D flags and run natively, next to the program
-alone on each emulator (its median minus the boot median at the same hart
-count); the goal is Rewind within 3x of native, and the plain `cpu` row on
-the fewest harts is the headline. Natively too the output must equal the
-guest's, or the row is n/a; cpu-smp runs pinned with taskset to as many host
-CPUs as the guest has harts. `--no-native` skips it.
+alone on each emulator (settled, or with --settle 0 its median minus the
+boot median at the same hart count); the goal is Rewind within 3x of native,
+and the plain `cpu` row on the fewest harts is the headline. Natively too the
+output must equal the guest's, or the row is n/a; cpu-smp runs pinned with
+taskset to as many host CPUs as the guest has harts. `--no-native` skips it.
 
 Python 3 standard library only. See benches/README.md.
 """
@@ -601,6 +612,24 @@ def newc_archive(files: list[tuple[str, bytes, int]]) -> bytes:
     return out + newc_member("TRAILER!!!", 0, b"", 0)
 
 
+def settle_script(program: str, seconds: float,
+                  build_dir: Path) -> tuple[str, Path]:
+    """A shell script for /init to run in place of `program`: `sleep
+    seconds`, then exec the program. Returns its guest name (no leading /,
+    e.g. settled-workload-fp for /workload-fp) and the file written in
+    build_dir."""
+    name = "settled-" + program.rsplit("/", 1)[-1]
+    path = build_dir / name
+    path.write_text(f"#!/bin/sh\nsleep {fmt_seconds(seconds)}\n"
+                    f"exec {program}\n", encoding="utf-8")
+    return name, path
+
+
+def fmt_seconds(seconds: float) -> str:
+    """Seconds as busybox sleep takes them: 5, 0.5 (never 5e-06)."""
+    return f"{seconds:.6f}".rstrip("0").rstrip(".")
+
+
 def build_initrd(base: Path, programs: dict[str, Path], out: Path) -> None:
     """The default initramfs with a second archive holding the programs
     appended; the kernel unpacks both (the second starts 4-byte aligned, and
@@ -826,7 +855,7 @@ def native_cases(args: argparse.Namespace, cases: list[Case],
     out: list[NativeCase] = []
     built: dict[str, tuple[Path, str]] = {}
     for c in cases:
-        if c.workload == "boot":
+        if c.workload == "boot" or c.settled:
             continue
         cpus = c.smp if c.workload == "cpu-smp" else None
         if any(n.workload == c.workload and n.cpus == cpus for n in out):
@@ -979,6 +1008,12 @@ def main() -> int:
                     help="build this C file as the CPU workload instead of "
                          "the embedded one (e.g. tests/guest/workload.c); "
                          "then --scale and cpu-smp do not apply")
+    ap.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
+                    help="also run every case after `sleep SECONDS` in the "
+                         "guest, so that the kernel's asynchronous boot work "
+                         "is over before the program starts, and measure the "
+                         "program alone (and the moonshot) from those runs; "
+                         "0: do not (default 5)")
     ap.add_argument("--no-native", action="store_true",
                     help="do not build and time the CPU workloads natively "
                          f"with the host's {HOST_GCC} (the moonshot table)")
@@ -1000,6 +1035,8 @@ def main() -> int:
         ap.error("--runs must be at least 1")
     if args.scale < 1:
         ap.error("--scale must be at least 1")
+    if not 0 <= args.settle <= 3600:
+        ap.error("--settle must be between 0 and 3600 seconds")
     if args.workload_src and not args.workload_src.is_file():
         ap.error(f"{args.workload_src} does not exist")
     if args.workload_src and {"int", "mem", "fp"} & set(args.workload_list):
@@ -1021,6 +1058,14 @@ class Case:
     qemu: Series = field(default_factory=Series)
     rewind: Series = field(default_factory=Series)
     output: list[str] = field(default_factory=list)   # QEMU's, the reference
+    # /init runs a script that sleeps --settle seconds, then execs the
+    # program, so that the kernel's asynchronous boot work is over by then.
+    settled: bool = False
+
+    @property
+    def label(self) -> str:
+        return (f"{self.workload}{' settled' if self.settled else ''} "
+                f"smp={self.smp}")
 
 
 def bench(args: argparse.Namespace, build_dir: Path) -> int:
@@ -1038,21 +1083,36 @@ def bench(args: argparse.Namespace, build_dir: Path) -> int:
 
     cases: list[Case] = []
     work_initrd = None
+    settled: dict[str, str] = {}    # workload -> its settled script's path
     if any(w != "boot" for w in args.workload_list):
         log("building the CPU workload ("
             + (str(args.workload_src) if args.workload_src
                else f"embedded, scale {args.scale}") + ") ...")
         progs = build_workloads(args.workload_src, args.scale,
                                 args.workload_list, build_dir)
+        if args.settle > 0:
+            for w in ["boot", *args.workload_list]:
+                if w not in settled:
+                    name, path = settle_script(WORKLOADS[w][0], args.settle,
+                                               build_dir)
+                    progs[name] = path
+                    settled[w] = f"/{name}"
         work_initrd = build_dir / "initramfs-workload.cpio"
         build_initrd(guest.initrd, progs, work_initrd)
     for smp in args.smp_list:
-        for w in args.workload_list:
-            if w == "cpu-smp" and (smp == 1 or args.workload_src):
-                continue        # the same as `cpu`
+        ws = [w for w in args.workload_list
+              if not (w == "cpu-smp" and (smp == 1 or args.workload_src))]
+        # (cpu-smp on one hart, or without the embedded program, is `cpu`.)
+        for w in ws:
             initrd = guest.initrd if w == "boot" else work_initrd
             cases.append(Case(w, smp, initrd,
                               f"{BASE_CMDLINE} rewind.run={WORKLOADS[w][0]}"))
+        # The settled cases, all on the workload initramfs (the settled boot
+        # too, so that both sides of the subtraction boot the same one).
+        for w in ["boot", *(w for w in ws if w != "boot")] if settled else []:
+            cases.append(Case(w, smp, work_initrd,
+                              f"{BASE_CMDLINE} rewind.run={settled[w]}",
+                              settled=True))
 
     host = HostCpu()
     ours = 0.0          # CPU seconds of our emulator processes
@@ -1062,7 +1122,7 @@ def bench(args: argparse.Namespace, build_dir: Path) -> int:
     console = build_dir / "console.txt"
 
     for c in cases:
-        label = f"{c.workload} smp={c.smp}"
+        label = c.label
         emus = [("qemu", c.qemu, qemu_cmd(args.qemu, guest, c.initrd, c.smp,
                                           args.mem, c.append, console)),
                 ("rewind", c.rewind, rewind_cmd(args.rewind, guest, c.initrd,
@@ -1093,7 +1153,9 @@ def bench(args: argparse.Namespace, build_dir: Path) -> int:
                         err = (f"printed other output than {ref}: "
                                f"{out[:4]} vs {c.output[:4]}")
                 if err:
-                    kept = build_dir / f"failed-{emu}-{c.workload}-smp{c.smp}.txt"
+                    kept = build_dir / (f"failed-{emu}-{c.workload}"
+                                        + ("-settled" if c.settled else "")
+                                        + f"-smp{c.smp}.txt")
                     if console.exists():
                         shutil.copyfile(console, kept)
                     series.error = err if i == 0 else f"run {i}: {err}"
@@ -1171,35 +1233,26 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
     print()
 
     headers = ["workload", "harts", "QEMU s", "Rewind s", "QEMU/Rewind"]
-    boot = {c.smp: c for c in cases if c.workload == "boot"}
-    rows, net_rows, cpu_rows, notes = [], [], [], []
-    net_note = False
+    # Every table but the settled one and the moonshot is over the plain
+    # (unsettled) cases only.
+    plain = [c for c in cases if not c.settled]
+    settled = [c for c in cases if c.settled]
+    rows, cpu_rows, notes = [], [], []
     all_ratios, cpu_ratios = [], []
-    for c in cases:
+    for c in plain:
         q, r = c.qemu.median(), c.rewind.median()
         x = ratio(q, r)
         if x is not None:
             all_ratios.append((c, x))
         rows.append([c.workload, str(c.smp), fmt_s(q), fmt_s(r), fmt_ratio(x)])
-        for emu, s in (("QEMU", c.qemu), ("Rewind", c.rewind)):
-            if s.error and s.error != rewind_reason:
-                notes.append(f"{c.workload} smp={c.smp}: {emu} n/a: {s.error}")
+        notes += error_notes(c, rewind_reason)
         qc, rc = c.qemu.median_cpu(), c.rewind.median_cpu()
         if ratio(qc, rc) is not None:
             cpu_ratios.append(ratio(qc, rc))
         cpu_rows.append([c.workload, str(c.smp), fmt_s(qc), fmt_s(rc),
                          fmt_ratio(ratio(qc, rc))])
-        b = boot.get(c.smp)
-        if c.workload != "boot" and b is not None:
-            bq, br = b.qemu.median(), b.rewind.median()
-            nq = q - bq if q is not None and bq is not None else None
-            nr = r - br if r is not None and br is not None else None
-            if (nq is not None and nq <= 0) or (nr is not None and nr <= 0):
-                net_note = True
-                nq = nq if nq is not None and nq > 0 else None
-                nr = nr if nr is not None and nr > 0 else None
-            net_rows.append([c.workload, str(c.smp), fmt_s(nq), fmt_s(nr),
-                             fmt_ratio(ratio(nq, nr))])
+    net_rows, net_note = program_alone_rows(plain)
+    settled_rows, settled_note = program_alone_rows(settled)
 
     print("Median wall time of the whole process (QEMU/Rewind above 1: Rewind "
           "is faster):")
@@ -1216,17 +1269,36 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
         if net_note:
             print("* n/a where the workload's median was not above the boot "
                   "median: the host's noise exceeded the program's time")
+    if settled_rows:
+        sleep = f"sleep {fmt_seconds(args.settle)}"
+        print()
+        print("The program alone, the guest kernel settled first: each "
+              f"workload run after `{sleep}` in the guest, minus a settled "
+              f"boot (`{sleep}; /bin/true`):")
+        print(table(headers, settled_rows, left=2))
+        print("* The kernel's asynchronous boot work (crypto self-tests "
+              "and the like) otherwise runs during the program; the sleep "
+              "costs Rewind nothing, as an idle guest skips ahead in virtual "
+              "time, and QEMU the same real seconds in both cases, so it "
+              "cancels out.")
+        for c in settled:
+            for n in error_notes(c, rewind_reason):
+                print(f"* {n}")
+        if settled_note:
+            print("* n/a where the workload's median was not above the "
+                  "settled boot's: the host's noise exceeded the program's "
+                  "time")
     print()
     print("The same runs by median CPU time (user + system, all threads of "
           "the process):")
     print(table(["workload", "harts", "QEMU CPU s", "Rewind CPU s",
                  "QEMU/Rewind"], cpu_rows, left=2))
-    moon = moonshot_rows(cases, natives) if natives else None
+    moon = moonshot_rows(cases, natives, args.settle) if natives else None
     if moon:
         print()
-        print_moonshot(moon, natives)
+        print_moonshot(moon, natives, args.settle)
     print()
-    print(verdict(all_ratios, cpu_ratios, len(cases)))
+    print(verdict(all_ratios, cpu_ratios, len(plain)))
     if moon:
         print(moonshot_verdict(moon))
 
@@ -1242,12 +1314,13 @@ def report(args: argparse.Namespace, guest: Guest, cases: list[Case],
             "workload_src": str(args.workload_src) if args.workload_src
             else "embedded",
             "runs": args.runs,
+            "settle_seconds": args.settle,
             "load_average_start": list(start_load),
             "load_average_during": loads,
             "other_processes_cpus": others,
             "cases": [{
-                "workload": c.workload, "harts": c.smp, "append": c.append,
-                "output": c.output,
+                "workload": c.workload, "harts": c.smp, "settled": c.settled,
+                "append": c.append, "output": c.output,
                 "qemu_seconds": c.qemu.times, "qemu_cpu_seconds": c.qemu.cpu,
                 "qemu_error": c.qemu.error or None,
                 "rewind_seconds": c.rewind.times,
@@ -1295,6 +1368,37 @@ def native_header(args: argparse.Namespace,
     return line
 
 
+def error_notes(c: Case, rewind_reason: str) -> list[str]:
+    """Why each emulator's column of a case is n/a (Rewind's unavailability,
+    shared by all cases, is noted once elsewhere)."""
+    return [f"{c.label}: {emu} n/a: {s.error}"
+            for emu, s in (("QEMU", c.qemu), ("Rewind", c.rewind))
+            if s.error and s.error != rewind_reason]
+
+
+def program_alone_rows(cases: list[Case]) -> tuple[list[list[str]], bool]:
+    """The table of the program alone over `cases` (all plain or all
+    settled): each workload's median minus the boot median at the same hart
+    count, and whether some difference was not positive (then n/a)."""
+    boot = {c.smp: c for c in cases if c.workload == "boot"}
+    rows, note = [], False
+    for c in cases:
+        b = boot.get(c.smp)
+        if c.workload == "boot" or b is None:
+            continue
+        q, r = c.qemu.median(), c.rewind.median()
+        bq, br = b.qemu.median(), b.rewind.median()
+        nq = q - bq if q is not None and bq is not None else None
+        nr = r - br if r is not None and br is not None else None
+        if (nq is not None and nq <= 0) or (nr is not None and nr <= 0):
+            note = True
+            nq = nq if nq is not None and nq > 0 else None
+            nr = nr if nr is not None and nr > 0 else None
+        rows.append([c.workload, str(c.smp), fmt_s(nq), fmt_s(nr),
+                     fmt_ratio(ratio(nq, nr))])
+    return rows, note
+
+
 def net_of_boot(total: float | None, boot: float | None) -> float | None:
     """A workload's median minus the boot median; None where that is not
     positive (the host's noise exceeded the program's time)."""
@@ -1303,47 +1407,76 @@ def net_of_boot(total: float | None, boot: float | None) -> float | None:
     return total - boot
 
 
-def moonshot_rows(cases: list[Case],
-                  natives: list[NativeCase]) -> list[dict]:
+def moonshot_rows(cases: list[Case], natives: list[NativeCase],
+                  settle: float) -> list[dict]:
     """Per CPU workload and hart count: the program alone on each emulator
-    (its median minus the boot median, wall and CPU, as in the table of the
-    program alone) against its native median, as plain data for the table
-    and --json."""
-    boot = {c.smp: c for c in cases if c.workload == "boot"}
+    (wall and CPU) against its native median, as plain data for the table
+    and --json. The program alone is the settled workload's median minus the
+    settled boot's (method "settled") when --settle is above 0 and the
+    settled cases ran, else the workload's median minus the boot median
+    ("unsettled"), as in the tables of the program alone; the unsettled
+    figures are kept under *_unsettled keys either way."""
+    def find(workload: str, smp: int, settled: bool) -> Case | None:
+        return next((c for c in cases if c.workload == workload
+                     and c.smp == smp and c.settled == settled), None)
+
     rows = []
     for c in cases:
+        if c.settled:
+            continue
         cpus = c.smp if c.workload == "cpu-smp" else None
         n = next((n for n in natives
                   if n.workload == c.workload and n.cpus == cpus), None)
         if n is None:
             continue
-        b = boot.get(c.smp)
         nat, nat_cpu = n.series.median(), n.series.median_cpu()
-        q = net_of_boot(c.qemu.median(), b and b.qemu.median())
-        r = net_of_boot(c.rewind.median(), b and b.rewind.median())
-        qc = net_of_boot(c.qemu.median_cpu(), b and b.qemu.median_cpu())
-        rc = net_of_boot(c.rewind.median_cpu(), b and b.rewind.median_cpu())
-        x = ratio(r, nat)
-        rows.append({
+        alone = {}
+        for method, settled in (("unsettled", False), ("settled", True)):
+            w = c if not settled else find(c.workload, c.smp, True)
+            b = find("boot", c.smp, settled)
+            if w is None:
+                continue
+            q = net_of_boot(w.qemu.median(), b and b.qemu.median())
+            r = net_of_boot(w.rewind.median(), b and b.rewind.median())
+            qc = net_of_boot(w.qemu.median_cpu(), b and b.qemu.median_cpu())
+            rc = net_of_boot(w.rewind.median_cpu(),
+                             b and b.rewind.median_cpu())
+            alone[method] = {
+                "has_boot": b is not None,
+                "qemu_workload_seconds": q, "rewind_workload_seconds": r,
+                "qemu_workload_cpu_seconds": qc,
+                "rewind_workload_cpu_seconds": rc,
+                "qemu_over_native": ratio(q, nat),
+                "rewind_over_native": ratio(r, nat),
+                "qemu_over_native_cpu": ratio(qc, nat_cpu),
+                "rewind_over_native_cpu": ratio(rc, nat_cpu),
+            }
+        method = "settled" if settle > 0 and "settled" in alone \
+            else "unsettled"
+        x = alone[method]["rewind_over_native"]
+        row = {
             "workload": c.workload, "harts": c.smp, "native_cpus": cpus,
-            "has_boot": b is not None,
+            "method": method,
             "native_seconds": nat, "native_cpu_seconds": nat_cpu,
             "native_error": n.series.error or None,
-            "qemu_workload_seconds": q, "rewind_workload_seconds": r,
-            "qemu_workload_cpu_seconds": qc, "rewind_workload_cpu_seconds": rc,
-            "qemu_over_native": ratio(q, nat),
-            "rewind_over_native": x,
-            "qemu_over_native_cpu": ratio(qc, nat_cpu),
-            "rewind_over_native_cpu": ratio(rc, nat_cpu),
+            **alone[method],
             "rewind_within_3x": None if x is None else x <= MOONSHOT,
-        })
+        }
+        for key, value in alone["unsettled"].items():
+            row[f"{key}_unsettled"] = value
+        rows.append(row)
     return rows
 
 
-def print_moonshot(rows: list[dict], natives: list[NativeCase]) -> None:
+def print_moonshot(rows: list[dict], natives: list[NativeCase],
+                   settle: float) -> None:
+    if any(r["method"] == "settled" for r in rows):
+        how = (f"its median minus a settled boot, both after `sleep "
+               f"{fmt_seconds(settle)}`")
+    else:
+        how = "its median minus the boot median"
     print(f"The moonshot, Rewind within {MOONSHOT:g}x of native: the program "
-          "alone on each emulator (its median minus the boot median) against "
-          "the same program built "
+          f"alone on each emulator ({how}) against the same program built "
           f"for the host and run natively ({platform.machine()}); X/native "
           "is how many times slower than native:")
     yes_no = {None: "n/a", True: "yes", False: "no"}
@@ -1361,6 +1494,20 @@ def print_moonshot(rows: list[dict], natives: list[NativeCase]) -> None:
     if any(not r["has_boot"] for r in rows):
         print("* QEMU and Rewind n/a without the boot workload at the same "
               "hart count (add boot to --workloads)")
+    head = [r for r in rows if r["workload"] == "cpu"
+            and r["method"] == "settled"]
+    if head:
+        r = min(head, key=lambda r: r["harts"])
+        if not r["has_boot_unsettled"]:
+            old = "n/a without the boot workload"
+        else:
+            old = (f"Rewind/native {fmt_ratio(r['rewind_over_native_unsettled'])}"
+                   f" (Rewind {fmt_s(r['rewind_workload_seconds_unsettled'])} "
+                   f"s), QEMU/native "
+                   f"{fmt_ratio(r['qemu_over_native_unsettled'])}")
+        print(f"* For comparison, `cpu` on {r['harts']} hart(s) unsettled "
+              "(minus the boot median, so including the kernel's remaining "
+              f"boot work): {old}")
     if any(n.cpus is not None and not n.series.error for n in natives):
         online = min(os.cpu_count() or 1, 8)
         print(f"* cpu-smp natively: pinned to as many host CPUs as harts, but "
@@ -1370,7 +1517,8 @@ def print_moonshot(rows: list[dict], natives: list[NativeCase]) -> None:
 
 def moonshot_verdict(rows: list[dict]) -> str:
     """One line: the headline of the moonshot, the plain `cpu` program on the
-    fewest harts (one thread, so no host parallelism on either side)."""
+    fewest harts (one thread, so no host parallelism on either side), by the
+    rows' method (settled or not)."""
     goal = (f"Moonshot (the program alone on Rewind within {MOONSHOT:g}x of "
             f"native {platform.machine()})")
     if not any(r["workload"] == "cpu" for r in rows):
@@ -1381,8 +1529,9 @@ def moonshot_verdict(rows: list[dict]) -> str:
         return f"{goal}: no comparison was possible (see the n/a notes)."
     r = min(head, key=lambda r: r["harts"])
     x = r["rewind_over_native"]
-    line = (f"{goal}: `cpu` on {r['harts']} hart(s), "
-            f"{r['rewind_workload_seconds']:.2f} s against "
+    line = (f"{goal}: `cpu` on {r['harts']} hart(s)"
+            + (", the kernel settled" if r["method"] == "settled" else "")
+            + f", {r['rewind_workload_seconds']:.2f} s against "
             f"{r['native_seconds']:.2f} s, Rewind/native {x:.2f}")
     line += (" -- met" if x <= MOONSHOT else
              f" -- not met: Rewind needs {x / MOONSHOT:.1f}x")
