@@ -360,6 +360,11 @@ struct Translator<'a> {
     /// The block ends by going back to its start, which it does in place
     /// (see translate/locals.rs).
     loops: bool,
+    /// A guest register held in memory whose value the last instruction
+    /// computed in rax and stored, and the code's offset just after: rax
+    /// still holds it while nothing has been emitted since (see
+    /// [`Translator::put`]).
+    rax_holds: Option<(u8, usize)>,
     /// What the FP code so far has made sure of (translate/fp.rs).
     fp: fp::FpKnown,
     /// The FP instructions' slow paths, written after the body.
@@ -404,6 +409,7 @@ pub(crate) fn translate(
         dirty,
         body,
         loops,
+        rax_holds: None,
         fp: fp::FpKnown::default(),
         fp_slow: Vec::new(),
     };
@@ -771,20 +777,12 @@ impl Translator<'_> {
 
     /// rax = x[r].
     fn load_rax(&mut self, r: u8) {
-        match (r, self.reg(r)) {
-            (0, _) => dynasm!(self.ops ; .arch x64 ; xor eax, eax),
-            (_, Some(h)) => dynasm!(self.ops ; .arch x64 ; mov rax, Rq(h)),
-            _ => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbp + X + 8 * r as i32]),
-        }
+        self.load_into(RAX, r);
     }
 
     /// rcx = x[r].
     fn load_rcx(&mut self, r: u8) {
-        match (r, self.reg(r)) {
-            (0, _) => dynasm!(self.ops ; .arch x64 ; xor ecx, ecx),
-            (_, Some(h)) => dynasm!(self.ops ; .arch x64 ; mov rcx, Rq(h)),
-            _ => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD [rbp + X + 8 * r as i32]),
-        }
+        self.load_into(RCX, r);
     }
 
     /// x[rd] = rax (x0 stays zero).
@@ -811,12 +809,26 @@ impl Translator<'_> {
     }
 
     /// x[rd] = host register `h`, the result computed in [`Translator::dest`].
+    /// A result stored from rax to memory stays in rax for the next
+    /// instruction to read there, as long as nothing is emitted before it
+    /// reads it: a chain of results through memory-held registers then
+    /// skips each store's reload. (`put` ends the integer instructions,
+    /// and nothing can jump to the code after it.)
     fn put(&mut self, rd: u8, h: u8) {
         if h == RAX {
             self.store_rax(rd);
+            if rd != 0 && self.reg(rd).is_none() {
+                self.rax_holds = Some((rd, self.ops.offset().0));
+            }
         } else {
             self.changed(rd);
         }
+    }
+
+    /// Whether rax holds x[r], a register held in memory (see
+    /// [`Translator::put`]).
+    fn rax_has(&self, r: u8) -> bool {
+        self.rax_holds == Some((r, self.ops.offset().0))
     }
 
     /// Host register `h` = x[r].
@@ -825,6 +837,8 @@ impl Translator<'_> {
             (0, _) => dynasm!(self.ops ; .arch x64 ; xor Rd(h), Rd(h)),
             (_, Some(p)) if p == h => {}
             (_, Some(p)) => dynasm!(self.ops ; .arch x64 ; mov Rq(h), Rq(p)),
+            _ if self.rax_has(r) && h == RAX => {}
+            _ if self.rax_has(r) => dynasm!(self.ops ; .arch x64 ; mov Rq(h), rax),
             _ => dynasm!(self.ops ; .arch x64 ; mov Rq(h), QWORD [rbp + X + 8 * r as i32]),
         }
     }
