@@ -841,6 +841,36 @@ fn fp_csrs_in_the_middle_of_a_block_match_the_interpreter() {
     }
 }
 
+/// A CSR instruction on fflags reads a register that the block holds in a
+/// host register of its own and writes only after it (so the block's entry
+/// need not load it for anything else): the CSR write gets the register's
+/// value, not what its host register held before.
+#[test]
+fn an_fp_csr_reads_a_block_local_register_written_after_it() {
+    let csr = |num: u32, rs1: u32, f3: u32, rd: u32| {
+        (num << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
+    };
+    let code = [
+        csr(0x001, 18, 3, 19),              // csrrc x19, fflags, x18
+        (0x7d27b << 12) | (18 << 7) | 0x37, // lui x18, 0x7d27b
+        i(0x1b, 0, 18, 18, 0x4d4),          // addiw x18, x18, 0x4d4
+        i(0x13, 0, 20, 18, 1),              // addi x20, x18, 1
+        SPIN,
+    ];
+    let run = |engine: Engine| {
+        run_all_translated(engine, &[SPIN], &code, code.len() as u64, |hart| {
+            hart.x[18] = 1;
+            hart.csr.fflags = 0x1a;
+            hart.csr.mstatus |= FS_INITIAL;
+        })
+    };
+    let (interp, _) = run(Engine::Interp);
+    let (jit, translated) = run(Engine::Jit);
+    assert_eq!(translated, code.len() as u64, "the translator did not run it");
+    assert_eq!(interp, jit);
+    assert_eq!(jit.csr.fflags, 0x1a, "bit 0 cleared, nothing else");
+}
+
 /// Each kind of translated FP instruction, alone in a block run with
 /// mstatus.FS Initial (and NX set, so that the fast paths apply): those
 /// that write an f register or an FP CSR set FS to Dirty, as the
