@@ -866,7 +866,11 @@ fn an_fp_csr_reads_a_block_local_register_written_after_it() {
     };
     let (interp, _) = run(Engine::Interp);
     let (jit, translated) = run(Engine::Jit);
-    assert_eq!(translated, code.len() as u64, "the translator did not run it");
+    assert_eq!(
+        translated,
+        code.len() as u64,
+        "the translator did not run it"
+    );
     assert_eq!(interp, jit);
     assert_eq!(jit.csr.fflags, 0x1a, "bit 0 cleared, nothing else");
 }
