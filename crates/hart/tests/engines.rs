@@ -77,6 +77,11 @@ fn b(f3: u32, rs1: u32, rs2: u32, offset: i32) -> u32 {
         | 0x63
 }
 
+/// A CSR instruction: `f3` picks csrrw (1) ... csrrci (7).
+fn csr(num: u32, rs1: u32, f3: u32, rd: u32) -> u32 {
+    (num << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
+}
+
 fn jal(rd: u32, offset: i64) -> u32 {
     let o = offset as u32;
     (((o >> 20) & 1) << 31)
@@ -362,9 +367,6 @@ fn fp_control(rng: &mut Rng, rd: u32) -> u32 {
 /// the unit off or an invalid rounding mode) and go on, keeping x30
 /// (mscratch is the only thing it changes).
 fn skipping_trap_handler() -> Vec<u32> {
-    let csr = |csr: u32, rs1: u32, f3: u32, rd: u32| {
-        (csr << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
-    };
     vec![
         csr(0x340, 30, 1, 30), // csrrw x30, mscratch, x30
         csr(0x341, 0, 2, 30),  // csrr x30, mepc
@@ -795,9 +797,6 @@ fn fp_compare_edges_match_the_interpreter() {
 /// traps. The block runs twice, FS Initial then Off.
 #[test]
 fn fp_csrs_in_the_middle_of_a_block_match_the_interpreter() {
-    let csr = |num: u32, rs1: u32, f3: u32, rd: u32| {
-        (num << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
-    };
     let fadd_d = |rd: u32, rs1: u32, rs2: u32| r(0x53, 7, 1, rd, rs1, rs2);
     let code = [
         fadd_d(3, 1, 2),       // inexact: sets NX
@@ -847,9 +846,6 @@ fn fp_csrs_in_the_middle_of_a_block_match_the_interpreter() {
 /// value, not what its host register held before.
 #[test]
 fn an_fp_csr_reads_a_block_local_register_written_after_it() {
-    let csr = |num: u32, rs1: u32, f3: u32, rd: u32| {
-        (num << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
-    };
     let code = [
         csr(0x001, 18, 3, 19),              // csrrc x19, fflags, x18
         (0x7d27b << 12) | (18 << 7) | 0x37, // lui x18, 0x7d27b
@@ -881,9 +877,6 @@ fn an_fp_csr_reads_a_block_local_register_written_after_it() {
 /// interpreter does, and stores, compares and reads do not.
 #[test]
 fn translated_fp_instructions_set_fs_dirty_as_the_interpreter_does() {
-    let csr = |num: u32, rs1: u32, f3: u32, rd: u32| {
-        (num << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | 0x73
-    };
     let cases = [
         ("fld", i(0x07, 3, 3, 31, 0)),
         ("fsd", s(3, 31, 1, 8) & !0x7f | 0x27),

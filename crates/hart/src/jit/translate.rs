@@ -667,6 +667,29 @@ impl Translator<'_> {
     /// Leaves now for the hart's loop at `pc`, `retired` instructions
     /// retired, never chaining: for instructions after which the loop
     /// must look around (a flushed TLB, an interrupt just enabled).
+    /// After `cmp rs1, rs2`: jumps to `to` when conditional branch `op`
+    /// would be taken, or with `taken` false when it would not.
+    fn branch_jump(&mut self, op: Op, taken: bool, to: dynasmrt::DynamicLabel) {
+        // Not taken is taken for the opposite condition.
+        let op = match (op, taken) {
+            (op, true) => op,
+            (Op::Beq, false) => Op::Bne,
+            (Op::Bne, false) => Op::Beq,
+            (Op::Blt, false) => Op::Bge,
+            (Op::Bge, false) => Op::Blt,
+            (Op::Bltu, false) => Op::Bgeu,
+            (_, false) => Op::Bltu,
+        };
+        match op {
+            Op::Beq => dynasm!(self.ops ; .arch x64 ; je =>to),
+            Op::Bne => dynasm!(self.ops ; .arch x64 ; jne =>to),
+            Op::Blt => dynasm!(self.ops ; .arch x64 ; jl =>to),
+            Op::Bge => dynasm!(self.ops ; .arch x64 ; jge =>to),
+            Op::Bltu => dynasm!(self.ops ; .arch x64 ; jb =>to),
+            _ => dynasm!(self.ops ; .arch x64 ; jae =>to),
+        }
+    }
+
     /// Whether the block's `retired`th instruction, going to `target`,
     /// is the jump or branch back to its start of a block that loops in
     /// place (see translate/locals.rs).
@@ -1100,26 +1123,12 @@ impl Translator<'_> {
                     // Taken, the loop goes round in place: so the code
                     // jumps out when it is not.
                     let out = self.exit_label(next, retired + 1);
-                    match i.op {
-                        Op::Beq => dynasm!(self.ops ; .arch x64 ; jne =>out),
-                        Op::Bne => dynasm!(self.ops ; .arch x64 ; je =>out),
-                        Op::Blt => dynasm!(self.ops ; .arch x64 ; jge =>out),
-                        Op::Bge => dynasm!(self.ops ; .arch x64 ; jl =>out),
-                        Op::Bltu => dynasm!(self.ops ; .arch x64 ; jae =>out),
-                        _ => dynasm!(self.ops ; .arch x64 ; jb =>out),
-                    }
+                    self.branch_jump(i.op, false, out);
                     self.round_again();
                     return true;
                 }
                 let taken = self.exit_label(target, retired + 1);
-                match i.op {
-                    Op::Beq => dynasm!(self.ops ; .arch x64 ; je =>taken),
-                    Op::Bne => dynasm!(self.ops ; .arch x64 ; jne =>taken),
-                    Op::Blt => dynasm!(self.ops ; .arch x64 ; jl =>taken),
-                    Op::Bge => dynasm!(self.ops ; .arch x64 ; jge =>taken),
-                    Op::Bltu => dynasm!(self.ops ; .arch x64 ; jb =>taken),
-                    _ => dynasm!(self.ops ; .arch x64 ; jae =>taken),
-                }
+                self.branch_jump(i.op, true, taken);
                 self.leave(next, retired + 1);
                 return true;
             }
