@@ -194,6 +194,12 @@ impl Op {
             AmoSwap | AmoAdd | AmoXor | AmoAnd | AmoOr | AmoMin | AmoMax | AmoMinu | AmoMaxu
         )
     }
+
+    /// The six CSR instructions.
+    pub fn is_csr(self) -> bool {
+        use Op::*;
+        matches!(self, Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci)
+    }
 }
 
 /// Floating-point (and atomic width) format.
@@ -239,18 +245,25 @@ impl Inst {
         Self::new(Op::Illegal, raw, len)
     }
 
+    /// A CSR instruction on fflags, frm or fcsr.
+    pub(crate) fn is_fp_csr(&self) -> bool {
+        self.op.is_csr() && crate::csr::is_fp_csr(self.imm as u16 & 0xfff)
+    }
+
+    /// Whether a CSR instruction writes its CSR: csrrs and csrrc with x0
+    /// or a zero immediate do not (so they may read read-only CSRs).
+    pub(crate) fn csr_writes(&self) -> bool {
+        matches!(self.op, Op::Csrrw | Op::Csrrwi) || self.rs1 != 0
+    }
+
     /// True for instructions after which a block must end: control flow, and
     /// anything that may change translation, privilege, interrupt enables or
     /// the instruction stream. CSR instructions on fflags, frm and fcsr do
     /// none of that, and libm runs them around many functions: they do not
     /// end blocks.
     pub fn ends_block(&self) -> bool {
-        let csr = matches!(
-            self.op,
-            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
-        );
-        if csr {
-            return !crate::csr::is_fp_csr(self.imm as u16 & 0xfff);
+        if self.op.is_csr() {
+            return !self.is_fp_csr();
         }
         matches!(
             self.op,

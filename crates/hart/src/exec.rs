@@ -31,16 +31,10 @@ impl CsrUpdate {
     pub(crate) fn of(hart: &Hart, i: &Inst) -> Self {
         let immediate = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
         let source = if immediate { i.rs1 as u64 } else { hart.rs1(i) };
-        let writes = match i.op {
-            Op::Csrrw | Op::Csrrwi => true,
-            // csrrs/csrrc with x0 or zimm 0 do not write, so they may read
-            // read-only CSRs.
-            _ => i.rs1 != 0,
-        };
         CsrUpdate {
             op: i.op,
             source,
-            writes,
+            writes: i.csr_writes(),
         }
     }
 
@@ -216,7 +210,7 @@ impl Hart {
                 Ok(true)
             }
             Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
-                if crate::csr::is_fp_csr(i.imm as u16 & 0xfff) =>
+                if i.is_fp_csr() =>
             {
                 // The block goes on (see `Inst::ends_block`).
                 self.exec_fp_csr(i)?;

@@ -44,14 +44,6 @@ pub(crate) fn fp_arith_handles(op: Op) -> bool {
     )
 }
 
-/// Whether `inst` is a CSR instruction on fflags, frm or fcsr, which
-/// translated code writes out (translate/fp.rs).
-pub(crate) fn fp_csr_handles(inst: &Inst) -> bool {
-    use Op::*;
-    matches!(inst.op, Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci)
-        && crate::csr::is_fp_csr(inst.imm as u16 & 0xfff)
-}
-
 /// The FP arithmetic, comparisons, conversions and moves.
 ///
 /// # Safety
@@ -125,8 +117,7 @@ pub(crate) unsafe extern "sysv64" fn cbo_zero(hart: *mut Hart, ram: *mut Ram, va
 /// translated code brings up to date only when it leaves.
 pub(crate) fn csr_handles(inst: &Inst) -> bool {
     use crate::csr::addr::*;
-    use Op::*;
-    matches!(inst.op, Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci)
+    inst.op.is_csr()
         && matches!(
             inst.imm as u16 & 0xfff,
             SSTATUS

@@ -195,7 +195,7 @@ const _: () = assert!(TLB_SIZE.is_power_of_two() && TLB_SIZE <= 1 << 20);
 /// on past it).
 pub(crate) fn translates(inst: &Inst) -> bool {
     use Op::*;
-    helpers::fp_csr_handles(inst)
+    inst.is_fp_csr()
         || helpers::csr_handles(inst)
         || matches!(
             inst.op,
@@ -664,9 +664,6 @@ impl Translator<'_> {
         );
     }
 
-    /// Leaves now for the hart's loop at `pc`, `retired` instructions
-    /// retired, never chaining: for instructions after which the loop
-    /// must look around (a flushed TLB, an interrupt just enabled).
     /// After `cmp rs1, rs2`: jumps to `to` when conditional branch `op`
     /// would be taken, or with `taken` false when it would not.
     fn branch_jump(&mut self, op: Op, taken: bool, to: dynasmrt::DynamicLabel) {
@@ -712,6 +709,9 @@ impl Translator<'_> {
         self.leave_unchained(self.pc, self.len);
     }
 
+    /// Leaves now for the hart's loop at `pc`, `retired` instructions
+    /// retired, never chaining: for instructions after which the loop
+    /// must look around (a flushed TLB, an interrupt just enabled).
     fn leave_unchained(&mut self, pc: u64, retired: u32) {
         let label = self.ops.new_dynamic_label();
         self.exits.push(Exit {
@@ -1095,7 +1095,8 @@ impl Translator<'_> {
             Op::Flw | Op::Fld => self.fp_load(i, pc, retired),
             Op::Fsw | Op::Fsd => self.fp_store(i, pc, retired),
             op if helpers::fp_arith_handles(op) => self.fp_arith(i, pc, retired),
-            _ if helpers::fp_csr_handles(i) => self.fp_csr(i, pc, retired),
+            // Written out (translate/fp.rs).
+            _ if i.is_fp_csr() => self.fp_csr(i, pc, retired),
             _ if helpers::csr_handles(i) => {
                 self.call_helper(helpers::csr, i, pc, retired);
                 self.leave_unchained(next, retired + 1);

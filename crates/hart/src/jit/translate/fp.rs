@@ -218,11 +218,8 @@ impl Translator<'_> {
                 ; or rax, QWORD [rbp + FFLAGS]
             ),
         }
-        let immediate = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
-        // csrrs and csrrc with x0 or a zero immediate do not write.
-        let writes = matches!(i.op, Op::Csrrw | Op::Csrrwi) || i.rs1 != 0;
-        if writes {
-            if immediate {
+        if i.csr_writes() {
+            if matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci) {
                 dynasm!(self.ops ; .arch x64 ; mov ecx, i.rs1 as i32);
             } else {
                 self.load_rcx(i.rs1);

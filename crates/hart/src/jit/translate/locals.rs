@@ -32,8 +32,8 @@ fn named(i: &Inst) -> ([u8; 2], u8) {
         Flw | Fld | Fsw | Fsd => ([i.rs1, 0], 0),
         op if super::helpers::fp_arith_handles(op) => ([0, 0], 0),
         // Written out (translate/fp.rs): the register forms read rs1.
-        Csrrwi | Csrrsi | Csrrci if super::helpers::fp_csr_handles(i) => ([0, 0], i.rd),
-        _ if super::helpers::fp_csr_handles(i) => ([i.rs1, 0], i.rd),
+        Csrrwi | Csrrsi | Csrrci if i.is_fp_csr() => ([0, 0], i.rd),
+        _ if i.is_fp_csr() => ([i.rs1, 0], i.rd),
         _ if super::helpers::csr_handles(i) => ([0, 0], 0),
         Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Addiw | Slliw | Srliw
         | Sraiw | Jalr | Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu => ([i.rs1, 0], i.rd),
