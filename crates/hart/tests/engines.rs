@@ -1102,6 +1102,69 @@ fn a_loop_run_in_place_hands_on_what_earlier_rounds_changed() {
     assert_eq!(translated, steps, "the loop was not translated");
 }
 
+/// Blocks that never reach memory hold up to four locals, two of them in
+/// the host registers that hold RAM's base and the data TLB elsewhere: a
+/// loop, which chains into a block of loads and stores; and a block that
+/// jumps through a register (the jump cache) to another, which chains
+/// back to the start. Every round must find RAM and the TLB where the memory block
+/// expects them.
+#[test]
+fn memory_free_blocks_hand_memory_back_to_the_next_block() {
+    let addi = |rd: u32, rs1: u32, imm: i32| i(0x13, 0, rd, rs1, imm);
+    let add = |rd: u32, rs1: u32, rs2: u32| r(0x33, 0, 0, rd, rs1, rs2);
+    let xor = |rd: u32, rs1: u32, rs2: u32| r(0x33, 4, 0, rd, rs1, rs2);
+    let jalr = |rs1: u32| i(0x67, 0, 0, rs1, 0);
+    let sd = |rs2: u32, offset: i32| s(3, 31, rs2, offset);
+    let ld = |rd: u32, offset: i32| i(0x03, 3, rd, 31, offset);
+    // None of these is pinned (translate.rs's PINNED).
+    let (s1, s2, s3, s4, s5, s6, s7, s8) = (9, 18, 19, 20, 21, 22, 23, 24);
+    let code = vec![
+        // The start: the loop's count.
+        addi(s5, 0, 4),
+        // The loop, five registers named, no memory.
+        addi(s1, s1, 3),
+        add(s2, s2, s1),
+        xor(s3, s3, s2),
+        add(s4, s4, s3),
+        addi(s5, s5, -1),
+        b(1, s5, 0, -20), // bne s5, x0, the loop
+        // Memory.
+        sd(s1, 0),
+        sd(s2, 8),
+        ld(s6, 0),
+        jal(0, 4),
+        // No memory, and a jump to the next instruction's address.
+        add(s1, s1, s2),
+        add(s2, s2, s3),
+        add(s3, s3, s4),
+        add(s4, s4, s1),
+        jalr(s8),
+        // Memory, then back to the start.
+        sd(s3, 16),
+        ld(s1, 8),
+        add(s6, s6, s1),
+        sd(s4, 24),
+        ld(s2, 16),
+        addi(s7, s7, -1),
+        b(1, s7, 0, -88), // bne s7, x0, the start
+        SPIN,
+    ];
+    let rounds = 6;
+    let steps = rounds * (1 + 6 * 4 + 4 + 5 + 7);
+    let run = |engine: Engine| {
+        run_all_translated(engine, &skipping_trap_handler(), &code, steps, |hart| {
+            hart.x[31] = DATA;
+            hart.x[s7 as usize] = rounds;
+            hart.x[s8 as usize] = CODE + 4 * 16;
+        })
+    };
+    let (interp, _) = run(Engine::Interp);
+    let (jit, translated) = run(Engine::Jit);
+    assert_eq!(interp.pc, CODE + 4 * 23, "the interpreter ends at the spin");
+    assert_eq!(interp, jit);
+    assert_eq!(translated, steps, "the blocks were not all translated");
+}
+
 /// Loads and stores under Sv39 in S-mode, where translated code's TLB
 /// misses call the fill helper: pages with A and D set (the fill is all
 /// the slow path does first, the code retries), without them (the walk

@@ -33,7 +33,9 @@
 //!   writes them back, and so does every helper call, which reloads them
 //!   after;
 //! - r12: RAM's bytes;
-//! - r13: the TLB tables of the data privilege, reads then writes;
+//! - r13: the TLB tables of the data privilege, reads then writes
+//!   (a block that never reaches memory borrows r12 and r13 as two more
+//!   locals, below, and loads them again before it goes on);
 //! - rbp: the [`JitContext`] (the write epoch and budget in, the exit pc
 //!   out; RAM's write stamps and the hart, loaded where needed), which
 //!   lives in the hart, so the x registers are at a fixed offset from it
@@ -42,9 +44,9 @@
 //!   chained entry took off: so the instructions retired so far are the
 //!   budget given less r9, less the part of this block not yet run, which
 //!   each exit knows (no counter to keep up);
-//! - rbx, rsi: up to two more guest registers, the block's own choice,
-//!   loaded at its chained entry and written back where it leaves
-//!   (translate/locals.rs);
+//! - rbx, rsi (and r12, r13 where the block lends them): up to two (four)
+//!   more guest registers, the block's own choice, loaded at its chained
+//!   entry and written back where it leaves (translate/locals.rs);
 //! - rax, rcx, rdx: scratch.
 //!
 //! Instructions that only touch the hart's registers but are too long to
@@ -352,6 +354,9 @@ struct Translator<'a> {
     /// The block-local registers (guest, host; see translate/locals.rs),
     /// and those changed so far in the code emitted.
     locals: Vec<(u8, u8)>,
+    /// The block never reaches memory and holds locals in r12 and r13,
+    /// which it loads again before going on to another block.
+    borrows_memory_registers: bool,
     /// The locals the block's entry loads.
     read_first: RegMask,
     dirty: RegMask,
@@ -388,8 +393,14 @@ pub(crate) fn translate(
     let no_budget = ops.new_dynamic_label();
     let body = ops.new_dynamic_label();
     let loops = second_page.is_none() && loops_to_start(&insts[..len], pc);
+    let borrows_memory_registers = !insts[..len].iter().any(reaches_memory);
+    let pool: &[u8] = if borrows_memory_registers {
+        &locals::MEMORY_FREE_POOL
+    } else {
+        &locals::LOCAL_POOL
+    };
     let locals::Locals { held, read_first } =
-        locals::choose(&insts[..len], loops, |r| pinned(r).is_some());
+        locals::choose(&insts[..len], loops, |r| pinned(r).is_some(), pool);
     // A block that loops in place comes round to its start with what the
     // last round changed not written back: so every local counts as
     // changed from the start.
@@ -405,6 +416,7 @@ pub(crate) fn translate(
         kept: true,
         no_budget,
         locals: held,
+        borrows_memory_registers,
         read_first,
         dirty,
         body,
@@ -440,6 +452,32 @@ pub(crate) fn translate(
     })
 }
 
+/// Whether translated `i` reaches RAM, through r12 and the data TLB in
+/// r13 ([`Translator::translate_address`]).
+fn reaches_memory(i: &Inst) -> bool {
+    use Op::*;
+    i.op.is_amo()
+        || matches!(
+            i.op,
+            Lb | Lh
+                | Lw
+                | Ld
+                | Lbu
+                | Lhu
+                | Lwu
+                | Sb
+                | Sh
+                | Sw
+                | Sd
+                | Flw
+                | Fld
+                | Fsw
+                | Fsd
+                | Lr
+                | Sc
+        )
+}
+
 /// Whether the block `insts` at `pc` ends by branching or jumping back to
 /// its own start (where its self-loop exit applies).
 fn loops_to_start(insts: &[Inst], pc: u64) -> bool {
@@ -466,11 +504,10 @@ impl Translator<'_> {
             ; push r14
             ; push r15
             ; mov rbp, rdi
-            ; mov r12, QWORD [rbp + offset_of!(JitContext, ram) as i32]
-            ; mov r13, QWORD [rbp + offset_of!(JitContext, tlb_data) as i32]
             ; mov r9, QWORD [rbp + offset_of!(JitContext, budget) as i32]
             ; sub rsp, 24
         );
+        self.load_memory_registers();
         self.reload_pinned();
     }
 
@@ -522,6 +559,11 @@ impl Translator<'_> {
         for exit in exits {
             dynasm!(self.ops ; .arch x64 ; =>exit.label);
             self.write_back(exit.dirty);
+            if self.borrows_memory_registers && exit.cell.is_some() {
+                // The next block may reach memory (dispatch does this for
+                // far exits).
+                self.load_memory_registers();
+            }
             if exit.far {
                 dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD exit.pc as i64);
                 self.dispatch(exit.retired);
@@ -625,6 +667,10 @@ impl Translator<'_> {
         // Only the block's last instruction goes on to another block: the
         // next one's chained entry then finds r9 as it expects.
         debug_assert_eq!(retired, self.len);
+        if self.borrows_memory_registers {
+            // The next block may reach memory.
+            self.load_memory_registers();
+        }
         let mask = (JUMP_CACHE - 1) as i32;
         let entry = std::mem::size_of::<JumpEntry>() as i8;
         debug_assert_eq!(entry, 32);
@@ -748,6 +794,15 @@ impl Translator<'_> {
     fn leave(&mut self, pc: u64, retired: u32) {
         let label = self.exit_label(pc, retired);
         dynasm!(self.ops ; .arch x64 ; jmp =>label);
+    }
+
+    /// Loads RAM's base into r12 and the data TLB's into r13.
+    fn load_memory_registers(&mut self) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov r12, QWORD [rbp + offset_of!(JitContext, ram) as i32]
+            ; mov r13, QWORD [rbp + offset_of!(JitContext, tlb_data) as i32]
+        );
     }
 
     /// Writes the pinned registers back to the hart's array.
@@ -880,15 +935,25 @@ impl Translator<'_> {
 
     /// The operands of a two-register ALU instruction: returns (d, s) with
     /// host register d = x[rs1], where the result goes (see
-    /// [`Translator::dest`]), and s = x[rs2] (rcx when not pinned, or when
-    /// its register is d's and loading rs1 would overwrite it).
+    /// [`Translator::dest`]), and s = x[rs2]: its host register; rax when
+    /// rax still holds it (see [`Translator::put`]) and d is another; else
+    /// rcx loaded with it (also when its register is d's and loading rs1
+    /// would overwrite it). (Not the x86 instruction's memory operand:
+    /// this host renames a load from the slot just stored, but only when
+    /// both are plain moves.)
     fn two_operands(&mut self, i: &Inst) -> (u8, u8) {
         let d = self.dest(i.rd);
-        let s = if self.reg(i.rs2) == Some(d) && i.rs1 != i.rs2 {
-            dynasm!(self.ops ; .arch x64 ; mov rcx, Rq(d));
-            RCX
-        } else {
-            self.source(i.rs2, RCX)
+        let s = match self.reg(i.rs2) {
+            Some(h) if h == d && i.rs1 != i.rs2 => {
+                dynasm!(self.ops ; .arch x64 ; mov rcx, Rq(d));
+                RCX
+            }
+            Some(h) => h,
+            None if i.rs2 != 0 && self.rax_has(i.rs2) && d != RAX => RAX,
+            None => {
+                self.load_into(RCX, i.rs2);
+                RCX
+            }
         };
         self.load_into(d, i.rs1);
         (d, s)
@@ -998,7 +1063,30 @@ impl Translator<'_> {
                 self.load_into(d, i.rs2);
                 self.put(i.rd, d);
             }
-            Op::Add | Op::Sub | Op::Xor | Op::Or | Op::And | Op::Slt | Op::Sltu | Op::Mul => {
+            // The compare reads both operands where they are. The result's
+            // register is cleared first when it is neither (setcc writes
+            // only its low byte, which would wait on the register's last
+            // value), else zero-extended after.
+            Op::Slt | Op::Sltu => {
+                let d = self.dest(i.rd);
+                let a = self.source(i.rs1, RAX);
+                let b = self.source(i.rs2, RCX);
+                let cleared = d != a && d != b;
+                if cleared {
+                    dynasm!(self.ops ; .arch x64 ; xor Rd(d), Rd(d));
+                }
+                dynasm!(self.ops ; .arch x64 ; cmp Rq(a), Rq(b));
+                if i.op == Op::Slt {
+                    dynasm!(self.ops ; .arch x64 ; setl Rb(d));
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; setb Rb(d));
+                }
+                if !cleared {
+                    dynasm!(self.ops ; .arch x64 ; movzx Rd(d), Rb(d));
+                }
+                self.put(i.rd, d);
+            }
+            Op::Add | Op::Sub | Op::Xor | Op::Or | Op::And | Op::Mul => {
                 let (d, s) = self.two_operands(i);
                 match i.op {
                     Op::Add => dynasm!(self.ops ; .arch x64 ; add Rq(d), Rq(s)),
@@ -1006,10 +1094,6 @@ impl Translator<'_> {
                     Op::Xor => dynasm!(self.ops ; .arch x64 ; xor Rq(d), Rq(s)),
                     Op::Or => dynasm!(self.ops ; .arch x64 ; or Rq(d), Rq(s)),
                     Op::And => dynasm!(self.ops ; .arch x64 ; and Rq(d), Rq(s)),
-                    Op::Slt => dynasm!(self.ops
-                        ; .arch x64 ; cmp Rq(d), Rq(s) ; setl Rb(d) ; movzx Rd(d), Rb(d)),
-                    Op::Sltu => dynasm!(self.ops
-                        ; .arch x64 ; cmp Rq(d), Rq(s) ; setb Rb(d) ; movzx Rd(d), Rb(d)),
                     _ => dynasm!(self.ops ; .arch x64 ; imul Rq(d), Rq(s)),
                 }
                 self.put(i.rd, d);
@@ -1067,8 +1151,9 @@ impl Translator<'_> {
                         ; sub rdx, [rsp + 8]
                     ),
                 }
-                dynasm!(self.ops ; .arch x64 ; mov rax, rdx);
-                self.store_rax(i.rd);
+                let d = self.dest(i.rd);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(d), rdx);
+                self.put(i.rd, d);
             }
             Op::Div | Op::Rem | Op::Divu | Op::Remu => {
                 self.load_rax(i.rs1);
@@ -1117,9 +1202,14 @@ impl Translator<'_> {
             Op::CboZero => self.cbo_zero(i, pc, retired),
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
                 let a = self.source(i.rs1, RAX);
-                let b = self.source(i.rs2, RCX);
+                if i.rs2 == 0 {
+                    // The flags of a compare with zero: CF and OF clear.
+                    dynasm!(self.ops ; .arch x64 ; test Rq(a), Rq(a));
+                } else {
+                    let b = self.source(i.rs2, RCX);
+                    dynasm!(self.ops ; .arch x64 ; cmp Rq(a), Rq(b));
+                }
                 let target = pc.wrapping_add(imm as u64);
-                dynasm!(self.ops ; .arch x64 ; cmp Rq(a), Rq(b));
                 if self.rounds_again(target, retired) {
                     // Taken, the loop goes round in place: so the code
                     // jumps out when it is not.
@@ -1263,6 +1353,7 @@ impl Translator<'_> {
     /// entry marked slow never matches, since its tag has [`SLOW`] set).
     fn translate_address(&mut self, write: bool, size: i32, pc: u64, retired: u32) {
         debug_assert_ne!(SLOW, 0);
+        debug_assert!(!self.borrows_memory_registers);
         let exit = self.exit_label(pc, retired);
         let (miss, retry) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
         self.misses.push(Miss {

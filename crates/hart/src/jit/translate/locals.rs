@@ -13,6 +13,13 @@
 //! translator tracks it as a mask). A block that loops back to its own
 //! start jumps past the loads, so a tight loop runs wholly in host
 //! registers.
+//!
+//! A block that never reaches memory has no use for r12 and r13 (RAM's
+//! bytes and the data TLB), so it borrows them as two more locals and
+//! loads them again wherever it goes on to another block: an integer loop
+//! then keeps twice as many of its registers out of memory, where a store
+//! and the next instruction's load of the same register cost a
+//! store-forward each.
 
 use crate::decode::{Inst, Op};
 
@@ -20,6 +27,10 @@ use crate::decode::{Inst, Op};
 /// rbx, free since the x registers are reached from the context, and rsi,
 /// which no scratch use needs.
 pub(super) const LOCAL_POOL: [u8; 2] = [3, 6];
+
+/// The pool of a block that does not reach memory: [`LOCAL_POOL`], then
+/// r12 and r13.
+pub(super) const MEMORY_FREE_POOL: [u8; 4] = [3, 6, 12, 13];
 
 /// The integer registers `i` reads and writes through host registers in
 /// translated code (x0, and registers only a helper touches, are left out:
@@ -54,13 +65,18 @@ pub(super) struct Locals {
 }
 
 /// The block-local registers for the block `insts`, which loops back to
-/// its own start when `self_loop`: the guest registers not in `pinned` it
-/// names most, at least twice (a register named once costs as much held
+/// its own start when `self_loop`, one per host register of `pool`: the
+/// guest registers not in `pinned` it names most, at least twice (a register named once costs as much held
 /// as not), or once in a loop (where the load is paid once). Ties go to the
 /// lower register number, so the choice depends on nothing but the
 /// instructions. A loop loads them all at its entry: a later round may
 /// read what an earlier one wrote.
-pub(super) fn choose(insts: &[Inst], self_loop: bool, pinned: impl Fn(u8) -> bool) -> Locals {
+pub(super) fn choose(
+    insts: &[Inst],
+    self_loop: bool,
+    pinned: impl Fn(u8) -> bool,
+    pool: &[u8],
+) -> Locals {
     let mut uses = [0u32; 32];
     let mut written = 0u32;
     let mut read_first = 0u32;
@@ -80,7 +96,7 @@ pub(super) fn choose(insts: &[Inst], self_loop: bool, pinned: impl Fn(u8) -> boo
         .filter(|&r| uses[r as usize] >= least && !pinned(r))
         .collect();
     ranked.sort_by_key(|&r| std::cmp::Reverse(uses[r as usize]));
-    let held: Vec<(u8, u8)> = ranked.into_iter().zip(LOCAL_POOL).collect();
+    let held: Vec<(u8, u8)> = ranked.into_iter().zip(pool.iter().copied()).collect();
     let all = held.iter().fold(0, |mask, &(g, _)| mask | 1 << g);
     Locals {
         read_first: if self_loop { all } else { all & read_first },
@@ -101,10 +117,13 @@ mod tests {
     fn picks_the_most_named_register_not_pinned() {
         // add s1,s1,s2 ; add s1,s1,s3 ; add s2,s2,s1
         let insts = block(&[0x012484b3, 0x013484b3, 0x00990933]);
-        assert_eq!(choose(&insts, false, |_| false).held[0], (9, LOCAL_POOL[0]));
+        assert_eq!(
+            choose(&insts, false, |_| false, &LOCAL_POOL).held[0],
+            (9, LOCAL_POOL[0])
+        );
         // With s1 pinned, s2 (named three times) is next.
         assert_eq!(
-            choose(&insts, false, |r| r == 9).held[0],
+            choose(&insts, false, |r| r == 9, &LOCAL_POOL).held[0],
             (18, LOCAL_POOL[0])
         );
     }
@@ -113,9 +132,11 @@ mod tests {
     fn a_register_named_once_is_local_only_in_a_loop() {
         // addi s1,s2,1
         let insts = block(&[0x00190493]);
-        assert!(choose(&insts, false, |_| false).held.is_empty());
+        assert!(choose(&insts, false, |_| false, &LOCAL_POOL)
+            .held
+            .is_empty());
         assert_eq!(
-            choose(&insts, true, |_| false).held.len(),
+            choose(&insts, true, |_| false, &LOCAL_POOL).held.len(),
             LOCAL_POOL.len().min(2)
         );
     }
@@ -124,9 +145,12 @@ mod tests {
     fn a_register_written_first_is_not_loaded_unless_the_block_loops() {
         // li s1,1 ; addi s1,s1,1 ; addi s2,s2,1 ; addi s2,s2,1
         let insts = block(&[0x00100493, 0x00148493, 0x00190913, 0x00190913]);
-        let straight = choose(&insts, false, |_| false);
+        let straight = choose(&insts, false, |_| false, &LOCAL_POOL);
         assert_eq!(straight.held.len(), 2);
         assert_eq!(straight.read_first, 1 << 18);
-        assert_eq!(choose(&insts, true, |_| false).read_first, 1 << 9 | 1 << 18);
+        assert_eq!(
+            choose(&insts, true, |_| false, &LOCAL_POOL).read_first,
+            1 << 9 | 1 << 18
+        );
     }
 }
