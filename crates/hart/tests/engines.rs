@@ -726,6 +726,61 @@ fn fp_fast_path_edges_match_the_interpreter() {
     }
 }
 
+/// Singles read f registers the same block wrote as singles and then
+/// overwrote: with a double's result, through a helper (fmv.d.x), with a
+/// double's load. Each is unboxed then, so the single reads a NaN.
+#[test]
+fn a_single_after_a_double_write_sees_the_register_unboxed() {
+    const BOX: u64 = 0xffff_ffff_0000_0000;
+    let fadd_s = |rd: u32, rs1: u32, rs2: u32| r(0x53, 7, 0x00, rd, rs1, rs2);
+    let fadd_d = |rd: u32, rs1: u32, rs2: u32| r(0x53, 7, 0x01, rd, rs1, rs2);
+    let fmv_d_x = |fd: u32, rs1: u32| r(0x53, 0, 0x79, fd, rs1, 0);
+    let fld = |fd: u32, offset: i32| i(0x07, 3, fd, 31, offset);
+    let code = [
+        fadd_s(1, 2, 3),
+        fadd_d(1, 4, 5),
+        fadd_s(6, 1, 2),
+        fadd_s(7, 2, 3),
+        fmv_d_x(7, 5),
+        fadd_s(8, 7, 2),
+        fadd_s(9, 2, 3),
+        fld(9, 0),
+        fadd_s(10, 9, 2),
+        SPIN,
+    ];
+    // The block ends with the spin's jump: the whole of it fits.
+    let steps = code.len() as u64;
+    let run = |engine: Engine| {
+        let mut bus = TestBus::new(1 << 20);
+        bus.write_code(TRAP_PA, &[SPIN]);
+        bus.write_code(CODE, &code);
+        bus.write(DATA, &0x4010_0000_0000_0000u64.to_le_bytes());
+        let mut hart = new_hart(CODE);
+        hart.f[2] = BOX | 0x3f80_0000; // 1.0f
+        hart.f[3] = BOX | 0x4000_0000; // 2.0f
+        hart.f[4] = 0x3ff0_0000_0000_0000; // 1.0
+        hart.f[5] = 0x4000_0000_0000_0000; // 2.0
+        hart.x[5] = 0x4010_0000_0000_0000; // 4.0
+        hart.x[31] = DATA;
+        hart.csr.fflags = 1; // NX: the fast path applies
+        hart.csr.mstatus |= MSTATUS_FS;
+        hart.set_engine(engine).expect("the engine");
+        hart.set_translation_threshold(0);
+        hart.run_bounded(&mut bus, u64::MAX, steps);
+        (hart.arch_state(), hart.translated_steps())
+    };
+    let (interp, _) = run(Engine::Interp);
+    let (jit, translated) = run(Engine::Jit);
+    let canonical_nan = BOX | 0x7fc0_0000;
+    assert_eq!(
+        [interp.f[6], interp.f[8], interp.f[10]],
+        [canonical_nan; 3],
+        "the interpreter reads each as unboxed"
+    );
+    assert_eq!(interp, jit);
+    assert_eq!(translated, steps, "the block was not translated");
+}
+
 /// feq, flt and fle, translated, on every pair of edge operands of each
 /// format (NaNs quiet and signalling, infinities, zeros of both signs,
 /// subnormals, equal values, unboxed singles), with no flag set before:
@@ -807,7 +862,7 @@ fn fp_csrs_in_the_middle_of_a_block_match_the_interpreter() {
         csr(0x002, 6, 5, 7),   // fsrmi x7, 6: an invalid mode
         csr(0x002, 0, 6, 0),   // csrrsi x0, frm, 0: no write
         csr(0x002, 3, 7, 8),   // csrrci x8, frm, 3: mode 4 (RMM)
-        fadd_d(9, 1, 2),       // RMM: slow path
+        fadd_d(9, 1, 2),       // RMM rounds the tie up: slow path
         csr(0x003, 5, 1, 10),  // fscsr x10, x5: frm 0, the flags of x5
         csr(0x001, 11, 3, 0),  // csrrc x0, fflags, x11
         csr(0x001, 12, 2, 12), // csrrs x12, fflags, x12
@@ -817,8 +872,10 @@ fn fp_csrs_in_the_middle_of_a_block_match_the_interpreter() {
     for fs in [FS_INITIAL, 0] {
         let run = |engine: Engine| {
             run_all_translated(engine, &[SPIN], &code, code.len() as u64, |hart| {
+                // 1 and half its ulp: a tie (inexact), which RMM rounds
+                // up and nearest-even down.
                 hart.f[1] = 0x3ff0_0000_0000_0000;
-                hart.f[2] = 0x3c98_0000_0000_0000;
+                hart.f[2] = 0x3ca0_0000_0000_0000;
                 hart.x[11] = 0x11;
                 hart.x[12] = 0x4;
                 hart.csr.fflags = 0;
@@ -834,6 +891,7 @@ fn fp_csrs_in_the_middle_of_a_block_match_the_interpreter() {
                 "translated only {translated}"
             );
             assert_eq!(interp.csr.mstatus & MSTATUS_FS, MSTATUS_FS, "FS is Dirty");
+            assert_eq!(interp.f[9], 0x3ff0_0000_0000_0001, "RMM rounded the tie up");
         } else {
             assert_ne!(interp.csr.mcause, UNTOUCHED, "FS off: the block traps");
         }
