@@ -199,6 +199,7 @@ pub(crate) fn translates(inst: &Inst) -> bool {
     use Op::*;
     inst.is_fp_csr()
         || helpers::csr_handles(inst)
+        || reaches_memory(inst)
         || matches!(
             inst.op,
             Lui | Auipc
@@ -210,17 +211,6 @@ pub(crate) fn translates(inst: &Inst) -> bool {
                 | Bge
                 | Bltu
                 | Bgeu
-                | Lb
-                | Lh
-                | Lw
-                | Ld
-                | Lbu
-                | Lhu
-                | Lwu
-                | Sb
-                | Sh
-                | Sw
-                | Sd
                 | Addi
                 | Slti
                 | Sltiu
@@ -263,17 +253,10 @@ pub(crate) fn translates(inst: &Inst) -> bool {
                 | Divuw
                 | Remw
                 | Remuw
-                | Flw
-                | Fld
-                | Fsw
-                | Fsd
-                | Lr
-                | Sc
                 | FenceI
                 | SfenceVma
                 | CboZero
         )
-        || inst.op.is_amo()
         || helpers::fp_arith_handles(inst.op)
         || bitmanip::handles(inst.op)
 }
