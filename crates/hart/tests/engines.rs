@@ -728,7 +728,8 @@ fn fp_fast_path_edges_match_the_interpreter() {
 
 /// Singles read f registers the same block wrote as singles and then
 /// overwrote: with a double's result, through a helper (fmv.d.x), with a
-/// double's load. Each is unboxed then, so the single reads a NaN.
+/// double's load (of a double the block stores first). Each is unboxed
+/// then, so the single reads a NaN.
 #[test]
 fn a_single_after_a_double_write_sees_the_register_unboxed() {
     const BOX: u64 = 0xffff_ffff_0000_0000;
@@ -736,6 +737,7 @@ fn a_single_after_a_double_write_sees_the_register_unboxed() {
     let fadd_d = |rd: u32, rs1: u32, rs2: u32| r(0x53, 7, 0x01, rd, rs1, rs2);
     let fmv_d_x = |fd: u32, rs1: u32| r(0x53, 0, 0x79, fd, rs1, 0);
     let fld = |fd: u32, offset: i32| i(0x07, 3, fd, 31, offset);
+    let fsd = |fs: u32, offset: i32| s(3, 31, fs, offset) & !0x7f | 0x27;
     let code = [
         fadd_s(1, 2, 3),
         fadd_d(1, 4, 5),
@@ -744,6 +746,7 @@ fn a_single_after_a_double_write_sees_the_register_unboxed() {
         fmv_d_x(7, 5),
         fadd_s(8, 7, 2),
         fadd_s(9, 2, 3),
+        fsd(5, 0),
         fld(9, 0),
         fadd_s(10, 9, 2),
         SPIN,
@@ -751,23 +754,16 @@ fn a_single_after_a_double_write_sees_the_register_unboxed() {
     // The block ends with the spin's jump: the whole of it fits.
     let steps = code.len() as u64;
     let run = |engine: Engine| {
-        let mut bus = TestBus::new(1 << 20);
-        bus.write_code(TRAP_PA, &[SPIN]);
-        bus.write_code(CODE, &code);
-        bus.write(DATA, &0x4010_0000_0000_0000u64.to_le_bytes());
-        let mut hart = new_hart(CODE);
-        hart.f[2] = BOX | 0x3f80_0000; // 1.0f
-        hart.f[3] = BOX | 0x4000_0000; // 2.0f
-        hart.f[4] = 0x3ff0_0000_0000_0000; // 1.0
-        hart.f[5] = 0x4000_0000_0000_0000; // 2.0
-        hart.x[5] = 0x4010_0000_0000_0000; // 4.0
-        hart.x[31] = DATA;
-        hart.csr.fflags = 1; // NX: the fast path applies
-        hart.csr.mstatus |= MSTATUS_FS;
-        hart.set_engine(engine).expect("the engine");
-        hart.set_translation_threshold(0);
-        hart.run_bounded(&mut bus, u64::MAX, steps);
-        (hart.arch_state(), hart.translated_steps())
+        run_all_translated(engine, &[SPIN], &code, steps, |hart| {
+            hart.f[2] = BOX | 0x3f80_0000; // 1.0f
+            hart.f[3] = BOX | 0x4000_0000; // 2.0f
+            hart.f[4] = 0x3ff0_0000_0000_0000; // 1.0
+            hart.f[5] = 0x4000_0000_0000_0000; // 2.0
+            hart.x[5] = 0x4010_0000_0000_0000; // 4.0
+            hart.x[31] = DATA;
+            hart.csr.fflags = 1; // NX: the fast path applies
+            hart.csr.mstatus |= MSTATUS_FS;
+        })
     };
     let (interp, _) = run(Engine::Interp);
     let (jit, translated) = run(Engine::Jit);
@@ -1164,8 +1160,8 @@ fn a_loop_run_in_place_hands_on_what_earlier_rounds_changed() {
 /// the host registers that hold RAM's base and the data TLB elsewhere: a
 /// loop, which chains into a block of loads and stores; and a block that
 /// jumps through a register (the jump cache) to another, which chains
-/// back to the start. Every round must find RAM and the TLB where the memory block
-/// expects them.
+/// back to the start. Every round must find RAM and the TLB where the
+/// memory blocks expect them.
 #[test]
 fn memory_free_blocks_hand_memory_back_to_the_next_block() {
     let addi = |rd: u32, rs1: u32, imm: i32| i(0x13, 0, rd, rs1, imm);

@@ -17,9 +17,7 @@
 //! A block that never reaches memory has no use for r12 and r13 (RAM's
 //! bytes and the data TLB), so it borrows them as two more locals and
 //! loads them again wherever it goes on to another block: an integer loop
-//! then keeps twice as many of its registers out of memory, where a store
-//! and the next instruction's load of the same register cost a
-//! store-forward each.
+//! then keeps twice as many of its registers out of the hart's array.
 
 use crate::decode::{Inst, Op};
 
@@ -30,7 +28,7 @@ pub(super) const LOCAL_POOL: [u8; 2] = [3, 6];
 
 /// The pool of a block that does not reach memory: [`LOCAL_POOL`], then
 /// r12 and r13.
-pub(super) const MEMORY_FREE_POOL: [u8; 4] = [3, 6, 12, 13];
+pub(super) const MEMORY_FREE_POOL: [u8; 4] = [LOCAL_POOL[0], LOCAL_POOL[1], 12, 13];
 
 /// The integer registers `i` reads and writes through host registers in
 /// translated code (x0, and registers only a helper touches, are left out:
@@ -66,10 +64,10 @@ pub(super) struct Locals {
 
 /// The block-local registers for the block `insts`, which loops back to
 /// its own start when `self_loop`, one per host register of `pool`: the
-/// guest registers not in `pinned` it names most, at least twice (a register named once costs as much held
-/// as not), or once in a loop (where the load is paid once). Ties go to the
-/// lower register number, so the choice depends on nothing but the
-/// instructions. A loop loads them all at its entry: a later round may
+/// guest registers not in `pinned` it names most, at least twice (a
+/// register named once costs as much held as not), or once in a loop
+/// (where the load is paid once). Ties go to the lower register number, so
+/// the choice depends on nothing but the instructions. A loop loads them all at its entry: a later round may
 /// read what an earlier one wrote.
 pub(super) fn choose(
     insts: &[Inst],
