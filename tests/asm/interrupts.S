@@ -7,14 +7,17 @@
  *     mcause = bit 63 | code and mepc = the next instruction;
  *   - MTIP follows mtime >= mtimecmp (set and cleared by writing mtimecmp),
  *     MSIP follows the CLINT's msip; neither (nor MEIP) is writable in mip;
- *   - vectored mtvec: interrupts at BASE + 4 * cause.
+ *   - vectored mtvec: interrupts at BASE + 4 * cause;
+ *   - csrs/csrc on mip change mip.SEIP's software-writable bit only: the
+ *     PLIC's SEIP line, which a read ORs in, is never latched into it.
  * Timing is never measured: a device-raised bit is awaited by spinning. */
 #include "test.h"
 
 #define PLIC_PRIORITY(irq)      (PLIC_BASE + 4 * (irq))
 #define PLIC_ENABLE_M           (PLIC_BASE + 0x2000)        /* context 0: hart 0, M */
 #define PLIC_THRESHOLD_M        (PLIC_BASE + 0x200000)
-#define PLIC_CLAIM_M            (PLIC_BASE + 0x200004)
+#define PLIC_ENABLE_S           (PLIC_BASE + 0x2080)        /* context 1: hart 0, S */
+#define PLIC_THRESHOLD_S        (PLIC_BASE + 0x201000)
 #define UART_IER                (UART_BASE + 1)
 
 /* Spin until (mip & bits) == bits. Clobbers t0, t1. */
@@ -29,6 +32,15 @@
 1:  csrr t1, mip;                               \
     and t1, t1, t0;                             \
     bnez t1, 1b
+
+#define UART_IRQ_CALL(routine, enable, threshold) \
+    li t3, enable;                              \
+    li t4, threshold;                           \
+    jal ra, routine
+#define UART_IRQ_ON_M   UART_IRQ_CALL(uart_irq_on, PLIC_ENABLE_M, PLIC_THRESHOLD_M)
+#define UART_IRQ_OFF_M  UART_IRQ_CALL(uart_irq_off, PLIC_ENABLE_M, PLIC_THRESHOLD_M)
+#define UART_IRQ_ON_S   UART_IRQ_CALL(uart_irq_on, PLIC_ENABLE_S, PLIC_THRESHOLD_S)
+#define UART_IRQ_OFF_S  UART_IRQ_CALL(uart_irq_off, PLIC_ENABLE_S, PLIC_THRESHOLD_S)
 
 TEST_BEGIN(interrupts)
 
@@ -114,7 +126,7 @@ TEST_BEGIN(interrupts)
     /* ---- External interrupt through the PLIC ---- */
     TEST_CASE(20)
     CLEAR_IRQ_LOG
-    jal ra, uart_irq_on
+    UART_IRQ_ON_M
     WAIT_MIP_SET(MIP_MEIP)
     li t0, MIP_MEIP
     csrc mip, t0                /* read-only in mip */
@@ -130,14 +142,44 @@ TEST_BEGIN(interrupts)
     CHECK_IRQ_COUNT(1)
     CHECK_IRQ_LOG(0, IRQ_LOG_M(IRQ_M_EXT))
     TEST_CASE(21)               /* claim returns the UART's source; completing drops MEIP */
-    jal ra, uart_irq_off
+    UART_IRQ_OFF_M
     WAIT_MIP_CLEAR(MIP_MEIP)
+
+    /* ---- The PLIC's SEIP line is not latched by csrs/csrc on mip ----
+     * (Linux cannot clear a latched mip.SEIP from S-mode: it would take
+     * external interrupts forever.) */
+    TEST_CASE(25)
+    UART_IRQ_ON_S
+    WAIT_MIP_SET(MIP_SEIP)
+    li t0, MIP_SSIP
+    csrs mip, t0                /* as firmware posts an IPI while the line is high */
+    csrc mip, t0
+    UART_IRQ_OFF_S
+    li t0, 1000                 /* the line drops (bounded: a latched bit never does) */
+1:  csrr a0, mip
+    andi a0, a0, MIP_SEIP
+    beqz a0, 2f
+    addi t0, t0, -1
+    bnez t0, 1b
+2:  csrr a0, mip
+    CHECK_MASKED(a0, MIP_SEIP | MIP_SSIP, 0)
+    TEST_CASE(26)               /* while software's own SEIP is set, the line does not clear it */
+    li t0, MIP_SEIP
+    csrs mip, t0
+    UART_IRQ_ON_S
+    UART_IRQ_OFF_S
+    csrr a0, mip
+    CHECK_MASKED(a0, MIP_SEIP, MIP_SEIP)
+    li t0, MIP_SEIP
+    csrc mip, t0
+    csrr a0, mip
+    CHECK_MASKED(a0, MIP_SEIP, 0)
 
     /* ---- Priority: all six pending at once, none delegated ---- */
     TEST_CASE(30)
     CLEAR_IRQ_LOG
     csrw mideleg, zero
-    jal ra, uart_irq_on
+    UART_IRQ_ON_M
     li t0, CLINT_MSIP
     li t1, 1
     sw t1, 0(t0)
@@ -160,7 +202,7 @@ TEST_BEGIN(interrupts)
     CHECK_IRQ_LOG_SPEC_OR_QEMU(3, IRQ_LOG_M(IRQ_S_EXT), IRQ_LOG_M(IRQ_M_TIMER))
     CHECK_IRQ_LOG_SPEC_OR_QEMU(4, IRQ_LOG_M(IRQ_S_SOFT), IRQ_LOG_M(IRQ_S_EXT))
     CHECK_IRQ_LOG_SPEC_OR_QEMU(5, IRQ_LOG_M(IRQ_S_TIMER), IRQ_LOG_M(IRQ_M_EXT))
-    jal ra, uart_irq_off
+    UART_IRQ_OFF_M
     li t0, CLINT_MSIP
     sw zero, 0(t0)
     li t0, CLINT_MTIMECMP
@@ -238,28 +280,27 @@ TEST_BEGIN(interrupts)
 
 TEST_END
 
-/* UART THR-empty interrupt on: source 10 at priority 1, enabled for hart 0
- * M-mode with threshold 0; IER.ETBEI = 1 (the THR is empty, so it fires). */
+/* UART THR-empty interrupt on: source 10 at priority 1, enabled for one
+ * context of hart 0 (t3 = its enable word, t4 = its threshold register, the
+ * claim register 4 bytes after) with threshold 0; IER.ETBEI = 1 (the THR is
+ * empty, so it fires). */
     .text
 uart_irq_on:
     li t0, PLIC_PRIORITY(UART_IRQ)
     li t1, 1
     sw t1, 0(t0)
-    li t0, PLIC_THRESHOLD_M
-    sw zero, 0(t0)
-    li t0, PLIC_ENABLE_M
+    sw zero, 0(t4)
     li t1, 1 << UART_IRQ
-    sw t1, 0(t0)
+    sw t1, 0(t3)
     li t0, UART_IER
     li t1, 0x02
     sb t1, 0(t0)
     ret
 
 /* Off again, as a driver would: claim (must be the UART's source), quiet the
- * device (IER = 0), complete. */
+ * device (IER = 0), complete; then disable the source (t3, t4 as above). */
 uart_irq_off:
-    li t0, PLIC_CLAIM_M
-    lw t1, 0(t0)
+    lw t1, 4(t4)
     li t2, UART_IRQ
     beq t1, t2, 1f
     mv a2, t1
@@ -268,9 +309,8 @@ uart_irq_off:
     j test_fail
 1:  li t2, UART_IER
     sb zero, 0(t2)
-    sw t1, 0(t0)
-    li t0, PLIC_ENABLE_M
-    sw zero, 0(t0)
+    sw t1, 4(t4)
+    sw zero, 0(t3)
     ret
 
 /* Vectored mtvec: entry i sets bit i of vector_hits, then jumps to the common

@@ -112,6 +112,8 @@ TEST_BEGIN(sstc)
     EXPECT_ILLEGAL_WORD(0x14d02573)
     GOTO_M
     TEST_CASE(33)               /* STCE = 0: STIP is software-writable again, stimecmp ignored */
+    csrr a0, mip                /* case 11's csrs, made while STCE = 1, left nothing behind */
+    CHECK_MASKED(a0, MIP_STIP, 0)
     csrw CSR_STIMECMP, zero
     li t0, MIP_STIP
     csrc mip, t0

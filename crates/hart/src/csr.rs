@@ -312,6 +312,20 @@ impl Hart {
         Ok(())
     }
 
+    /// The value csrrs and csrrc set or clear bits of, given `read`, what
+    /// the instruction reads: that, except that mip's SEIP is its
+    /// software-writable bit alone (privileged spec, mip). A read ORs the
+    /// PLIC's line in; were that written back, firmware setting SSIP while
+    /// the line was high would latch SEIP for good, which S-mode cannot
+    /// clear: Linux then takes external interrupts forever.
+    pub(crate) fn csr_modified_value(&self, num: u16, read: u64) -> u64 {
+        if num == addr::MIP {
+            (read & !irq::SEIP) | (self.csr.mip_sw & irq::SEIP)
+        } else {
+            read
+        }
+    }
+
     /// Reads CSR `num` as the instruction `raw` would; errors are illegal-instruction.
     pub(crate) fn csr_read<B: Bus>(
         &mut self,
@@ -498,7 +512,15 @@ impl Hart {
             MEPC => c.mepc = value & !1,
             MCAUSE => c.mcause = value,
             MTVAL => c.mtval = value,
-            MIP => c.mip_sw = (c.mip_sw & !MIP_WRITABLE) | (value & MIP_WRITABLE),
+            MIP => {
+                // With Sstc enabled, STIP is read-only: it shows stimecmp.
+                let writable = if c.menvcfg & MENVCFG_STCE != 0 {
+                    MIP_WRITABLE & !irq::STIP
+                } else {
+                    MIP_WRITABLE
+                };
+                c.mip_sw = (c.mip_sw & !writable) | (value & writable);
+            }
             PMPCFG0..=PMPCFG15 => {
                 let first = ((num - PMPCFG0) as usize) * 4;
                 for i in 0..8 {

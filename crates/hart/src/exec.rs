@@ -419,7 +419,8 @@ impl Hart {
         let update = CsrUpdate::of(self, i);
         let old = self.csr_read_with(num, i.raw, update.writes, time)?;
         if update.writes {
-            let effects = self.csr_write(num, update.new_value(old));
+            let modified = self.csr_modified_value(num, old);
+            let effects = self.csr_write(num, update.new_value(modified));
             if effects.flush_tlb {
                 self.tlb.flush_all();
             }

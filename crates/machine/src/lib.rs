@@ -49,4 +49,9 @@ pub use machine::{Machine, MachineConfig, MachineError, Round, RoundCursor, Stop
 /// 6. SFENCE.VMA with an address drops only the TLB entries of that
 ///    address's leaf PTE (model 5 dropped them all), and each saved TLB
 ///    entry records the level of its leaf.
-pub const MODEL_VERSION: u32 = 6;
+/// 7. csrrs and csrrc on mip set or clear bits of SEIP's software-writable
+///    bit, not of the value read (which ORs in the PLIC's line): model 6
+///    latched a high line into mip.SEIP whenever M-mode touched another
+///    mip bit, and S-mode can never clear that. With Sstc enabled, mip.STIP
+///    ignores writes (model 6 kept them, hidden until STCE was cleared).
+pub const MODEL_VERSION: u32 = 7;

@@ -675,8 +675,8 @@ mod tests {
         assert_eq!(
             (crate::MODEL_VERSION, hash.finalize().to_hex().to_string()),
             (
-                6,
-                "a44db5affa744cb2582bf4fe420b4fca613724d6586dc87159320aaed5da48ce".to_string()
+                7,
+                "054e28ee89237546e65ade4cbd07fabbf8b23010bd79b35ec2769820955e8055".to_string()
             ),
             "the machine's behaviour or state layout changed: bump MODEL_VERSION and pin the new hash"
         );
