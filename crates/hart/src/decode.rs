@@ -63,6 +63,8 @@ pub enum Op {
     Srlw,
     Sraw,
     Fence,
+    /// PAUSE (Zihintpause): a FENCE that also asks the hart to stall.
+    Pause,
     FenceI,
     Ecall,
     Ebreak,
@@ -280,6 +282,7 @@ impl Inst {
                 | Op::Mret
                 | Op::Sret
                 | Op::Wfi
+                | Op::Pause
                 | Op::SfenceVma
                 | Op::FenceI
                 | Op::Illegal
@@ -575,10 +578,15 @@ fn decode_op32(raw: u32, f3: u32, f7: u32) -> Inst {
     r_type(op, raw)
 }
 
+/// PAUSE: FENCE with pred = W, succ = 0, fm = 0, rs1 = rd = x0.
+const PAUSE: u32 = 0x0100_000f;
+
 fn decode_misc_mem(raw: u32, f3: u32) -> Inst {
     match f3 {
         // Every FENCE variant (including FENCE.TSO and PAUSE) orders memory,
-        // which a single-threaded interpreter already does.
+        // which a single-threaded interpreter already does; PAUSE also
+        // stalls the hart (see `Hart::pause`).
+        0 if raw == PAUSE => r_type(Op::Pause, raw),
         0 => r_type(Op::Fence, raw),
         1 => r_type(Op::FenceI, raw),
         2 if bits(raw, 11, 7) == 0 => {

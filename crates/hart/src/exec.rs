@@ -193,6 +193,11 @@ impl Hart {
                 self.next(i);
                 Ok(false)
             }
+            Op::Pause => {
+                self.next(i);
+                self.paused = true;
+                Ok(true)
+            }
             Op::FenceI => {
                 // The block cache is kept coherent with stores, so ending the
                 // block is all FENCE.I needs.

@@ -130,6 +130,10 @@ pub struct Hart {
     pub stalled: u64,
     /// In WFI, waiting for an interrupt.
     pub waiting: bool,
+    /// The block just run ended with PAUSE: `run_bounded` stalls the hart
+    /// before it returns, so this is never set between two steps and is
+    /// not state.
+    pub(crate) paused: bool,
     /// The LR reservation: the virtual address of the reserved doubleword
     /// or word, or [`NO_RESERVATION`] (a plain integer, not an Option, so
     /// that translated code can read and write it).
@@ -182,6 +186,7 @@ impl Hart {
             traps: 0,
             stalled: 0,
             waiting: false,
+            paused: false,
             reserved: NO_RESERVATION,
             walk_wrote_pte: false,
             leaf_level: 0,
@@ -329,12 +334,29 @@ impl Hart {
             }
             let limit = until.min(self.event_at);
             self.run_block(bus, (limit - now).min(budget));
+            if std::mem::take(&mut self.paused) {
+                self.pause(until);
+            }
             if let Some(exit) = self.host_exit.take() {
                 return exit;
             }
             if self.debug_hit() {
                 return Exit::Debug;
             }
+        }
+    }
+
+    /// After PAUSE, the hart stalls to the end of its round (`until`).
+    /// Linux's `cpu_relax()` is PAUSE, in every spin loop that waits for
+    /// another hart: spinning on would only burn host time until the
+    /// other hart's turn, since harts take turns. The stall is time only
+    /// (the `time` CSR moves on; no interrupt is taken during it, at most
+    /// one round, `QUANTUM` ns, late) and depends on nothing but the
+    /// round, so it is as deterministic as any step.
+    fn pause(&mut self, until: u64) {
+        let now = self.clock();
+        if until > now {
+            self.stalled += until - now;
         }
     }
 

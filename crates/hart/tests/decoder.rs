@@ -263,7 +263,11 @@ fn every_opcode_funct3_funct7_rs2_combination_decodes_as_objdump_reads_it() {
         let (want, want_fmt) = sweep_lookup(&table, key);
         let i = decode(raw);
         let f3 = (raw >> 12) & 7;
-        let op_ok = i.op == want || (rounds(want) && (f3 == 5 || f3 == 6) && i.op == Op::Illegal);
+        // The sweep was read without Zihintpause, where PAUSE is a FENCE
+        // (pred = W, succ = 0), as it is to a hart that lacks it.
+        let pause = raw == 0x0100_000f && want == Op::Fence && i.op == Op::Pause;
+        let op_ok =
+            i.op == want || pause || (rounds(want) && (f3 == 5 || f3 == 6) && i.op == Op::Illegal);
         let fmt_ok = i.op == Op::Illegal || want_fmt.is_none_or(|f| f == i.fmt);
         if !op_ok || !fmt_ok || i.len != 4 || i.raw != raw {
             bad.push(format!(

@@ -777,6 +777,41 @@ fn a_single_after_a_double_write_sees_the_register_unboxed() {
     assert_eq!(translated, steps, "the block was not translated");
 }
 
+/// PAUSE stalls its hart to the end of the round (time passes, nothing
+/// retires), on both engines alike: translated code leaves before it.
+#[test]
+fn pause_stalls_the_hart_to_the_end_of_its_round() {
+    const PAUSE: u32 = 0x0100_000f;
+    const ROUND: u64 = 1000;
+    let code = [
+        i(0x13, 0, 10, 10, 1),
+        PAUSE,
+        i(0x13, 0, 11, 11, 1),
+        jal(0, -12),
+    ];
+    for engine in [Engine::Interp, Engine::Jit] {
+        let mut bus = TestBus::new(1 << 20);
+        bus.write_code(TRAP_PA, &[SPIN]);
+        bus.write_code(CODE, &code);
+        let mut hart = new_hart(CODE);
+        hart.set_engine(engine).expect("the engine");
+        hart.set_translation_threshold(0);
+        for round in 1..=3u64 {
+            let exit = hart.run_bounded(&mut bus, round * ROUND, u64::MAX);
+            assert_eq!(exit, Exit::Limit, "{engine:?}, round {round}");
+            // Each round: the loop's other two, then a0's add and PAUSE.
+            assert_eq!(
+                (hart.x[10], hart.x[11], hart.instret, hart.clock()),
+                (round, round - 1, 4 * round - 2, round * ROUND),
+                "{engine:?}, round {round}"
+            );
+        }
+        if engine == Engine::Jit {
+            assert!(hart.translated_steps() > 0, "nothing ran translated");
+        }
+    }
+}
+
 /// feq, flt and fle, translated, on every pair of edge operands of each
 /// format (NaNs quiet and signalling, infinities, zeros of both signs,
 /// subnormals, equal values, unboxed singles), with no flag set before:

@@ -54,4 +54,5 @@ pub use machine::{Machine, MachineConfig, MachineError, Round, RoundCursor, Stop
 ///    latched a high line into mip.SEIP whenever M-mode touched another
 ///    mip bit, and S-mode can never clear that. With Sstc enabled, mip.STIP
 ///    ignores writes (model 6 kept them, hidden until STCE was cleared).
+///    PAUSE ends its hart's turn: it stalls to the end of the round.
 pub const MODEL_VERSION: u32 = 7;
