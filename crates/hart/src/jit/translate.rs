@@ -282,6 +282,7 @@ const PINNED: [(u8, u8); 6] = [(15, 14), (14, 8), (2, 11), (10, 7), (13, 15), (8
 /// Host register numbers of the scratch registers named in dynamic operands.
 const RAX: u8 = 0;
 const RCX: u8 = 1;
+const RDX: u8 = 2;
 
 /// The host register guest register `r` lives in, if pinned.
 fn pinned(r: u8) -> Option<u8> {
@@ -942,6 +943,32 @@ impl Translator<'_> {
         (d, s)
     }
 
+    /// The register a compare's 0 or 1 is built in, cleared here, before
+    /// the compare: `d`, where the result goes, unless an operand is there,
+    /// else rdx. setcc writes only the low byte: into a register not
+    /// cleared first it would wait on the register's last value and need
+    /// zero-extending after, a longer chain than the move (which the host
+    /// eliminates at rename) from rdx.
+    fn compare_result_register(&mut self, d: u8, operands: &[u8]) -> u8 {
+        let r = if operands.contains(&d) { RDX } else { d };
+        dynasm!(self.ops ; .arch x64 ; xor Rd(r), Rd(r));
+        r
+    }
+
+    /// After the compare: rd = 1 if it found less than (signed, else
+    /// unsigned), in `r` from [`Translator::compare_result_register`].
+    fn set_compare_result(&mut self, i: &Inst, d: u8, r: u8, signed: bool) {
+        if signed {
+            dynasm!(self.ops ; .arch x64 ; setl Rb(r));
+        } else {
+            dynasm!(self.ops ; .arch x64 ; setb Rb(r));
+        }
+        if r != d {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(r));
+        }
+        self.put(i.rd, d);
+    }
+
     /// Translates one instruction at `pc`, the block's `retired`th;
     /// returns true when it ends the block (the code has left).
     fn inst(&mut self, i: &Inst, pc: u64, retired: u32) -> bool {
@@ -993,7 +1020,14 @@ impl Translator<'_> {
                 self.put(i.rd, d);
             }
             Op::Fence => {}
-            Op::Addi | Op::Xori | Op::Ori | Op::Andi | Op::Slti | Op::Sltiu | Op::Addiw => {
+            Op::Slti | Op::Sltiu => {
+                let d = self.dest(i.rd);
+                let a = self.source(i.rs1, RAX);
+                let r = self.compare_result_register(d, &[a]);
+                dynasm!(self.ops ; .arch x64 ; cmp Rq(a), imm32);
+                self.set_compare_result(i, d, r, i.op == Op::Slti);
+            }
+            Op::Addi | Op::Xori | Op::Ori | Op::Andi | Op::Addiw => {
                 let d = self.dest(i.rd);
                 self.load_into(d, i.rs1);
                 // Every I-type immediate is 12 bits, sign-extended; 0 adds,
@@ -1004,10 +1038,6 @@ impl Translator<'_> {
                     Op::Xori => dynasm!(self.ops ; .arch x64 ; xor Rq(d), imm32),
                     Op::Ori => dynasm!(self.ops ; .arch x64 ; or Rq(d), imm32),
                     Op::Andi => dynasm!(self.ops ; .arch x64 ; and Rq(d), imm32),
-                    Op::Slti => dynasm!(self.ops
-                        ; .arch x64 ; cmp Rq(d), imm32 ; setl Rb(d) ; movzx Rd(d), Rb(d)),
-                    Op::Sltiu => dynasm!(self.ops
-                        ; .arch x64 ; cmp Rq(d), imm32 ; setb Rb(d) ; movzx Rd(d), Rb(d)),
                     _ => {
                         if imm != 0 {
                             dynasm!(self.ops ; .arch x64 ; add Rd(d), imm32);
@@ -1046,28 +1076,14 @@ impl Translator<'_> {
                 self.load_into(d, i.rs2);
                 self.put(i.rd, d);
             }
-            // The compare reads both operands where they are. The result's
-            // register is cleared first when it is neither (setcc writes
-            // only its low byte, which would wait on the register's last
-            // value), else zero-extended after.
+            // The compare reads both operands where they are.
             Op::Slt | Op::Sltu => {
                 let d = self.dest(i.rd);
                 let a = self.source(i.rs1, RAX);
                 let b = self.source(i.rs2, RCX);
-                let cleared = d != a && d != b;
-                if cleared {
-                    dynasm!(self.ops ; .arch x64 ; xor Rd(d), Rd(d));
-                }
+                let r = self.compare_result_register(d, &[a, b]);
                 dynasm!(self.ops ; .arch x64 ; cmp Rq(a), Rq(b));
-                if i.op == Op::Slt {
-                    dynasm!(self.ops ; .arch x64 ; setl Rb(d));
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; setb Rb(d));
-                }
-                if !cleared {
-                    dynasm!(self.ops ; .arch x64 ; movzx Rd(d), Rb(d));
-                }
-                self.put(i.rd, d);
+                self.set_compare_result(i, d, r, i.op == Op::Slt);
             }
             Op::Add | Op::Sub | Op::Xor | Op::Or | Op::And | Op::Mul => {
                 let (d, s) = self.two_operands(i);
