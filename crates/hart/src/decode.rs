@@ -585,7 +585,7 @@ fn decode_misc_mem(raw: u32, f3: u32) -> Inst {
     match f3 {
         // Every FENCE variant (including FENCE.TSO and PAUSE) orders memory,
         // which a single-threaded interpreter already does; PAUSE also
-        // stalls the hart (see `Hart::pause`).
+        // stalls the hart (see `Hart::run_bounded`).
         0 if raw == PAUSE => r_type(Op::Pause, raw),
         0 => r_type(Op::Fence, raw),
         1 => r_type(Op::FenceI, raw),

@@ -335,7 +335,14 @@ impl Hart {
             let limit = until.min(self.event_at);
             self.run_block(bus, (limit - now).min(budget));
             if std::mem::take(&mut self.paused) {
-                self.pause(until);
+                // PAUSE: the hart stalls to the end of its round. Linux's
+                // `cpu_relax()` is PAUSE, in every spin loop that waits
+                // for another hart: spinning on would only burn host time
+                // until the other hart's turn, since harts take turns. The
+                // stall is time only (`time` moves on; an interrupt is at
+                // most one round, `QUANTUM` ns, late) and depends on
+                // nothing but the round.
+                self.skip_idle_to(until);
             }
             if let Some(exit) = self.host_exit.take() {
                 return exit;
@@ -343,20 +350,6 @@ impl Hart {
             if self.debug_hit() {
                 return Exit::Debug;
             }
-        }
-    }
-
-    /// After PAUSE, the hart stalls to the end of its round (`until`).
-    /// Linux's `cpu_relax()` is PAUSE, in every spin loop that waits for
-    /// another hart: spinning on would only burn host time until the
-    /// other hart's turn, since harts take turns. The stall is time only
-    /// (the `time` CSR moves on; no interrupt is taken during it, at most
-    /// one round, `QUANTUM` ns, late) and depends on nothing but the
-    /// round, so it is as deterministic as any step.
-    fn pause(&mut self, until: u64) {
-        let now = self.clock();
-        if until > now {
-            self.stalled += until - now;
         }
     }
 
